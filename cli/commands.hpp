@@ -1,0 +1,30 @@
+// The subcommands of the `sluice` program. Each lives in its own file and
+// registers itself on the CLI11 app through one of these functions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "sluice/stage/registry.hpp"
+
+namespace sluice::cli {
+
+/// State shared by all subcommands: the registry and the exit code the
+/// selected subcommand's callback sets.
+struct app_state {
+  registry* reg = nullptr;
+  int exit_code = 0;
+  std::vector<std::string> plugin_paths;  ///< from global --plugin flags
+};
+
+void add_run_commands(CLI::App& app, app_state& state);    // run, check, stages (cli/run.cpp)
+void add_serve_command(CLI::App& app, app_state& state);   // serve (cli/serve.cpp)
+void add_bench_command(CLI::App& app, app_state& state);   // bench (cli/bench.cpp)
+
+/// Loads one plugin into the registry; returns an error message or "".
+/// (cli/plugins.cpp)
+std::string load_plugin_into(registry& reg, const std::string& path);
+
+}  // namespace sluice::cli

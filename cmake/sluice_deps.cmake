@@ -1,0 +1,17 @@
+# Third-party dependencies, all from Debian bookworm packages
+# (scripts/install-deps.sh installs them).
+find_package(Threads REQUIRED)
+find_package(Boost 1.81 REQUIRED COMPONENTS json url)
+find_package(yaml-cpp REQUIRED)
+find_package(fmt REQUIRED)
+find_package(OpenSSL REQUIRED)
+find_package(ZLIB REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(CLI11 CONFIG QUIET)
+
+# moodycamel::ConcurrentQueue ships headers only and no CMake config.
+find_path(SLUICE_CONCURRENTQUEUE_INCLUDE concurrentqueue/concurrentqueue.h REQUIRED)
+add_library(sluice_concurrentqueue INTERFACE)
+target_include_directories(sluice_concurrentqueue SYSTEM INTERFACE ${SLUICE_CONCURRENTQUEUE_INCLUDE})
+
+find_path(SLUICE_DOCTEST_INCLUDE doctest/doctest.h)

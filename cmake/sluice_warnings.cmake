@@ -1,0 +1,12 @@
+# Warnings and sanitizers applied to every sluice target.
+add_library(sluice_build_flags INTERFACE)
+target_compile_options(sluice_build_flags INTERFACE -Wall -Wextra -Wno-missing-field-initializers)
+if(SLUICE_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(SLUICE_SANITIZE STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(NOT SLUICE_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "SLUICE_SANITIZE must be '', 'thread' or 'address'")
+endif()

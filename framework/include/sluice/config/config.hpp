@@ -1,0 +1,106 @@
+// Loading and validating a pipeline file.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/stage/options.hpp"
+#include "sluice/stage/registry.hpp"
+
+namespace sluice {
+
+/// One configuration problem, printed compiler-style:
+/// `file:line:column: error: message` (+ `note: ...` when there is a note).
+/// `line` and `column` are 1-based (0 when unknown). `path` is the dotted key
+/// path, for example `producers[0].to`.
+/// Thread safety: a plain value.
+struct diagnostic {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string path;
+  std::string message;
+  std::string note;
+};
+
+/// Formats a diagnostic as `file:line:col: error: message` plus an indented note line.
+std::string format_diagnostic(const diagnostic& d);
+
+/// A source position, 1-based.
+struct source_mark {
+  int line = 0;
+  int column = 0;
+};
+
+/// One declared stage (producer, consumer, sink or service) after validation.
+/// `marks` holds the position of every given option (key `""` is the stage
+/// itself), so late errors (config_error from a factory) can still be
+/// reported at the right line:column. `when` is a sink's filter expression
+/// (empty: every result).
+/// Thread safety: a plain value.
+struct stage_decl {
+  const stage_info* info = nullptr;
+  std::string path;  ///< for example `sinks[1]`
+  std::string display_name;
+  options opts;
+  std::map<std::string, source_mark> marks;
+  std::string when;
+};
+
+/// A fully validated pipeline.
+/// Thread safety: a plain value.
+struct pipeline_config {
+  std::string file;  ///< the pipeline file as given
+  std::string name;
+  unsigned threads = 0;  ///< io_context threads (hardware threads when 0 was not given)
+  std::size_t queue_capacity = 1000;
+  std::vector<stage_decl> producers;
+  stage_decl consumer;
+  std::uint32_t workers = 1;
+  std::vector<stage_decl> sinks;
+  std::vector<stage_decl> services;
+  /// Services are constructed while loading (their variables feed
+  /// interpolation); `run` starts them, `check` only drops them.
+  std::vector<std::shared_ptr<service>> service_instances;
+  std::vector<std::string> plugins;  ///< resolved plugin paths, in load order
+};
+
+/// What loading needs besides the file.
+/// `overrides` are `key.path=value` strings from `--set`. `variables` are
+/// extra `${name}` values (environment variables are always available).
+/// `load_plugin` is called for each `plugins:` entry (a path resolved against
+/// the file's directory) before any stage is validated; it returns an error
+/// message or an empty string.
+struct load_options {
+  std::vector<std::string> overrides;
+  std::map<std::string, std::string> variables;
+  std::function<std::string(const std::string& path)> load_plugin;
+};
+
+/// The outcome of loading: a config when there were no errors, else every
+/// diagnostic found (all of them, not just the first).
+struct load_result {
+  std::optional<pipeline_config> config;
+  std::vector<diagnostic> diagnostics;
+};
+
+/// Reads, interpolates, overrides and validates a pipeline file against the
+/// registry. Never throws for bad input; problems become diagnostics.
+/// Thread safety: safe to call concurrently with distinct arguments; the
+/// registry may be modified by `load_plugin`.
+load_result load_pipeline(const std::string& file, registry& reg, const load_options& opts);
+
+/// Same, from text already in memory (`file` names it in diagnostics).
+load_result load_pipeline_text(const std::string& text, const std::string& file, registry& reg,
+                               const load_options& opts);
+
+/// The closest candidate to `word` by edit distance, if close enough to suggest.
+std::optional<std::string> did_you_mean(const std::string& word,
+                                        const std::vector<std::string>& candidates);
+
+}  // namespace sluice

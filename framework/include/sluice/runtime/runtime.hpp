@@ -1,0 +1,61 @@
+// Running a validated pipeline: the io_context, the strands, the lifecycle.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "sluice/config/config.hpp"
+
+namespace sluice {
+
+/// Latency percentiles, nanoseconds.
+struct latency_summary {
+  std::uint64_t count = 0;
+  std::int64_t p50 = 0, p90 = 0, p99 = 0, max = 0;
+};
+
+/// The final report of a run.
+/// Thread safety: a plain value.
+struct run_report {
+  std::string name;
+  std::uint64_t produced = 0;
+  std::uint64_t consumed = 0;  ///< results delivered (ok + failed)
+  std::uint64_t failed = 0;
+  double elapsed_s = 0;
+  double items_per_s = 0;
+  std::size_t queue_capacity = 0;
+  std::size_t queue_high_water = 0;
+  latency_summary time_in_queue;
+  latency_summary latency;  ///< per-item processing time in the consumer
+  std::map<std::string, std::uint64_t> errors_by_kind;
+  std::map<int, std::uint64_t> status_counts;
+  std::uint64_t bytes = 0;
+  std::uint64_t retries = 0;
+  std::string stop_reason;   ///< "", "SIGINT", "SIGTERM", "stage failed"
+  std::string stage_error;   ///< "<stage>: <what>" when a stage threw
+  int exit_code = 0;
+
+  boost::json::object to_json() const;
+  /// The human report printed on stderr.
+  std::string to_text() const;
+};
+
+/// How to run.
+struct run_options {
+  bool handle_signals = true;       ///< install SIGINT/SIGTERM handling
+  bool progress = false;            ///< periodic progress on stderr
+  std::optional<std::string> stats_json;  ///< write the report as JSON here
+};
+
+/// Runs the pipeline to completion: producers → queue.join() → workers
+/// cancelled → sinks closed → report. Returns the report; its exit_code is 0
+/// (success), 1 (a stage failed), 130/143 (interrupted by SIGINT/SIGTERM).
+/// Thread safety: blocks the calling thread; call from one thread at a time.
+run_report run_pipeline(pipeline_config& cfg, const run_options& opts);
+
+}  // namespace sluice

@@ -1,0 +1,118 @@
+// The stage API: what every producer, consumer, sink and service implements,
+// built-in or plugin alike.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "sluice/core/item.hpp"
+#include "sluice/stage/options.hpp"
+
+namespace sluice {
+
+/// Severity of a log line written through stage_context::log.
+enum class log_level { debug, info, warn, error };
+
+/// Everything a stage instance gets from the framework.
+/// `executor` is the stage's own strand (for a consumer: the pool's executor;
+/// each worker gets its own strand in worker_info). `base_dir` is the
+/// directory of the pipeline file, against which relative paths resolve.
+/// `temp_dir` is a per-run directory for large temporary files (removed at the
+/// end). `stop_requested` turns true once a graceful stop began.
+/// Thread safety: immutable after construction except `log`, which is safe
+/// from any thread.
+struct stage_context {
+  std::string name;  ///< display name, for example `producers[0] (range)`
+  std::string type;  ///< registered stage type
+  options opts;      ///< validated options, defaults applied
+  boost::asio::any_io_executor executor;
+  std::filesystem::path base_dir;
+  std::filesystem::path temp_dir;
+  std::function<bool()> stop_requested = [] { return false; };
+  std::function<void(log_level, std::string_view)> log_sink;
+
+  /// Writes one line to the pipeline's log (stderr), prefixed with `name`.
+  void log(log_level level, std::string_view message) const;
+
+  /// Resolves `p` against base_dir unless it is absolute or `-`.
+  std::filesystem::path resolve(const std::string& p) const;
+};
+
+/// A producer emits items; the framework pushes them into the bounded queue.
+/// Subclasses implement `next`, which appends up to `max` items to `out`
+/// (batching amortises the coroutine frame) and returns false once exhausted
+/// (items appended by that last call are still pushed). `next` may await
+/// (timers, I/O) on the stage's strand. Cancellation (a shutdown) surfaces as
+/// an operation_aborted system_error from a suspended await.
+/// Thread safety: called from the stage's strand only, never concurrently.
+class producer {
+ public:
+  virtual ~producer() = default;
+  virtual boost::asio::awaitable<bool> next(std::vector<item>& out, std::size_t max) = 0;
+  /// How many items this producer will emit, when known up front (for progress).
+  virtual std::optional<std::uint64_t> total() const { return std::nullopt; }
+};
+
+/// Identity of one consumer worker. `executor` is the worker's own strand.
+struct worker_info {
+  std::uint32_t index = 0;
+  boost::asio::any_io_executor executor;
+};
+
+/// A consumer turns one item into one result. One instance serves all M
+/// workers, so `process` runs concurrently on M strands: state shared between
+/// calls must be synchronised (never hold a mutex across co_await).
+/// Per-item failures are data (result::error_kind), never exceptions; a throw
+/// means the stage is broken and stops the pipeline.
+/// Cancellation (a second signal) surfaces as operation_aborted from a
+/// suspended await; a consumer may catch it and return a failed result.
+/// Thread safety: `process` concurrently from many strands; `close` once,
+/// after every worker finished.
+class consumer {
+ public:
+  virtual ~consumer() = default;
+  virtual boost::asio::awaitable<result> process(item it, worker_info worker) = 0;
+  virtual boost::asio::awaitable<void> close() { co_return; }
+};
+
+/// Results as delivered to sinks: shared read-only between all sinks.
+using result_ptr = std::shared_ptr<const result>;
+
+/// A sink stores results. `write` receives batches in completion order and
+/// `close` flushes; both run on the sink's strand, never concurrently.
+/// A throw from either stops the pipeline (exit 1) after the other sinks
+/// flushed.
+/// Thread safety: the sink's strand only.
+class sink {
+ public:
+  virtual ~sink() = default;
+  virtual boost::asio::awaitable<void> write(const std::vector<result_ptr>& batch) = 0;
+  virtual boost::asio::awaitable<void> close() { co_return; }
+};
+
+/// A service runs beside a pipeline (for example the built-in HTTP origin).
+/// It is declared as a top-level YAML section named after its type
+/// (`origin: {...}`), constructed before the stages, and its `variables()`
+/// feed `${name}` interpolation in the rest of the file. `start` begins
+/// serving on ctx.executor; `stop` ends it (synchronously).
+/// Thread safety: start/stop from the runtime's control thread.
+class service {
+ public:
+  virtual ~service() = default;
+  virtual std::map<std::string, std::string> variables() const = 0;
+  virtual void start() = 0;
+  virtual void stop() = 0;
+};
+
+}  // namespace sluice
