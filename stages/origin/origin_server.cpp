@@ -686,8 +686,15 @@ net::awaitable<after> dispatch(Stream& s, exchange& ex) {
     if (!n || *n > (std::uint64_t{16} << 20)) {
       co_await bad_request(s, ex, "usage: /big-header/N (at most 16 MiB)");
     } else {
-      co_await send_text(s, ex, http::status::ok, "big header\n", "text/plain",
-                         field("X-Filler", std::string(static_cast<std::size_t>(*n), 'x')));
+      // Beast caps one field at 64 KiB, so the filler is split into
+      // X-Filler-0, X-Filler-1, ... of at most 60000 bytes each.
+      fields_t fillers;
+      for (std::uint64_t done = 0, i = 0; done < *n; ++i) {
+        auto len = std::min<std::uint64_t>(*n - done, 60000);
+        fillers.emplace_back("X-Filler-" + std::to_string(i), std::string(static_cast<std::size_t>(len), 'x'));
+        done += len;
+      }
+      co_await send_text(s, ex, http::status::ok, "big header\n", "text/plain", std::move(fillers));
     }
   } else if (head == "close" && segs.size() == 1) {
     ex.keep_alive = false;
@@ -869,13 +876,18 @@ origin_server::origin_server(origin_options opts) : impl_(std::make_unique<detai
       st.cert_pem = std::move(cert);
     }
   }
-  auto address = net::ip::make_address(st.opts.address);
-  tcp::endpoint ep(address, st.opts.port);
-  st.acceptor->open(ep.protocol());
-  st.acceptor->set_option(net::socket_base::reuse_address(true));
-  st.acceptor->bind(ep);
-  st.acceptor->listen(net::socket_base::max_listen_connections);
-  st.port = st.acceptor->local_endpoint().port();
+  try {
+    auto address = net::ip::make_address(st.opts.address);
+    tcp::endpoint ep(address, st.opts.port);
+    st.acceptor->open(ep.protocol());
+    st.acceptor->set_option(net::socket_base::reuse_address(true));
+    st.acceptor->bind(ep);
+    st.acceptor->listen(net::socket_base::max_listen_connections);
+    st.port = st.acceptor->local_endpoint().port();
+  } catch (const boost::system::system_error& e) {
+    throw std::system_error(e.code(), "origin: cannot listen on " + st.opts.address + ":" +
+                                          std::to_string(st.opts.port));
+  }
 }
 
 origin_server::~origin_server() { stop(); }
