@@ -280,14 +280,16 @@ class bounded_queue {
     }
   }
 
+  // Each hot atomic on its own cache line: producers and consumers running on
+  // different cores must not invalidate each other's lines needlessly.
   const std::size_t capacity_;
-  detail::async_semaphore items_;
-  detail::async_semaphore slots_;
-  moodycamel::ConcurrentQueue<T> store_;
-  std::atomic<std::int64_t> unfinished_{0};
-  std::atomic<std::size_t> high_water_{0};
+  alignas(64) detail::async_semaphore items_;
+  alignas(64) detail::async_semaphore slots_;
+  alignas(64) moodycamel::ConcurrentQueue<T> store_;
+  alignas(64) std::atomic<std::int64_t> unfinished_{0};
+  alignas(64) std::atomic<std::size_t> high_water_{0};
   std::atomic<bool> closed_{false};
-  detail::wait_list joiners_;
+  alignas(64) detail::wait_list joiners_;
 };
 
 }  // namespace sluice
