@@ -612,7 +612,9 @@ class loader {
             fmt::format("run 'sluice stages' to list the {} types", to_string(kind)));
       return std::nullopt;
     }
-    if (!scalar(n["type"], path + ".type", type, "a stage type name")) {
+    if (n["type"].IsNull()) {
+      type = "null";  // YAML reads a bare `null` as the null value, not as text
+    } else if (!scalar(n["type"], path + ".type", type, "a stage type name")) {
       return std::nullopt;
     }
     decl.info = reg_.find(kind, type);

@@ -480,9 +480,10 @@ class pipeline_run {
       if (s.filter && !s.filter->matches(*r)) {
         continue;
       }
-      if (!s.queue->try_push(r)) {
+      result_ptr shared = r;  // try_push moves from its argument on success
+      if (!s.queue->try_push(shared)) {
         // Full: wait (backpressure from a slow sink). Closed: the sink failed.
-        auto [ec] = co_await s.queue->push(r, net::as_tuple(net::use_awaitable));
+        auto [ec] = co_await s.queue->push(std::move(shared), net::as_tuple(net::use_awaitable));
         (void)ec;
       }
     }
