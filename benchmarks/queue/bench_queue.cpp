@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include <concurrentqueue/concurrentqueue.h>
+#include <fmt/core.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -24,8 +26,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <concurrentqueue/concurrentqueue.h>
-#include <fmt/core.h>
 
 #include "sluice/queue/bounded_queue.hpp"
 
@@ -101,7 +101,8 @@ double bench_sluice(const params& p) {
             co_await q.join();
             t1 = clock_type::now();
             for (std::size_t c = 0; c < cancel.size(); ++c) {
-              net::post(strands[c], [&cancel, c] { cancel[c].emit(net::cancellation_type::terminal); });
+              net::post(strands[c],
+                        [&cancel, c] { cancel[c].emit(net::cancellation_type::terminal); });
             }
           }
         },
@@ -239,24 +240,28 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "all values must be positive\n");
     return 2;
   }
-  fmt::print("bench_queue: {} items, {} producers, {} consumers, capacity {}, {} threads, {} runs\n",
-             p.items, p.producers, p.consumers, p.capacity, p.threads, p.runs);
+  fmt::print(
+      "bench_queue: {} items, {} producers, {} consumers, capacity {}, {} threads, {} runs\n",
+      p.items, p.producers, p.consumers, p.capacity, p.threads, p.runs);
   std::vector<double> s, c, m;
   for (int r = 0; r < p.runs; ++r) {
     s.push_back(bench_sluice(p));
     c.push_back(bench_channel(p));
     m.push_back(bench_moodycamel(p));
-    fmt::print("  run {}: bounded_queue {:.2f}M/s  concurrent_channel {:.2f}M/s  moodycamel 1P1C "
-               "threads {:.2f}M/s\n",
-               r + 1, s.back() / 1e6, c.back() / 1e6, m.back() / 1e6);
+    fmt::print(
+        "  run {}: bounded_queue {:.2f}M/s  concurrent_channel {:.2f}M/s  moodycamel 1P1C "
+        "threads {:.2f}M/s\n",
+        r + 1, s.back() / 1e6, c.back() / 1e6, m.back() / 1e6);
   }
   double ms = median(s), mc = median(c), mm = median(m);
   fmt::print("median items/s:\n");
   fmt::print("  sluice::bounded_queue (coroutines)    {:>8.2f}M/s\n", ms / 1e6);
-  fmt::print("  asio concurrent_channel (coroutines)  {:>8.2f}M/s   bounded_queue/channel = {:.2f}x\n",
-             mc / 1e6, ms / mc);
-  fmt::print("  moodycamel raw threads (1P/1C, unbounded) {:>8.2f}M/s   bounded_queue/raw = {:.2f}x\n",
-             mm / 1e6, ms / mm);
+  fmt::print(
+      "  asio concurrent_channel (coroutines)  {:>8.2f}M/s   bounded_queue/channel = {:.2f}x\n",
+      mc / 1e6, ms / mc);
+  fmt::print(
+      "  moodycamel raw threads (1P/1C, unbounded) {:>8.2f}M/s   bounded_queue/raw = {:.2f}x\n",
+      mm / 1e6, ms / mm);
   fmt::print("target >= 10M items/s: {}\n", ms >= 10e6 ? "met" : "NOT met");
   return 0;
 }

@@ -199,8 +199,8 @@ sinks: [{type: stdout}]
 )");
   auto r = run_process({sluice_bin(), "check", (d / "p.yaml").string()});
   CHECK(r.exit_code == 0);
-  auto bad = run_process(
-      {sluice_bin(), "check", (d / "p.yaml").string(), "--set", "queue.capacity=0"});
+  auto bad =
+      run_process({sluice_bin(), "check", (d / "p.yaml").string(), "--set", "queue.capacity=0"});
   CHECK(bad.exit_code == 2);
   CHECK(bad.err.find("out of range") != std::string::npos);
 }

@@ -43,7 +43,8 @@ sinks:
 
 bool has(const load_result& r, int line, int col, const std::string& needle) {
   for (const auto& d : r.diagnostics) {
-    if (d.line == line && d.column == col && format_diagnostic(d).find(needle) != std::string::npos) {
+    if (d.line == line && d.column == col &&
+        format_diagnostic(d).find(needle) != std::string::npos) {
       return true;
     }
   }

@@ -219,7 +219,8 @@ TEST_CASE("bounded_queue.pop.cancellation_takes_nothing") {
   net::cancellation_signal sig;
   boost::system::error_code ec_seen;
   q.pop(net::bind_cancellation_slot(
-      sig.slot(), net::bind_executor(ioc, [&](boost::system::error_code ec, int) { ec_seen = ec; })));
+      sig.slot(),
+      net::bind_executor(ioc, [&](boost::system::error_code ec, int) { ec_seen = ec; })));
   net::post(ioc, [&] { sig.emit(net::cancellation_type::terminal); });
   REQUIRE(run_with_deadline(ioc, std::chrono::seconds(10)));
   CHECK(ec_seen == net::error::operation_aborted);
@@ -237,7 +238,8 @@ TEST_CASE("bounded_queue.push.cancellation_stores_nothing") {
   net::cancellation_signal sig;
   boost::system::error_code ec_seen;
   q.push(2, net::bind_cancellation_slot(
-             sig.slot(), net::bind_executor(ioc, [&](boost::system::error_code ec) { ec_seen = ec; })));
+                sig.slot(),
+                net::bind_executor(ioc, [&](boost::system::error_code ec) { ec_seen = ec; })));
   net::post(ioc, [&] { sig.emit(net::cancellation_type::terminal); });
   REQUIRE(run_with_deadline(ioc, std::chrono::seconds(10)));
   CHECK(ec_seen == net::error::operation_aborted);

@@ -21,8 +21,8 @@ namespace {
 /// Shared observations of the test stages (one run at a time).
 struct observations {
   std::mutex m;
-  std::vector<std::uint64_t> indices;      // what the collecting sink received
-  std::vector<std::string> events;         // consumer finish / close order
+  std::vector<std::uint64_t> indices;  // what the collecting sink received
+  std::vector<std::string> events;     // consumer finish / close order
   bool consumer_closed_after_all = false;
   std::uint64_t finished = 0;
 };
@@ -105,7 +105,8 @@ struct fixture {
              .make_consumer = [](const stage_context& c) {
                return std::make_unique<test_consumer>(c);
              }});
-    reg.add({.kind = stage_kind::producer, .name = "throwing",
+    reg.add({.kind = stage_kind::producer,
+             .name = "throwing",
              .make_producer = [](const stage_context&) {
                return std::make_unique<throwing_producer>();
              }});
@@ -113,7 +114,8 @@ struct fixture {
              .name = "picky",
              .schema = {{.name = "mode", .default_value = "ok"}},
              .make_producer = [](const stage_context& c) -> std::unique_ptr<producer> {
-               throw config_error("mode", "mode '" + c.opts.get_string("mode") + "' is not supported");
+               throw config_error("mode",
+                                  "mode '" + c.opts.get_string("mode") + "' is not supported");
              }});
     obs.indices.clear();
     obs.events.clear();
@@ -183,8 +185,8 @@ sinks: [{type: collect}]
   CHECK(rep.exit_code == 1);
   CHECK(rep.stage_error.find("consumers (test)") != std::string::npos);
   CHECK(rep.stage_error.find("bug in consumer") != std::string::npos);
-  CHECK(rep.produced < 100000);             // producers stopped early
-  CHECK(rep.consumed == rep.produced);      // but everything queued finished
+  CHECK(rep.produced < 100000);         // producers stopped early
+  CHECK(rep.consumed == rep.produced);  // but everything queued finished
   CHECK(obs.indices.size() == rep.consumed);
   CHECK(rep.errors_by_kind["exception"] == 1);
 }
@@ -222,5 +224,6 @@ consumers: {type: sleep}
 sinks: [{type: collect}]
 )");
   CHECK(rep.exit_code == 2);
-  CHECK(rep.stage_error.find("t.yaml:3:5: error: mode 'weird' is not supported") != std::string::npos);
+  CHECK(rep.stage_error.find("t.yaml:3:5: error: mode 'weird' is not supported") !=
+        std::string::npos);
 }
