@@ -27,11 +27,11 @@ class origin_service final : public service {
     so.address = o.get_string("address");
     so.port = static_cast<std::uint16_t>(o.get_int("port"));
     so.tls = o.get_bool("tls");
-    if (auto cert = o.get_string("cert"); !cert.empty()) {
-      so.cert_file = ctx.resolve(cert).string();
+    if (o.has("cert")) {
+      so.cert_file = ctx.resolve(o.get_string("cert")).string();
     }
-    if (auto key = o.get_string("key"); !key.empty()) {
-      so.key_file = ctx.resolve(key).string();
+    if (o.has("key")) {
+      so.key_file = ctx.resolve(o.get_string("key")).string();
     }
     if (so.cert_file.empty() != so.key_file.empty()) {
       throw config_error(so.cert_file.empty() ? "cert" : "key", "origin: give both `cert` and `key`, or neither");
@@ -58,13 +58,13 @@ class origin_service final : public service {
 
   void start() override {
     server_->start();
-    ctx_.log(log_level::info, fmt::format("origin serving {}", server_->base_url()));
+    ctx_.log(log_level::info, fmt::format("serving {}", server_->base_url()));
   }
 
   void stop() override {
     server_->stop();
     auto c = server_->counters();
-    ctx_.log(log_level::info, fmt::format("origin stopped: {} requests on {} connections, max {} in flight",
+    ctx_.log(log_level::info, fmt::format("stopped: {} requests on {} connections, max {} in flight",
                                           c.requests, c.connections_accepted, c.max_in_flight));
   }
 

@@ -366,7 +366,7 @@ TEST_CASE("origin.stop.closes_connections") {
 }
 
 TEST_CASE("origin.tls.self_signed_and_given_certificate") {
-  sluice::test::temp_dir dir;
+  sluice::test::scratch_dir dir;
   SUBCASE("self-signed") {
     origin_options opts;
     opts.tls = true;
