@@ -30,7 +30,8 @@ TEST_CASE("origin.serve.prints_address_serves_and_stops_on_sigint") {
 TEST_CASE("origin.serve.tls_with_written_certificate") {
   sluice::test::temp_dir dir;
   auto cert = dir / "origin.pem";
-  background_process p({sluice::test::sluice_bin(), "serve", "--port", "0", "--tls", "--write-cert", cert.string()});
+  background_process p(
+      {sluice::test::sluice_bin(), "serve", "--port", "0", "--tls", "--write-cert", cert.string()});
   auto url = p.read_line(10s);
   REQUIRE(url.has_value());
   CHECK(url->starts_with("https://127.0.0.1:"));
@@ -43,8 +44,8 @@ TEST_CASE("origin.serve.tls_with_written_certificate") {
 TEST_CASE("origin.serve.given_certificate") {
   sluice::test::temp_dir dir;
   auto files = sluice::test::make_tls_files(dir / "tls");
-  background_process p({sluice::test::sluice_bin(), "serve", "--port", "0", "--cert", files.server_cert.string(),
-                        "--key", files.server_key.string()});
+  background_process p({sluice::test::sluice_bin(), "serve", "--port", "0", "--cert",
+                        files.server_cert.string(), "--key", files.server_key.string()});
   auto url = p.read_line(10s);
   REQUIRE(url.has_value());
   sluice::test::http_request_options verify;
@@ -57,7 +58,8 @@ TEST_CASE("origin.serve.bad_arguments_exit_2") {
   CHECK(sluice::test::run_process({bin, "serve", "--port", "70000"}).exit_code == 2);
   CHECK(sluice::test::run_process({bin, "serve", "--port", "x"}).exit_code == 2);
   CHECK(sluice::test::run_process({bin, "serve", "--cert", "/nonexistent.pem"}).exit_code == 2);
-  CHECK(sluice::test::run_process({bin, "serve", "--port", "0", "--idle-timeout", "soon"}).exit_code == 2);
+  CHECK(sluice::test::run_process({bin, "serve", "--port", "0", "--idle-timeout", "soon"})
+            .exit_code == 2);
 }
 
 TEST_CASE("origin.serve.port_in_use_exit_1") {
@@ -114,8 +116,8 @@ TEST_CASE("origin.service.pipeline_uses_origin_variable") {
                            "sinks:\n"
                            "  - type: jsonl\n"
                            "    path: out.jsonl\n");
-  auto r = sluice::test::run_process({sluice::test::sluice_bin(), "run", (dir / "p.yaml").string(), "--no-progress"},
-                                     {}, 60s);
+  auto r = sluice::test::run_process(
+      {sluice::test::sluice_bin(), "run", (dir / "p.yaml").string(), "--no-progress"}, {}, 60s);
   CHECK(r.exit_code == 0);
   auto out = sluice::test::read_file(dir / "out.jsonl");
   CHECK(out.find("http://127.0.0.1:") != std::string::npos);
@@ -133,7 +135,8 @@ TEST_CASE("origin.service.config_errors") {
                            "  - {type: list, urls: [\"${origin}/item/1\"]}\n"
                            "consumers: {type: sleep, workers: 1}\n"
                            "sinks: [{type: \"null\"}]\n");
-  auto r = sluice::test::run_process({sluice::test::sluice_bin(), "check", (dir / "bad.yaml").string()});
+  auto r =
+      sluice::test::run_process({sluice::test::sluice_bin(), "check", (dir / "bad.yaml").string()});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("bad.yaml:2:") != std::string::npos);
   CHECK(r.err.find("port") != std::string::npos);  // did you mean 'port'?
@@ -142,12 +145,15 @@ TEST_CASE("origin.service.config_errors") {
   sluice::origin_server busy(sluice::origin_options{});
   sluice::test::write_file(dir / "busy.yaml",
                            "origin:\n"
-                           "  port: " + std::to_string(busy.port()) + "\n"
-                           "producers:\n"
-                           "  - {type: list, urls: [\"${origin}/item/1\"]}\n"
-                           "consumers: {type: sleep, workers: 1}\n"
-                           "sinks: [{type: \"null\"}]\n");
-  auto b = sluice::test::run_process({sluice::test::sluice_bin(), "check", (dir / "busy.yaml").string()});
+                           "  port: " +
+                               std::to_string(busy.port()) +
+                               "\n"
+                               "producers:\n"
+                               "  - {type: list, urls: [\"${origin}/item/1\"]}\n"
+                               "consumers: {type: sleep, workers: 1}\n"
+                               "sinks: [{type: \"null\"}]\n");
+  auto b = sluice::test::run_process(
+      {sluice::test::sluice_bin(), "check", (dir / "busy.yaml").string()});
   CHECK(b.exit_code == 2);
   CHECK(b.err.find("busy.yaml:2:") != std::string::npos);
   CHECK(b.err.find("cannot listen") != std::string::npos);
