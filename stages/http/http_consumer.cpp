@@ -1077,6 +1077,11 @@ struct http_consumer::fetch {
           co_return;
         }
         next.remove_fragment();
+        target next_target;
+        if (auto why = make_target(next, next_target); !why.empty()) {
+          fail("redirect_scheme", fmt::format("redirect to {} refused: {}", next.buffer(), why));
+          co_return;
+        }
         if (r.redirects >= cfg.max_redirects) {
           fail("too_many_redirects",
                fmt::format("more than {} redirects (next: {})", cfg.max_redirects, next.buffer()));
