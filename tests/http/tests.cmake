@@ -1,6 +1,6 @@
 # The http consumer: unit tests of its helpers and integration tests against
 # real servers on 127.0.0.1 (an in-test Beast server, nginx, httpbin).
-set(SLUICE_HTTP_TEST_DIR ${CMAKE_CURRENT_LIST_DIR}/http)
+set(SLUICE_HTTP_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
 
 sluice_add_test(http_options_tests
   SOURCES ${SLUICE_HTTP_TEST_DIR}/http_options_test.cpp
