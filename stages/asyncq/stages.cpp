@@ -126,7 +126,9 @@ class asyncq_sleep final : public consumer {
         quiet_(ctx.opts.get_bool("quiet")),
         sleep_(range_option(ctx.opts, "sleep")) {}
 
-  net::awaitable<void> before_pop(worker_info worker) {
+  bool paces_workers() const override { return true; }
+
+  net::awaitable<void> before_pop(worker_info worker) override {
     asyncq::consumer_plan* plan = nullptr;
     {
       std::lock_guard lock(mutex_);
