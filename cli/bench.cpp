@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -33,7 +34,7 @@ namespace {
 struct bench_options {
   std::uint32_t producers = 5;
   std::uint32_t consumers = 10;
-  std::uint64_t seed = 444;
+  std::int64_t seed = 444;  ///< signed: a pipeline's integers are int64
   double scale = 1.0;
   bool quiet = false;
   bool timeline = false;
@@ -46,6 +47,7 @@ struct bench_options {
   std::string trace;
   bool warmup = true;
   bool realtime = false;
+  std::string spin = "200us";
 };
 
 const char* kind_name(asyncq::event_kind k) {
@@ -97,14 +99,15 @@ std::string demo_pipeline_yaml(const bench_options& o, std::uint64_t capacity) {
   }
   for (std::uint32_t i = 0; i < o.producers; ++i) {
     y += fmt::format(
-        "  - type: random_items\n    index: {}\n    seed: {}\n    scale: {:.17g}\n    quiet: {}\n", i,
-        o.seed, o.scale, o.quiet);
+        "  - type: random_items\n    index: {}\n    seed: {}\n    scale: {:.17g}\n    spin: {}\n"
+        "    quiet: {}\n",
+        i, o.seed, o.scale, o.spin, o.quiet);
   }
   y += fmt::format("queue:\n  capacity: {}\n", capacity);
   y += fmt::format(
-      "consumers:\n  type: asyncq_sleep\n  workers: {}\n  seed: {}\n  scale: {:.17g}\n  quiet: "
-      "{}\n",
-      o.consumers, o.seed, o.scale, o.quiet);
+      "consumers:\n  type: asyncq_sleep\n  workers: {}\n  seed: {}\n  scale: {:.17g}\n  spin: {}\n"
+      "  quiet: {}\n",
+      o.consumers, o.seed, o.scale, o.spin, o.quiet);
   y += fmt::format("sinks:\n  - type: queue_time\n    quiet: {}\n", o.quiet);
   return y;
 }
@@ -113,7 +116,7 @@ int run_demo(app_state& state, const bench_options& o) {
   asyncq::params p;
   p.producers = o.producers;
   p.consumers = o.consumers;
-  p.seed = o.seed;
+  p.seed = static_cast<std::uint64_t>(o.seed);
   p.scale = o.scale;
   const asyncq::simulation sim = asyncq::simulate(p);
   const auto [ideal_lo, ideal_hi] = asyncq::ideal_range(p, 32);
@@ -288,7 +291,8 @@ void add_bench_command(CLI::App& app, app_state& state) {
       ->check(CLI::Range(0u, 100000u));
   cmd->add_option("-c,--consumers", o->consumers, "consumers")
       ->check(CLI::Range(1u, 100000u));
-  cmd->add_option("--seed", o->seed, "seed of the schedule's random streams")
+  cmd->add_option("--seed", o->seed, "seed of the schedule's random streams (0 to 2^63-1)")
+      ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()))
       ->capture_default_str();
   cmd->add_option("--scale", o->scale, "multiply every sleep by this (1.0 = the original demo)")
       ->check(CLI::Range(0.0, 1000.0))
@@ -302,6 +306,13 @@ void add_bench_command(CLI::App& app, app_state& state) {
                   "write every recorded event (and the end) as JSON lines to this file");
   cmd->add_flag("--no-warmup{false}", o->warmup,
                 "measure a cold start: skip the empty warm-up run of the pipeline");
+  cmd->add_option("--spin", o->spin,
+                  "wake this long before each sleep's deadline and yield until it; 0 = timers "
+                  "only")
+      ->check([](const std::string& v) -> std::string {
+        return parse_duration(v) ? "" : "expected a duration such as 200us, 1ms or 0";
+      })
+      ->capture_default_str();
   cmd->add_flag("--realtime", o->realtime,
                 "run the demo under SCHED_FIFO (needs CAP_SYS_NICE) so a busy machine does not "
                 "delay timers");

@@ -9,7 +9,9 @@
 #include <string>
 #include <system_error>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
@@ -42,6 +44,23 @@ asyncq::int_range range_option(const options& o, const std::string& name) {
   return *r;
 }
 
+/// Sleeps `d` from now. With `spin` > 0 the timer is set `spin` early and
+/// the rest is waited by yielding to the executor until the deadline: a timer
+/// alone wakes tens of microseconds late (kernel and hypervisor latency) and
+/// the demo's chains of sleeps would add that up. Yielding lets every other
+/// handler run meanwhile. Cancellation surfaces as operation_aborted.
+net::awaitable<void> precise_sleep(net::any_io_executor ex, std::chrono::nanoseconds d,
+                                   std::chrono::nanoseconds spin) {
+  const auto deadline = clock::now() + d;
+  if (d > spin) {
+    net::steady_timer timer(ex, deadline - spin);
+    co_await timer.async_wait(net::use_awaitable);
+  }
+  while (clock::now() < deadline) {
+    co_await net::post(ex, net::use_awaitable);
+  }
+}
+
 void record(asyncq::recorder::entry e) {
   if (auto* r = asyncq::current_recorder()) {
     e.at = clock::now();
@@ -63,7 +82,8 @@ class random_items final : public producer {
                 index_),
         names_(static_cast<std::uint64_t>(ctx.opts.get_int("seed")), asyncq::role::item_name,
                index_),
-        timer_(ctx.executor) {
+        executor_(ctx.executor),
+        spin_(ctx.opts.get_duration("spin")) {
     const auto count = range_option(ctx.opts, "count");
     count_ = static_cast<std::uint64_t>(stream_.randint(count.low, count.high));
   }
@@ -77,8 +97,7 @@ class random_items final : public producer {
       record({{}, event_kind::producer_sleep, index_, index_, 0, secs, 0});
       const auto d = scaled(secs, scale_);
       if (d.count() > 0) {
-        timer_.expires_after(d);
-        co_await timer_.async_wait(net::use_awaitable);
+        co_await precise_sleep(executor_, d, spin_);
       }
       item it;
       it.url = names_.hex5();
@@ -108,7 +127,8 @@ class random_items final : public producer {
   asyncq::int_range sleep_;
   asyncq::stream stream_;
   asyncq::stream names_;
-  net::steady_timer timer_;
+  net::any_io_executor executor_;
+  std::chrono::nanoseconds spin_;
   std::uint64_t count_ = 0;
   std::uint64_t seq_ = 0;
 };
@@ -124,7 +144,8 @@ class asyncq_sleep final : public consumer {
       : seed_(static_cast<std::uint64_t>(ctx.opts.get_int("seed"))),
         scale_(ctx.opts.get_number("scale")),
         quiet_(ctx.opts.get_bool("quiet")),
-        sleep_(range_option(ctx.opts, "sleep")) {}
+        sleep_(range_option(ctx.opts, "sleep")),
+        spin_(ctx.opts.get_duration("spin")) {}
 
   bool paces_workers() const override { return true; }
 
@@ -142,9 +163,8 @@ class asyncq_sleep final : public consumer {
     record({{}, event_kind::consumer_sleep, worker.index, 0, 0, secs, 0});
     const auto d = scaled(secs, scale_);
     if (d.count() > 0) {
-      net::steady_timer timer(worker.executor, d);
       try {
-        co_await timer.async_wait(net::use_awaitable);
+        co_await precise_sleep(worker.executor, d, spin_);
       } catch (const boost::system::system_error& e) {
         if (e.code() == net::error::operation_aborted) {
           record({{}, event_kind::cancelled, worker.index, 0, 0, 0, 0});
@@ -180,6 +200,7 @@ class asyncq_sleep final : public consumer {
   double scale_;
   bool quiet_;
   asyncq::int_range sleep_;
+  std::chrono::nanoseconds spin_;
   std::mutex mutex_;
   std::map<std::uint32_t, asyncq::consumer_plan> plans_;
 };
@@ -226,6 +247,11 @@ option_spec scale_opt() {
   return s;
 }
 
+option_spec spin_opt() {
+  return opt("spin", option_type::duration, "0",
+             "wake this long before each sleep's deadline and yield until it (precise timing)");
+}
+
 option_spec quiet_opt() {
   return opt("quiet", option_type::boolean, "false", "do not print the demo's per-event lines");
 }
@@ -259,6 +285,7 @@ void register_asyncq_stages(registry& reg) {
                    opt("sleep", option_type::string, "0..10",
                        "seconds to sleep before each item: `n` or `low..high` (randint)"),
                    scale_opt(),
+                   spin_opt(),
                    quiet_opt()};
     info.validate = validate_ranges;
     info.make_producer = [](const stage_context& ctx) {
@@ -276,7 +303,7 @@ void register_asyncq_stages(registry& reg) {
     info.schema = {seed_opt(),
                    opt("sleep", option_type::string, "0..10",
                        "seconds to sleep before every get: `n` or `low..high` (randint)"),
-                   scale_opt(), quiet_opt()};
+                   scale_opt(), spin_opt(), quiet_opt()};
     info.validate = validate_ranges;
     info.make_consumer = [](const stage_context& ctx) {
       return std::make_unique<asyncq_sleep>(ctx);
