@@ -158,6 +158,9 @@ class asyncq_sleep final : public consumer {
     // Only worker `index` touches its plan; std::map nodes never move.
     const int secs = plan->next_sleep();
     if (!quiet_) {
+      // Yield once so the sink prints this worker's previous `got element`
+      // line first (it was posted before us), as asyncq.py orders them.
+      co_await net::post(worker.executor, net::use_awaitable);
       asyncq::print_line(asyncq::consumer_sleep_line(worker.index, secs));
     }
     record({{}, event_kind::consumer_sleep, worker.index, 0, 0, secs, 0});
