@@ -4,10 +4,10 @@
 // throughput mode that moves zero-work items through the bounded queue.
 #include <sys/prctl.h>
 
+#include <sched.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <sched.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -17,9 +17,9 @@
 #include <memory>
 #include <string>
 
+#include <fmt/format.h>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-#include <fmt/format.h>
 
 #include "commands.hpp"
 #include "sluice/config/config.hpp"
@@ -52,12 +52,18 @@ struct bench_options {
 
 const char* kind_name(asyncq::event_kind k) {
   switch (k) {
-    case asyncq::event_kind::producer_sleep: return "producer_sleep";
-    case asyncq::event_kind::put: return "put";
-    case asyncq::event_kind::consumer_sleep: return "consumer_sleep";
-    case asyncq::event_kind::wait: return "wait";
-    case asyncq::event_kind::got: return "got";
-    case asyncq::event_kind::cancelled: return "cancelled";
+    case asyncq::event_kind::producer_sleep:
+      return "producer_sleep";
+    case asyncq::event_kind::put:
+      return "put";
+    case asyncq::event_kind::consumer_sleep:
+      return "consumer_sleep";
+    case asyncq::event_kind::wait:
+      return "wait";
+    case asyncq::event_kind::got:
+      return "got";
+    case asyncq::event_kind::cancelled:
+      return "cancelled";
   }
   return "?";
 }
@@ -65,8 +71,8 @@ const char* kind_name(asyncq::event_kind k) {
 /// One JSON object per line: the run's recorded events in the order they were
 /// recorded, then the run's end (`end`, after run_pipeline returned) and the
 /// ideal time.
-bool write_trace(const std::string& path, const std::vector<asyncq::event>& events,
-                 double measured, double ideal) {
+bool write_trace(const std::string& path, const std::vector<asyncq::event>& events, double measured,
+                 double ideal) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   for (const auto& e : events) {
     boost::json::object j;
@@ -196,17 +202,19 @@ int run_demo(app_state& state, const bench_options& o) {
     if (!o.timeline_svg.empty()) {
       std::ofstream f(o.timeline_svg, std::ios::binary | std::ios::trunc);
       f << asyncq::render_timeline_svg(
-          tl, fmt::format("sluice bench -p {} -c {} --seed {} --scale {:g}: {:.5f} s (ideal {:.5f} s)",
-                          o.producers, o.consumers, o.seed, o.scale, measured, sim.completion_s));
+          tl,
+          fmt::format("sluice bench -p {} -c {} --seed {} --scale {:g}: {:.5f} s (ideal {:.5f} s)",
+                      o.producers, o.consumers, o.seed, o.scale, measured, sim.completion_s));
       if (!f.flush()) {
         std::fprintf(stderr, "sluice bench: cannot write %s\n", o.timeline_svg.c_str());
         return 1;
       }
     }
   }
-  asyncq::print_line(fmt::format("Ideal completion in {:.5f} seconds ({} items; zero-overhead "
-                                 "simulation of the same schedule).",
-                                 sim.completion_s, sim.total_items()));
+  asyncq::print_line(
+      fmt::format("Ideal completion in {:.5f} seconds ({} items; zero-overhead "
+                  "simulation of the same schedule).",
+                  sim.completion_s, sim.total_items()));
   if (ideal_hi > ideal_lo) {
     asyncq::print_line(
         fmt::format("Note: simultaneous events make the ideal depend on their order: {:.5f} to "
@@ -228,9 +236,9 @@ int run_demo(app_state& state, const bench_options& o) {
     }
     if (last_got >= 0) {
       const double start = events.front().t;
-      breakdown = fmt::format(": start {:.3f} ms, run {:.3f} ms, shutdown {:.3f} ms",
-                              start * 1e3, (last_got - start - sim.completion_s) * 1e3,
-                              (measured - last_got) * 1e3);
+      breakdown =
+          fmt::format(": start {:.3f} ms, run {:.3f} ms, shutdown {:.3f} ms", start * 1e3,
+                      (last_got - start - sim.completion_s) * 1e3, (measured - last_got) * 1e3);
     }
   }
   asyncq::print_line(fmt::format("Overhead: {:.5f} seconds ({:.3f} ms{}).",
@@ -259,22 +267,21 @@ int run_throughput_mode(const bench_options& o) {
     j["wall_s"] = r.seconds;
     j["items_per_s"] = r.items_per_s;
     j["queue_high_water"] = r.high_water;
-    j["time_in_queue_ns"] = {{"p50", r.p50_ns}, {"p90", r.p90_ns}, {"p99", r.p99_ns},
-                             {"max", r.max_ns}};
+    j["time_in_queue_ns"] = {
+        {"p50", r.p50_ns}, {"p90", r.p90_ns}, {"p99", r.p99_ns}, {"max", r.max_ns}};
     asyncq::print_line(boost::json::serialize(j));
     return 0;
   }
-  asyncq::print_line(fmt::format(
-      "bench: {} items, {} producers, {} consumers, capacity {}, {} threads, no sleep", r.items,
-      o.producers, o.consumers, o.capacity, r.threads));
+  asyncq::print_line(
+      fmt::format("bench: {} items, {} producers, {} consumers, capacity {}, {} threads, no sleep",
+                  r.items, o.producers, o.consumers, o.capacity, r.threads));
   asyncq::print_line(fmt::format("Throughput: {:.0f} items/s ({} items in {:.5f} seconds)",
                                  r.items_per_s, r.consumed, r.seconds));
-  asyncq::print_line(fmt::format(
-      "Time in queue (every 64th item): p50 {}  p90 {}  p99 {}  max {}",
-      format_duration(std::chrono::nanoseconds(r.p50_ns)),
-      format_duration(std::chrono::nanoseconds(r.p90_ns)),
-      format_duration(std::chrono::nanoseconds(r.p99_ns)),
-      format_duration(std::chrono::nanoseconds(r.max_ns))));
+  asyncq::print_line(fmt::format("Time in queue (every 64th item): p50 {}  p90 {}  p99 {}  max {}",
+                                 format_duration(std::chrono::nanoseconds(r.p50_ns)),
+                                 format_duration(std::chrono::nanoseconds(r.p90_ns)),
+                                 format_duration(std::chrono::nanoseconds(r.p99_ns)),
+                                 format_duration(std::chrono::nanoseconds(r.max_ns))));
   asyncq::print_line(fmt::format("Queue high-water mark: {} of {}", r.high_water, o.capacity));
   return r.consumed == r.items ? 0 : 1;
 }
@@ -287,10 +294,8 @@ void add_bench_command(CLI::App& app, app_state& state) {
       "bench",
       "The asyncio producer/consumer timing demo over sluice's queue: a deterministic schedule, "
       "its ideal time and the overhead; or, with --no-sleep, queue throughput");
-  cmd->add_option("-p,--producers", o->producers, "producers")
-      ->check(CLI::Range(0u, 100000u));
-  cmd->add_option("-c,--consumers", o->consumers, "consumers")
-      ->check(CLI::Range(1u, 100000u));
+  cmd->add_option("-p,--producers", o->producers, "producers")->check(CLI::Range(0u, 100000u));
+  cmd->add_option("-c,--consumers", o->consumers, "consumers")->check(CLI::Range(1u, 100000u));
   cmd->add_option("--seed", o->seed, "seed of the schedule's random streams (0 to 2^63-1)")
       ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()))
       ->capture_default_str();

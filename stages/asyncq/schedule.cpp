@@ -24,8 +24,7 @@ namespace sluice::asyncq {
 
 stream::stream(std::uint64_t seed, role r, std::uint32_t index) {
   std::seed_seq seq{static_cast<std::uint32_t>(seed & 0xffffffffu),
-                    static_cast<std::uint32_t>(seed >> 32), static_cast<std::uint32_t>(r),
-                    index};
+                    static_cast<std::uint32_t>(seed >> 32), static_cast<std::uint32_t>(r), index};
   engine_.seed(seq);
 }
 
@@ -36,8 +35,8 @@ int stream::randint(int low, int high) {
   // Rejection sampling: the same numbers with every standard library, and no
   // modulo bias.
   const std::uint64_t range = static_cast<std::uint64_t>(high - low) + 1;
-  const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() -
-                              std::numeric_limits<std::uint64_t>::max() % range;
+  const std::uint64_t limit =
+      std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % range;
   std::uint64_t x = engine_();
   while (x >= limit) {
     x = engine_();
@@ -45,7 +44,9 @@ int stream::randint(int low, int high) {
   return low + static_cast<int>(x % range);
 }
 
-std::string stream::hex5() { return fmt::format("{:010x}", engine_() & 0xffffffffffULL); }
+std::string stream::hex5() {
+  return fmt::format("{:010x}", engine_() & 0xffffffffffULL);
+}
 
 std::optional<int_range> parse_int_range(std::string_view text) {
   auto parse_int = [](std::string_view t) -> std::optional<int> {
@@ -322,9 +323,13 @@ std::shared_ptr<recorder>& recorder_slot() {
 }
 }  // namespace
 
-void install_recorder(std::shared_ptr<recorder> r) { recorder_slot() = std::move(r); }
+void install_recorder(std::shared_ptr<recorder> r) {
+  recorder_slot() = std::move(r);
+}
 
-recorder* current_recorder() noexcept { return recorder_slot().get(); }
+recorder* current_recorder() noexcept {
+  return recorder_slot().get();
+}
 
 // --------------------------------------------------------------- timeline
 
@@ -410,8 +415,8 @@ std::vector<std::string> render_timeline_text(const timeline& tl, int width) {
       }
     }
     for (const auto& m : l.marks) {
-      auto col = static_cast<std::size_t>(
-          std::clamp(static_cast<int>(std::floor(m.t / dt)), 0, cols - 1));
+      auto col =
+          static_cast<std::size_t>(std::clamp(static_cast<int>(std::floor(m.t / dt)), 0, cols - 1));
       const std::string digits = std::to_string(m.item);
       for (std::size_t k = 0; k < digits.size() && col + k < cells.size(); ++k) {
         cells[col + k] = digits[k];
@@ -421,8 +426,8 @@ std::vector<std::string> render_timeline_text(const timeline& tl, int width) {
     head.resize(label, ' ');
     rows.push_back(head + cells);
   }
-  rows.push_back(fmt::format("(N = item N got, - waiting in get, . sleeping; one column = {:.5f} s)",
-                             dt));
+  rows.push_back(
+      fmt::format("(N = item N got, - waiting in get, . sleeping; one column = {:.5f} s)", dt));
   return rows;
 }
 
@@ -446,11 +451,21 @@ std::string xml_escape(std::string_view text) {
   out.reserve(text.size());
   for (char ch : text) {
     switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
       default:
         // Control characters other than tab/newline are not allowed in XML 1.0.
         if (static_cast<unsigned char>(ch) < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') {

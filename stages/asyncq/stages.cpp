@@ -38,8 +38,9 @@ std::chrono::nanoseconds scaled(int seconds, double scale) {
 asyncq::int_range range_option(const options& o, const std::string& name) {
   auto r = asyncq::parse_int_range(o.get_string(name));
   if (!r) {
-    throw config_error(name, "expected a whole number of seconds `n` or a range `low..high`, got `" +
-                                 o.get_string(name) + "`");
+    throw config_error(name,
+                       "expected a whole number of seconds `n` or a range `low..high`, got `" +
+                           o.get_string(name) + "`");
   }
   return *r;
 }
@@ -193,7 +194,12 @@ class asyncq_sleep final : public consumer {
     if (it.enqueued_at != clock::time_point{}) {
       r.time.queue = std::chrono::duration_cast<std::chrono::nanoseconds>(now - it.enqueued_at);
     }
-    record({{}, event_kind::got, worker.index, it.producer, static_cast<std::uint32_t>(it.index), 0,
+    record({{},
+            event_kind::got,
+            worker.index,
+            it.producer,
+            static_cast<std::uint32_t>(it.index),
+            0,
             std::chrono::duration<double>(r.time.queue).count()});
     co_return r;
   }

@@ -86,8 +86,8 @@ TEST_CASE("bench.schedule.seed_444_is_pinned") {
   // silently change every published schedule, so it must break this test.
   const auto p0 = aq::make_producer_plan(444, 0);
   CHECK(p0.sleeps == std::vector<int>{4, 8, 4, 9});
-  CHECK(p0.names == std::vector<std::string>{"391174bb06", "fc60b7e069", "d4e29ea944",
-                                             "7ea60a2dd8"});
+  CHECK(p0.names ==
+        std::vector<std::string>{"391174bb06", "fc60b7e069", "d4e29ea944", "7ea60a2dd8"});
   CHECK(aq::make_producer_plan(444, 1).sleeps.empty());
   aq::consumer_plan c0(444, 0), c4(444, 4);
   CHECK(c0.next_sleep() == 5);

@@ -6,18 +6,18 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
-#include <cstdlib>
 #include <algorithm>
+#include <cstdlib>
 #include <map>
-#include <set>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <doctest/doctest.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
-#include <doctest/doctest.h>
 
 #include "test_support.hpp"
 
@@ -45,7 +45,8 @@ sluice::test::process_result bench(std::vector<std::string> args) {
 const std::regex producer_sleep_re(R"(^Producer (\d+) sleeping for (\d+) seconds\.$)");
 const std::regex put_re(R"(^Producer (\d+) added <([0-9a-f]{10})> to queue\.$)");
 const std::regex consumer_sleep_re(R"(^Consumer (\d+) sleeping for (\d+) seconds\.$)");
-const std::regex got_re(R"(^Consumer (\d+) got element <([0-9a-f]{10})> in (\d+\.\d{5}) seconds\.$)");
+const std::regex got_re(
+    R"(^Consumer (\d+) got element <([0-9a-f]{10})> in (\d+\.\d{5}) seconds\.$)");
 const std::regex completed_re(R"(^Program completed in (\d+\.\d{5}) seconds\.$)");
 const std::regex ideal_re(R"(^Ideal completion in (\d+\.\d{5}) seconds .*\.$)");
 const std::regex overhead_re(R"(^Overhead: -?\d+\.\d{5} seconds \(.*\)\.$)");
@@ -259,8 +260,8 @@ TEST_CASE("bench.cli.consumers_are_cancelled_only_after_the_last_task_done") {
       last_kind[who] = kind;
     }
     if (kind == "consumer_sleep") {
-      sleep_end[who] = events[k].at("t").to_number<double>() +
-                       events[k].at("secs").to_number<double>() * scale;
+      sleep_end[who] =
+          events[k].at("t").to_number<double>() + events[k].at("secs").to_number<double>() * scale;
     }
     // The run ends as soon as the queue is joined: after the last get no
     // consumer finishes a sleep that was due well after it.
@@ -318,8 +319,8 @@ TEST_CASE("bench.cli.timeline_rows_and_svg") {
 }
 
 TEST_CASE("bench.cli.throughput_mode") {
-  const auto r = bench({"--no-sleep", "--items", "200000", "-p", "5", "-c", "100", "--capacity",
-                        "1000", "--json"});
+  const auto r = bench(
+      {"--no-sleep", "--items", "200000", "-p", "5", "-c", "100", "--capacity", "1000", "--json"});
   REQUIRE(r.exit_code == 0);
   const auto j = json::parse(r.out).as_object();
   CHECK(j.at("items").to_number<std::uint64_t>() == 200000);

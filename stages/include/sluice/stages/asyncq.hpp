@@ -150,9 +150,9 @@ struct item_ref {
 struct simulation {
   params p;
   std::vector<producer_plan> producers;
-  std::vector<item_ref> items;  ///< items[n-1] is item number n (put order)
+  std::vector<item_ref> items;                      ///< items[n-1] is item number n (put order)
   std::vector<std::vector<std::uint32_t>> numbers;  ///< numbers[producer][seq]
-  std::vector<event> events;    ///< in processing order
+  std::vector<event> events;                        ///< in processing order
   std::int64_t completion_ticks = 0;
   double completion_s = 0;  ///< completion_ticks * scale: the ideal completion time
   std::uint64_t total_items() const noexcept { return items.size(); }
