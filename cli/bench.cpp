@@ -94,20 +94,21 @@ bool write_trace(const std::string& path, const std::vector<asyncq::event>& even
 /// The demo pipeline as YAML: what pipelines/asyncq.yaml holds, with the
 /// command line's numbers. bench runs it through the ordinary loader and
 /// runtime, so it is the same engine `sluice run` uses.
-std::string demo_pipeline_yaml(const bench_options& o, std::uint64_t capacity) {
+/// `count` (when not empty) overrides the producers' randint(0,10) item count.
+std::string demo_pipeline_yaml(const bench_options& o, std::uint64_t capacity,
+                               const std::string& count = {}) {
   std::string y;
   y += "name: asyncq\n";
   y += fmt::format("threads: {}\n", o.threads == 0 ? 1 : o.threads);
-  if (o.producers == 0) {
-    y += "producers: []\n";
-  } else {
-    y += "producers:\n";
-  }
+  y += "producers:\n";
   for (std::uint32_t i = 0; i < o.producers; ++i) {
     y += fmt::format(
         "  - type: random_items\n    index: {}\n    seed: {}\n    scale: {:.17g}\n    spin: {}\n"
         "    quiet: {}\n",
         i, o.seed, o.scale, o.spin, o.quiet);
+    if (!count.empty()) {
+      y += fmt::format("    count: \"{}\"\n", count);
+    }
   }
   y += fmt::format("queue:\n  capacity: {}\n", capacity);
   y += fmt::format(
@@ -150,15 +151,20 @@ int run_demo(app_state& state, const bench_options& o) {
     // binding and first-touch page faults, so the measured run shows the
     // steady cost of the machinery. --no-warmup measures a cold start.
     bench_options empty = o;
-    empty.producers = 0;
+    empty.producers = 1;
     empty.quiet = true;
-    load_result warm = load_pipeline_text(demo_pipeline_yaml(empty, 1), "<sluice bench warm-up>",
-                                          *state.reg, lopts);
-    if (warm.config) {
-      run_options wopts;
-      wopts.handle_signals = false;
-      run_pipeline(*warm.config, wopts);
+    load_result warm = load_pipeline_text(demo_pipeline_yaml(empty, 1, "0"),
+                                          "<sluice bench warm-up>", *state.reg, lopts);
+    if (!warm.config) {
+      for (const auto& d : warm.diagnostics) {
+        std::fputs(format_diagnostic(d).c_str(), stderr);
+        std::fputc('\n', stderr);
+      }
+      return 2;
     }
+    run_options wopts;
+    wopts.handle_signals = false;
+    run_pipeline(*warm.config, wopts);
   }
 
   if (o.realtime) {
@@ -294,7 +300,7 @@ void add_bench_command(CLI::App& app, app_state& state) {
       "bench",
       "The asyncio producer/consumer timing demo over sluice's queue: a deterministic schedule, "
       "its ideal time and the overhead; or, with --no-sleep, queue throughput");
-  cmd->add_option("-p,--producers", o->producers, "producers")->check(CLI::Range(0u, 100000u));
+  cmd->add_option("-p,--producers", o->producers, "producers")->check(CLI::Range(1u, 100000u));
   cmd->add_option("-c,--consumers", o->consumers, "consumers")->check(CLI::Range(1u, 100000u));
   cmd->add_option("--seed", o->seed, "seed of the schedule's random streams (0 to 2^63-1)")
       ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()))

@@ -89,6 +89,7 @@ std::vector<json::object> read_trace(const std::filesystem::path& path) {
 TEST_CASE("bench.cli.bad_arguments_exit_2") {
   const std::vector<std::vector<std::string>> bad = {
       {"-p", "-1"},
+      {"-p", "0"},
       {"-p", "abc"},
       {"-c", "x"},
       {"-c", "0"},
