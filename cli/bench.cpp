@@ -47,6 +47,7 @@ struct bench_options {
   std::string trace;
   bool warmup = true;
   bool realtime = false;
+  bool via_pipeline = false;
   std::string spin = "200us";
 };
 
@@ -254,6 +255,76 @@ int run_demo(app_state& state, const bench_options& o) {
   return 0;
 }
 
+/// Throughput through the whole runtime: random_items producers with no
+/// sleep, the core `sleep` consumer with no delay, the `null` sink.
+int run_pipeline_throughput(app_state& state, const bench_options& o) {
+  std::string y = "name: bench-throughput\n";
+  if (o.threads != 0) {
+    y += fmt::format("threads: {}\n", o.threads);
+  }
+  y += "producers:\n";
+  for (std::uint32_t i = 0; i < o.producers; ++i) {
+    const std::uint64_t n = o.items / o.producers + (i < o.items % o.producers ? 1 : 0);
+    y += fmt::format(
+        "  - {{type: random_items, index: {}, seed: {}, count: \"{}\", sleep: \"0\", quiet: "
+        "true}}\n",
+        i, o.seed, n);
+  }
+  y += fmt::format("queue:\n  capacity: {}\n", o.capacity);
+  y += fmt::format("consumers:\n  type: sleep\n  workers: {}\n  delay: 0ms\n", o.consumers);
+  y += "sinks:\n  - type: \"null\"\n";
+  load_options lopts;
+  load_result loaded = load_pipeline_text(y, "<sluice bench --pipeline>", *state.reg, lopts);
+  if (!loaded.config) {
+    for (const auto& d : loaded.diagnostics) {
+      std::fputs(format_diagnostic(d).c_str(), stderr);
+      std::fputc('\n', stderr);
+    }
+    return 2;
+  }
+  run_options ropts;
+  const auto t0 = clock::now();
+  const run_report r = run_pipeline(*loaded.config, ropts);
+  const double wall = std::chrono::duration<double>(clock::now() - t0).count();
+  if (r.exit_code != 0) {
+    std::fputs(r.to_text().c_str(), stderr);
+    return r.exit_code;
+  }
+  const double rate = wall > 0 ? static_cast<double>(r.consumed) / wall : 0;
+  if (o.json) {
+    boost::json::object j;
+    j["tool"] = "sluice pipeline";
+    j["p"] = o.producers;
+    j["c"] = o.consumers;
+    j["capacity"] = o.capacity;
+    j["threads"] = loaded.config->threads;
+    j["items"] = r.consumed;
+    j["wall_s"] = wall;
+    j["items_per_s"] = rate;
+    j["queue_high_water"] = r.queue_high_water;
+    j["time_in_queue_ns"] = {{"p50", r.time_in_queue.p50},
+                             {"p90", r.time_in_queue.p90},
+                             {"p99", r.time_in_queue.p99},
+                             {"max", r.time_in_queue.max}};
+    asyncq::print_line(boost::json::serialize(j));
+    return 0;
+  }
+  asyncq::print_line(fmt::format(
+      "bench: {} items through the pipeline (random_items -> sleep 0ms -> null), {} producers, "
+      "{} workers, capacity {}, {} threads",
+      r.consumed, o.producers, o.consumers, o.capacity, loaded.config->threads));
+  asyncq::print_line(fmt::format("Throughput: {:.0f} items/s ({} items in {:.5f} seconds)", rate,
+                                 r.consumed, wall));
+  asyncq::print_line(fmt::format("Time in queue (every item): p50 {}  p90 {}  p99 {}  max {}",
+                                 format_duration(std::chrono::nanoseconds(r.time_in_queue.p50)),
+                                 format_duration(std::chrono::nanoseconds(r.time_in_queue.p90)),
+                                 format_duration(std::chrono::nanoseconds(r.time_in_queue.p99)),
+                                 format_duration(std::chrono::nanoseconds(r.time_in_queue.max))));
+  asyncq::print_line(
+      fmt::format("Queue high-water mark: {} of {}", r.queue_high_water, o.capacity));
+  return r.consumed == o.items ? 0 : 1;
+}
+
 int run_throughput_mode(const bench_options& o) {
   asyncq::throughput_params p;
   p.items = o.items;
@@ -338,10 +409,20 @@ void add_bench_command(CLI::App& app, app_state& state) {
   cmd->add_option("--threads", o->threads,
                   "io_context threads (demo default 1; throughput default: hardware threads)")
       ->check(CLI::Range(0u, 1024u));
+  cmd->add_flag("--pipeline", o->via_pipeline,
+                "throughput mode: move the items through the whole runtime (random_items -> "
+                "sleep 0ms -> null) instead of the bare queue")
+      ->needs(no_sleep);
   cmd->add_flag("--json", o->json, "throughput mode: print the figures as one JSON object")
       ->needs(no_sleep);
   cmd->callback([&state, o] {
-    state.exit_code = o->no_sleep ? run_throughput_mode(*o) : run_demo(state, *o);
+    if (!o->no_sleep) {
+      state.exit_code = run_demo(state, *o);
+    } else if (o->via_pipeline) {
+      state.exit_code = run_pipeline_throughput(state, *o);
+    } else {
+      state.exit_code = run_throughput_mode(*o);
+    }
   });
 }
 

@@ -328,6 +328,13 @@ TEST_CASE("bench.cli.throughput_mode") {
   CHECK(j.at("queue_high_water").to_number<std::uint64_t>() <= 1000);
   CHECK(j.at("items_per_s").to_number<double>() > 0);
 
+  const auto via = bench({"--no-sleep", "--pipeline", "--items", "20000", "-p", "3", "-c", "10",
+                          "--capacity", "100", "--json"});
+  REQUIRE(via.exit_code == 0);
+  const auto jv = json::parse(via.out).as_object();
+  CHECK(jv.at("items").to_number<std::uint64_t>() == 20000);
+  CHECK(jv.at("queue_high_water").to_number<std::uint64_t>() <= 100);
+
   const auto human = bench({"--no-sleep", "--items", "10000", "-p", "2", "-c", "3"});
   REQUIRE(human.exit_code == 0);
   CHECK(human.out.find("Throughput: ") != std::string::npos);
