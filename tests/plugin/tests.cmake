@@ -21,3 +21,32 @@ target_compile_definitions(plugin_loader_test PRIVATE ${SLUICE_TEST_PLUGIN_DEFS}
 foreach(p ${SLUICE_TEST_PLUGINS})
   add_dependencies(plugin_loader_test sluice_test_plugin_${p})
 endforeach()
+
+# The example plugin's sources, built in-tree as well, so its stages are
+# tested on every build (the slow test builds them against the installed SDK).
+find_package(LibXml2 QUIET)
+if(LibXml2_FOUND)
+  sluice_add_plugin(sluice_example_intree
+    SOURCES ${CMAKE_SOURCE_DIR}/examples/plugin/src/plugin.cpp
+            ${CMAKE_SOURCE_DIR}/examples/plugin/src/sitemap_producer.cpp
+            ${CMAKE_SOURCE_DIR}/examples/plugin/src/host_counts_sink.cpp
+    LIBS LibXml2::LibXml2)
+  set_target_properties(sluice_example_intree PROPERTIES
+    LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/plugin)
+  sluice_add_test(plugin_example_test SOURCES ${SLUICE_PLUGIN_TEST_DIR}/example_test.cpp
+    LABELS plugin TIMEOUT 60)
+  target_compile_definitions(plugin_example_test PRIVATE
+    SLUICE_PLUGIN_TEST_SOURCE_DIR="${SLUICE_PLUGIN_TEST_DIR}"
+    SLUICE_PLUGIN_EXAMPLE="$<TARGET_FILE:sluice_example_intree>")
+  add_dependencies(plugin_example_test sluice_example_intree)
+else()
+  message(STATUS "libxml2 not found (Debian: libxml2-dev): the example plugin's tests are skipped")
+endif()
+
+# The installed SDK end to end (a few minutes on 2 cores: it builds sluice in
+# its own build directory, reusing ccache).
+add_test(NAME plugin_install_test
+  COMMAND bash ${SLUICE_PLUGIN_TEST_DIR}/install_test.sh ${CMAKE_SOURCE_DIR}
+          ${CMAKE_BINARY_DIR}/plugin_install_test ${CMAKE_BUILD_TYPE} "${SLUICE_SANITIZE}"
+          ${CMAKE_CXX_COMPILER})
+set_tests_properties(plugin_install_test PROPERTIES TIMEOUT 900 LABELS "slow;plugin")

@@ -87,7 +87,8 @@ class sitemap_producer final : public sluice::producer {
     if (interval_.count() > 0) {
       max = 1;
     }
-    while (out.size() < max) {
+    const std::size_t start = out.size();
+    while (out.size() - start < max) {
       if (limit_ != 0 && emitted_ >= limit_) {
         co_return false;
       }
