@@ -79,9 +79,10 @@ producers:
   - type: sitemap
     file: data/sitemap.xml
     rate: 1000
-consumer:
+consumers:
   type: sleep
   workers: 2
+  delay: 1ms..3ms
 sinks:
   - type: host_counts
     file: host_counts.csv

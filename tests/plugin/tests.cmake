@@ -24,13 +24,14 @@ endforeach()
 
 # The example plugin's sources, built in-tree as well, so its stages are
 # tested on every build (the slow test builds them against the installed SDK).
+# pipelines/plugin-sitemap.yaml loads it from build/tests/plugin.
 find_package(LibXml2 QUIET)
 if(LibXml2_FOUND)
   sluice_add_plugin(sluice_example_intree
     SOURCES ${CMAKE_SOURCE_DIR}/examples/plugin/src/plugin.cpp
             ${CMAKE_SOURCE_DIR}/examples/plugin/src/sitemap_producer.cpp
             ${CMAKE_SOURCE_DIR}/examples/plugin/src/host_counts_sink.cpp
-    LIBS LibXml2::LibXml2)
+    LIBS LibXml2::LibXml2 OUTPUT_NAME sluice_example)
   set_target_properties(sluice_example_intree PROPERTIES
     LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/plugin)
   sluice_add_test(plugin_example_test SOURCES ${SLUICE_PLUGIN_TEST_DIR}/example_test.cpp

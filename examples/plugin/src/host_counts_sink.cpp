@@ -77,10 +77,6 @@ class host_counts_sink final : public sluice::sink {
     to_stdout_ = file == "-";
     if (!to_stdout_) {
       path_ = ctx.resolve(file);
-      const auto dir = path_.parent_path();
-      if (!dir.empty() && !std::filesystem::is_directory(dir)) {
-        throw sluice::config_error("file", "directory '" + dir.string() + "' does not exist");
-      }
     }
     interval_ = ctx.opts.get_duration("flush_interval");
     last_flush_ = std::chrono::steady_clock::now();
@@ -136,6 +132,9 @@ class host_counts_sink final : public sluice::sink {
       std::cout << text << std::flush;
       return;
     }
+    if (const auto dir = path_.parent_path(); !dir.empty()) {
+      std::filesystem::create_directories(dir);  // throws filesystem_error on failure
+    }
     auto tmp = path_;
     tmp += ".tmp";
     {
@@ -168,7 +167,7 @@ void register_host_counts(sluice::registry& reg) {
       {.name = "file",
        .type = sluice::option_type::string,
        .default_value = "-",
-       .doc = "CSV file to write (relative to the pipeline file; `-` = stdout at the end)"},
+       .doc = "CSV file to write, directories created (relative to the pipeline file; `-` = stdout at the end)"},
       {.name = "flush_interval",
        .type = sluice::option_type::duration,
        .default_value = "0",
