@@ -51,3 +51,11 @@ add_test(NAME plugin_install_test
           ${CMAKE_BINARY_DIR}/plugin_install_test ${CMAKE_BUILD_TYPE} "${SLUICE_SANITIZE}"
           ${CMAKE_CXX_COMPILER})
 set_tests_properties(plugin_install_test PROPERTIES TIMEOUT 900 LABELS "slow;plugin")
+
+sluice_add_test(plugin_cli_test SOURCES ${SLUICE_PLUGIN_TEST_DIR}/cli_test.cpp
+  LABELS plugin TIMEOUT 120)
+target_compile_definitions(plugin_cli_test PRIVATE ${SLUICE_TEST_PLUGIN_DEFS})
+add_dependencies(plugin_cli_test sluice)
+foreach(p ${SLUICE_TEST_PLUGINS})
+  add_dependencies(plugin_cli_test sluice_test_plugin_${p})
+endforeach()
