@@ -63,8 +63,18 @@ grep -q "$prefix/lib/cmake/sluice" "$plugin_build/CMakeCache.txt" ||
 step "sluice stages lists the plugin's stages with their options"
 "$prefix/bin/sluice" --plugin "$plugin" stages > "$run/stages.txt"
 cat "$run/stages.txt"
-for word in sitemap host_counts changed_since flush_interval rate limit; do
-  grep -q -- "$word" "$run/stages.txt" || fail "'$word' missing from sluice stages"
+for stage in sitemap host_counts; do
+  grep -Eq "^(producer|sink) +$stage .*\[plugin $plugin\]" "$run/stages.txt" ||
+    fail "$stage (from $plugin) missing from sluice stages"
+done
+"$prefix/bin/sluice" --plugin "$plugin" stages sitemap > "$run/stages-sitemap.txt"
+"$prefix/bin/sluice" --plugin "$plugin" stages host_counts > "$run/stages-host_counts.txt"
+cat "$run/stages-sitemap.txt" "$run/stages-host_counts.txt"
+for word in file limit changed_since rate; do
+  grep -q -- "^  $word " "$run/stages-sitemap.txt" || fail "sitemap option '$word' not listed"
+done
+for word in file flush_interval; do
+  grep -q -- "^  $word " "$run/stages-host_counts.txt" || fail "host_counts option '$word' not listed"
 done
 
 step "run a pipeline with the plugin's producer and sink"
