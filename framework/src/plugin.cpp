@@ -53,7 +53,9 @@ plugin_load_result fail(std::string message) {
 
 }  // namespace
 
-const char* host_abi_tag() noexcept { return SLUICE_PLUGIN_ABI_TAG; }
+const char* host_abi_tag() noexcept {
+  return SLUICE_PLUGIN_ABI_TAG;
+}
 
 plugin_load_result load_plugin(registry& reg, const std::filesystem::path& path) {
   std::error_code ec;
@@ -86,17 +88,18 @@ plugin_load_result load_plugin(registry& reg, const std::filesystem::path& path)
   dlerror();
   void* sym = dlsym(handle, SLUICE_PLUGIN_ENTRY_NAME);
   if (sym == nullptr) {
-    return fail(fmt::format(
-        "{} is a shared library but not a sluice plugin: it does not export `{}` "
-        "(define it with SLUICE_PLUGIN(name, version, register_fn))",
-        where, SLUICE_PLUGIN_ENTRY_NAME));
+    return fail(
+        fmt::format("{} is a shared library but not a sluice plugin: it does not export `{}` "
+                    "(define it with SLUICE_PLUGIN(name, version, register_fn))",
+                    where, SLUICE_PLUGIN_ENTRY_NAME));
   }
   const auto entry = reinterpret_cast<plugin_entry_fn>(sym);
   const plugin_info* info = nullptr;
   try {
     info = entry();
   } catch (const std::exception& e) {
-    return fail(fmt::format("plugin {}: `{}` threw: {}", where, SLUICE_PLUGIN_ENTRY_NAME, e.what()));
+    return fail(
+        fmt::format("plugin {}: `{}` threw: {}", where, SLUICE_PLUGIN_ENTRY_NAME, e.what()));
   }
   if (info == nullptr) {
     return fail(fmt::format("plugin {}: `{}` returned null", where, SLUICE_PLUGIN_ENTRY_NAME));
@@ -113,10 +116,10 @@ plugin_load_result load_plugin(registry& reg, const std::filesystem::path& path)
   const std::string version = info->version != nullptr ? info->version : "";
   const std::string tag = info->abi_tag != nullptr ? info->abi_tag : "";
   if (tag != host_abi_tag()) {
-    return fail(fmt::format(
-        "plugin '{}' ({}) was built for ABI '{}', but this sluice is '{}'; "
-        "rebuild the plugin with the same compiler, Boost and sluice",
-        name, where, tag, host_abi_tag()));
+    return fail(
+        fmt::format("plugin '{}' ({}) was built for ABI '{}', but this sluice is '{}'; "
+                    "rebuild the plugin with the same compiler, Boost and sluice",
+                    name, where, tag, host_abi_tag()));
   }
   if (info->register_stages == nullptr) {
     return fail(fmt::format("plugin '{}' ({}) has no register function", name, where));
@@ -128,8 +131,8 @@ plugin_load_result load_plugin(registry& reg, const std::filesystem::path& path)
   try {
     info->register_stages(scratch);
   } catch (const std::exception& e) {
-    return fail(fmt::format("plugin '{}' ({}) failed to register its stages: {}", name, where,
-                            e.what()));
+    return fail(
+        fmt::format("plugin '{}' ({}) failed to register its stages: {}", name, where, e.what()));
   } catch (...) {
     return fail(fmt::format("plugin '{}' ({}) failed to register its stages: unknown exception",
                             name, where));
@@ -148,10 +151,10 @@ plugin_load_result load_plugin(registry& reg, const std::filesystem::path& path)
         any_already = true;
         continue;
       }
-      return fail(fmt::format(
-          "plugin '{}' ({}) registers {} '{}', which already exists (from {}); "
-          "stage names must be unique per kind",
-          name, where, to_string(s->kind), s->name, existing->origin));
+      return fail(
+          fmt::format("plugin '{}' ({}) registers {} '{}', which already exists (from {}); "
+                      "stage names must be unique per kind",
+                      name, where, to_string(s->kind), s->name, existing->origin));
     }
     stage_info copy = *s;
     copy.origin = where;

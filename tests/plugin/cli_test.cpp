@@ -64,22 +64,25 @@ TEST_CASE("plugin.cli.load_errors_at_the_plugins_entry") {
   SUBCASE("not a shared library") {
     sluice::test::write_file(dir / "libtext.so", "just text\n");
     entry = "libtext.so";
-    expected = "not a shared library: " + fs::canonical(dir / "libtext.so").string() +
-               " (no ELF header)";
+    expected =
+        "not a shared library: " + fs::canonical(dir / "libtext.so").string() + " (no ELF header)";
   }
   SUBCASE("no entry point") {
     entry = SLUICE_PLUGIN_NO_ENTRY;
-    expected = "is a shared library but not a sluice plugin: it does not export "
-               "`sluice_plugin_entry`";
+    expected =
+        "is a shared library but not a sluice plugin: it does not export "
+        "`sluice_plugin_entry`";
   }
   SUBCASE("API version mismatch") {
     entry = SLUICE_PLUGIN_BAD_API;
-    expected = "uses plugin API version 99, but this sluice (" SLUICE_VERSION ") supports version 1";
+    expected =
+        "uses plugin API version 99, but this sluice (" SLUICE_VERSION ") supports version 1";
   }
   SUBCASE("ABI tag mismatch") {
     entry = SLUICE_PLUGIN_BAD_ABI;
-    expected = std::string("was built for ABI 'gcc-4.8;libstdc++-4-cxx98;boost-105300;"
-                           "sluice-0.0.1', but this sluice is '") +
+    expected = std::string(
+                   "was built for ABI 'gcc-4.8;libstdc++-4-cxx98;boost-105300;"
+                   "sluice-0.0.1', but this sluice is '") +
                SLUICE_PLUGIN_ABI_TAG + "'";
   }
   SUBCASE("stage name clashes with a built-in") {
@@ -107,14 +110,15 @@ TEST_CASE("plugin.cli.error_column_of_a_flow_list_entry") {
   // starts at column 27.
   fs::create_directories(dir / "lib");
   fs::copy_file(SLUICE_PLUGIN_GOOD, dir / "lib/libgood.so");
-  sluice::test::write_file(yaml, "name: flow\n"
-                                 "plugins: [lib/libgood.so, lib/libgone.so]\n"
-                                 "producers:\n"
-                                 "  - type: ticker\n"
-                                 "consumers:\n"
-                                 "  type: sleep\n"
-                                 "sinks:\n"
-                                 "  - type: tally\n");
+  sluice::test::write_file(yaml,
+                           "name: flow\n"
+                           "plugins: [lib/libgood.so, lib/libgone.so]\n"
+                           "producers:\n"
+                           "  - type: ticker\n"
+                           "consumers:\n"
+                           "  type: sleep\n"
+                           "sinks:\n"
+                           "  - type: tally\n");
   const auto r = check(yaml);
   CHECK(r.exit_code == 2);
   CHECK_MESSAGE(contains(r.err, yaml.string() + ":2:27: error: plugin file not found: " +
@@ -129,17 +133,18 @@ TEST_CASE("plugin.cli.plugin_stages_validate_and_run_like_builtins") {
   fs::create_directories(dir / "lib");
   fs::copy_file(SLUICE_PLUGIN_GOOD, dir / "lib/libgood.so");
   const auto yaml = dir / "p.yaml";
-  const std::string stages = "producers:\n"
-                             "  - type: ticker\n"
-                             "    count: 5\n"
-                             "    interval: 1ms\n"
-                             "consumers:\n"
-                             "  type: sleep\n"
-                             "  workers: 2\n"
-                             "sinks:\n"
-                             "  - type: tally\n"
-                             "  - type: jsonl\n"
-                             "    path: out.jsonl\n";
+  const std::string stages =
+      "producers:\n"
+      "  - type: ticker\n"
+      "    count: 5\n"
+      "    interval: 1ms\n"
+      "consumers:\n"
+      "  type: sleep\n"
+      "  workers: 2\n"
+      "sinks:\n"
+      "  - type: tally\n"
+      "  - type: jsonl\n"
+      "    path: out.jsonl\n";
 
   SUBCASE("a relative entry resolves against the pipeline file, and the pipeline runs") {
     sluice::test::write_file(yaml, pipeline("  - lib/libgood.so\n", stages));

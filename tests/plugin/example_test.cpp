@@ -15,11 +15,11 @@
 #include <string>
 #include <vector>
 
+#include <doctest/doctest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/json.hpp>
-#include <doctest/doctest.h>
 
 #include "sluice/core/error.hpp"
 
@@ -141,7 +141,7 @@ TEST_CASE("plugin.example.sitemap.streams_loc_entries") {
 
 TEST_CASE("plugin.example.sitemap.rate_waits_on_a_timer_on_the_host_executor") {
   bool waited = false;
-  const auto urls = run_sitemap({{"file", "sitemap.xml"}, {"rate", 500.0}, {"limit", 3}}, &waited);
+  const auto urls = run_sitemap({{"file", "sitemap.xml"}, {"rate", 10.0}, {"limit", 3}}, &waited);
   CHECK(urls.size() == 3);
   // After poll() the producer had not finished: it was suspended on its
   // steady_timer, which only the host's io_context could complete.
@@ -185,8 +185,8 @@ TEST_CASE("plugin.example.sitemap.errors") {
 }
 
 TEST_CASE("plugin.example.host_counts.writes_per_host_csv") {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("sluice-host-counts-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("sluice-host-counts-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto csv = dir / "counts.csv";
   net::io_context ioc;
@@ -203,12 +203,12 @@ TEST_CASE("plugin.example.host_counts.writes_per_host_csv") {
     r->error_kind = std::move(error);
     return sluice::result_ptr(r);
   };
-  const std::vector<sluice::result_ptr> batch1 = {
-      make("https://WWW.Example.com/a", 100, ""), make("https://docs.example.org/x", 7, ""),
-      make("https://www.example.com/b", 0, "timeout")};
-  const std::vector<sluice::result_ptr> batch2 = {
-      make("https://www.example.com/c", 0, "connect"), make("https://www.example.com/d", 0, "timeout"),
-      make("::not a url::", 0, "bad_url")};
+  const std::vector<sluice::result_ptr> batch1 = {make("https://WWW.Example.com/a", 100, ""),
+                                                  make("https://docs.example.org/x", 7, ""),
+                                                  make("https://www.example.com/b", 0, "timeout")};
+  const std::vector<sluice::result_ptr> batch2 = {make("https://www.example.com/c", 0, "connect"),
+                                                  make("https://www.example.com/d", 0, "timeout"),
+                                                  make("::not a url::", 0, "bad_url")};
   bool done = false;
   std::exception_ptr error;
   net::co_spawn(

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <doctest/doctest.h>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -16,13 +17,14 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <boost/system/system_error.hpp>
-#include <doctest/doctest.h>
 
 namespace net = boost::asio;
 
 namespace {
 
-std::size_t count_all(const sluice::registry& reg) { return reg.all().size(); }
+std::size_t count_all(const sluice::registry& reg) {
+  return reg.all().size();
+}
 
 /// A registry holding one pre-existing consumer named `sleep` (as the
 /// built-ins do), so the clash plugin has something to clash with.
@@ -97,8 +99,8 @@ TEST_CASE("plugin.load.errors") {
   }
   SUBCASE("not a shared library") {
     path = fixture("not_a_library.so");
-    expected = "not a shared library: " + std::filesystem::canonical(path).string() +
-               " (no ELF header)";
+    expected =
+        "not a shared library: " + std::filesystem::canonical(path).string() + " (no ELF header)";
   }
   SUBCASE("a directory") {
     path = fixture("");
@@ -110,8 +112,9 @@ TEST_CASE("plugin.load.errors") {
   }
   SUBCASE("no entry point") {
     path = SLUICE_PLUGIN_NO_ENTRY;
-    expected = "is a shared library but not a sluice plugin: it does not export "
-               "`sluice_plugin_entry`";
+    expected =
+        "is a shared library but not a sluice plugin: it does not export "
+        "`sluice_plugin_entry`";
   }
   SUBCASE("API version mismatch") {
     path = SLUICE_PLUGIN_BAD_API;
@@ -120,8 +123,9 @@ TEST_CASE("plugin.load.errors") {
   }
   SUBCASE("ABI tag mismatch") {
     path = SLUICE_PLUGIN_BAD_ABI;
-    expected = std::string("was built for ABI 'gcc-4.8;libstdc++-4-cxx98;boost-105300;"
-                           "sluice-0.0.1', but this sluice is '") +
+    expected = std::string(
+                   "was built for ABI 'gcc-4.8;libstdc++-4-cxx98;boost-105300;"
+                   "sluice-0.0.1', but this sluice is '") +
                SLUICE_PLUGIN_ABI_TAG + "'";
   }
   SUBCASE("stage name clash") {
@@ -204,11 +208,10 @@ TEST_CASE("plugin.stage.waits_on_a_timer_on_the_host_executor") {
     const net::any_io_executor strand = net::make_strand(ioc);
     ticker_run run;
     run.producer = make_ticker(reg, strand, 3, std::chrono::milliseconds(2));
-    net::co_spawn(strand, drain(run.producer.get(), &run.out),
-                  [&](std::exception_ptr e) {
-                    run.error = e;
-                    run.done = true;
-                  });
+    net::co_spawn(strand, drain(run.producer.get(), &run.out), [&](std::exception_ptr e) {
+      run.error = e;
+      run.done = true;
+    });
     ioc.run_for(std::chrono::seconds(30));
     REQUIRE(run.done);
     CHECK_FALSE(run.error);

@@ -120,8 +120,8 @@ class host_counts_sink final : public sluice::sink {
           top_n = n;
         }
       }
-      out << csv_field(host) << ',' << c.results << ',' << c.ok << ',' << c.failed << ','
-          << c.bytes << ',' << csv_field(top) << '\n';
+      out << csv_field(host) << ',' << c.results << ',' << c.ok << ',' << c.failed << ',' << c.bytes
+          << ',' << csv_field(top) << '\n';
     }
     return out.str();
   }
@@ -167,7 +167,8 @@ void register_host_counts(sluice::registry& reg) {
       {.name = "file",
        .type = sluice::option_type::string,
        .default_value = "-",
-       .doc = "CSV file to write, directories created (relative to the pipeline file; `-` = stdout at the end)"},
+       .doc = "CSV file to write, directories created (relative to the pipeline file; `-` = stdout "
+              "at the end)"},
       {.name = "flush_interval",
        .type = sluice::option_type::duration,
        .default_value = "0",

@@ -60,8 +60,7 @@ std::string local_name(xmlTextReader* r) {
 
 class sitemap_producer final : public sluice::producer {
  public:
-  explicit sitemap_producer(const sluice::stage_context& ctx)
-      : ctx_(ctx), timer_(ctx.executor) {
+  explicit sitemap_producer(const sluice::stage_context& ctx) : ctx_(ctx), timer_(ctx.executor) {
     path_ = ctx.resolve(ctx.opts.get_string("file")).string();
     limit_ = static_cast<std::uint64_t>(ctx.opts.get_int("limit"));
     if (ctx.opts.has("changed_since")) {
@@ -146,11 +145,11 @@ class sitemap_producer final : public sluice::producer {
       const std::string name = local_name(r);
       if (type == XML_READER_TYPE_ELEMENT) {
         if (xmlTextReaderDepth(r) == 0 && name != "urlset") {
-          throw std::runtime_error("'" + path_ + "' is not a sitemap <urlset> (root element <" +
-                                   name + ">)" +
-                                   (name == "sitemapindex"
-                                        ? "; it is a sitemap index: point `file` at one of its sitemaps"
-                                        : ""));
+          throw std::runtime_error(
+              "'" + path_ + "' is not a sitemap <urlset> (root element <" + name + ">)" +
+              (name == "sitemapindex"
+                   ? "; it is a sitemap index: point `file` at one of its sitemaps"
+                   : ""));
         }
         if (name == "url") {
           current.emplace();
@@ -226,7 +225,8 @@ void register_sitemap(sluice::registry& reg) {
                          std::all_of(d.begin(), d.begin() + 4,
                                      [](unsigned char c) { return std::isdigit(c) != 0; });
       if (!shape) {
-        throw sluice::config_error("changed_since", "expected a date like 2024-01-31, got '" + d + "'");
+        throw sluice::config_error("changed_since",
+                                   "expected a date like 2024-01-31, got '" + d + "'");
       }
     }
   };

@@ -43,16 +43,14 @@ class ticker final : public sluice::producer {
     co_await timer_.async_wait(net::use_awaitable);
     sluice::item it;
     it.index = static_cast<std::uint64_t>(emitted_);
-    it.url = "tick://" + std::to_string(emitted_) + "?on_strand=" +
-             (on_own_strand(ctx_.executor) ? "1" : "0");
+    it.url = "tick://" + std::to_string(emitted_) +
+             "?on_strand=" + (on_own_strand(ctx_.executor) ? "1" : "0");
     out.push_back(std::move(it));
     ++emitted_;
     co_return emitted_ < count_;
   }
 
-  std::optional<std::uint64_t> total() const override {
-    return static_cast<std::uint64_t>(count_);
-  }
+  std::optional<std::uint64_t> total() const override { return static_cast<std::uint64_t>(count_); }
 
  private:
   sluice::stage_context ctx_;
@@ -80,9 +78,14 @@ void register_good(sluice::registry& reg) {
   p.name = "ticker";
   p.summary = "test: items paced by a timer on the host's executor";
   p.schema = {
-      {.name = "count", .type = sluice::option_type::integer, .default_value = "3",
-       .doc = "how many items", .minimum = 0},
-      {.name = "interval", .type = sluice::option_type::duration, .default_value = "1ms",
+      {.name = "count",
+       .type = sluice::option_type::integer,
+       .default_value = "3",
+       .doc = "how many items",
+       .minimum = 0},
+      {.name = "interval",
+       .type = sluice::option_type::duration,
+       .default_value = "1ms",
        .doc = "wait before each item"},
   };
   p.make_producer = [](const sluice::stage_context& ctx) -> std::unique_ptr<sluice::producer> {
@@ -94,7 +97,9 @@ void register_good(sluice::registry& reg) {
   s.kind = sluice::stage_kind::sink;
   s.name = "tally";
   s.summary = "test: counts results";
-  s.schema = {{.name = "label", .type = sluice::option_type::string, .default_value = "tally",
+  s.schema = {{.name = "label",
+               .type = sluice::option_type::string,
+               .default_value = "tally",
                .doc = "a label"}};
   s.make_sink = [](const sluice::stage_context&) -> std::unique_ptr<sluice::sink> {
     return std::make_unique<tally>();

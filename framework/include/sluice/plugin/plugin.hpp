@@ -27,7 +27,8 @@
 #include "sluice/stage/registry.hpp"
 
 #ifndef SLUICE_VERSION
-#error "SLUICE_VERSION is not defined: link the plugin against sluice::framework (find_package(sluice))"
+#error \
+    "SLUICE_VERSION is not defined: link the plugin against sluice::framework (find_package(sluice))"
 #endif
 
 /// The version of the plugin entry point and of `sluice::plugin_info`. Bumped
@@ -59,8 +60,9 @@
 #define SLUICE_PLUGIN_DETAIL_STDLIB_ABI "cxx98"
 #endif
 #if defined(_GLIBCXX_DEBUG)
-#define SLUICE_PLUGIN_DETAIL_STDLIB \
-  "libstdc++-" SLUICE_PLUGIN_DETAIL_STR(_GLIBCXX_RELEASE) "-" SLUICE_PLUGIN_DETAIL_STDLIB_ABI "-debug"
+#define SLUICE_PLUGIN_DETAIL_STDLIB                                                           \
+  "libstdc++-" SLUICE_PLUGIN_DETAIL_STR(_GLIBCXX_RELEASE) "-" SLUICE_PLUGIN_DETAIL_STDLIB_ABI \
+                                                          "-debug"
 #else
 #define SLUICE_PLUGIN_DETAIL_STDLIB \
   "libstdc++-" SLUICE_PLUGIN_DETAIL_STR(_GLIBCXX_RELEASE) "-" SLUICE_PLUGIN_DETAIL_STDLIB_ABI
@@ -73,10 +75,11 @@
 
 /// The ABI tag, computed from the same macros in the host and in a plugin:
 /// for example `gcc-12.2;libstdc++-12-cxx11;boost-108100;sluice-0.1.0`.
-#define SLUICE_PLUGIN_ABI_TAG                                                     \
-  SLUICE_PLUGIN_DETAIL_COMPILER ";" SLUICE_PLUGIN_DETAIL_STDLIB                   \
-                                ";boost-" SLUICE_PLUGIN_DETAIL_STR(BOOST_VERSION) \
-                                ";sluice-" SLUICE_VERSION
+// clang-format off
+#define SLUICE_PLUGIN_ABI_TAG                                                    \
+  SLUICE_PLUGIN_DETAIL_COMPILER ";" SLUICE_PLUGIN_DETAIL_STDLIB                  \
+  ";boost-" SLUICE_PLUGIN_DETAIL_STR(BOOST_VERSION) ";sluice-" SLUICE_VERSION
+// clang-format on
 
 /// Marks the entry point as exported even when a plugin builds with hidden
 /// visibility.
@@ -146,9 +149,9 @@ plugin_load_result load_plugin(registry& reg, const std::filesystem::path& path)
 /// Defines the plugin's entry point. `name` and `version` are string literals;
 /// `register_fn` is a function `void(sluice::registry&)`. Use once per plugin,
 /// at namespace scope, outside any namespace.
-#define SLUICE_PLUGIN(name, version, register_fn)                                        \
-  extern "C" SLUICE_PLUGIN_EXPORT const ::sluice::plugin_info* sluice_plugin_entry() {    \
+#define SLUICE_PLUGIN(name, version, register_fn)                                             \
+  extern "C" SLUICE_PLUGIN_EXPORT const ::sluice::plugin_info* sluice_plugin_entry() {        \
     static const ::sluice::plugin_info info{SLUICE_PLUGIN_API_VERSION, SLUICE_PLUGIN_ABI_TAG, \
-                                            name, version, &register_fn};               \
-    return &info;                                                                        \
+                                            name, version, &register_fn};                     \
+    return &info;                                                                             \
   }
