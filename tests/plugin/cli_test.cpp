@@ -89,6 +89,10 @@ TEST_CASE("plugin.cli.load_errors_at_the_plugins_entry") {
     entry = SLUICE_PLUGIN_CLASH;
     expected = "registers consumer 'sleep', which already exists (from builtin)";
   }
+  SUBCASE("register function throws") {
+    entry = SLUICE_PLUGIN_THROWS;
+    expected = "failed to register its stages: the database driver is missing";
+  }
   SUBCASE("undefined symbol") {
     entry = SLUICE_PLUGIN_UNDEFINED_SYMBOL;
     expected = "undefined symbol: sluice_test_symbol_nobody_defines";

@@ -248,3 +248,33 @@ TEST_CASE("plugin.stage.waits_on_a_timer_on_the_host_executor") {
     }
   }
 }
+
+TEST_CASE("plugin.load.the_documentation_example") {
+  sluice::registry reg;
+  const auto r = sluice::load_plugin(reg, SLUICE_PLUGIN_DOC_EXAMPLE);
+  REQUIRE_MESSAGE(r.ok(), r.error);
+  CHECK(r.name == "my_stages");
+  CHECK(r.stages == std::vector<std::string>{"producer countdown"});
+
+  net::io_context ioc;
+  const net::any_io_executor strand = net::make_strand(ioc);
+  sluice::stage_context ctx;
+  ctx.name = "producers[0] (countdown)";
+  ctx.type = "countdown";
+  boost::json::object values;
+  values["from"] = 2;
+  ctx.opts = sluice::options(std::move(values), "producers[0]");
+  ctx.executor = strand;
+  auto p = reg.find(sluice::stage_kind::producer, "countdown")->make_producer(ctx);
+  std::vector<sluice::item> out;
+  bool done = false;
+  net::co_spawn(strand, drain(p.get(), &out), [&](std::exception_ptr e) {
+    CHECK_FALSE(e);
+    done = true;
+  });
+  ioc.run_for(std::chrono::seconds(30));
+  REQUIRE(done);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].url == "https://example.com/2");
+  CHECK(out[1].url == "https://example.com/1");
+}

@@ -4,7 +4,7 @@
 include(${CMAKE_SOURCE_DIR}/cmake/sluicePluginHelpers.cmake)
 set(SLUICE_PLUGIN_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
 
-set(SLUICE_TEST_PLUGINS good no_entry bad_api bad_abi clash throws undefined_symbol)
+set(SLUICE_TEST_PLUGINS good no_entry bad_api bad_abi clash throws undefined_symbol doc_example)
 set(SLUICE_TEST_PLUGIN_DEFS SLUICE_PLUGIN_TEST_SOURCE_DIR="${SLUICE_PLUGIN_TEST_DIR}")
 foreach(p ${SLUICE_TEST_PLUGINS})
   sluice_add_plugin(sluice_test_plugin_${p} SOURCES ${SLUICE_PLUGIN_TEST_DIR}/plugins/${p}.cpp)
