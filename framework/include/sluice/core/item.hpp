@@ -24,6 +24,10 @@ struct item {
   clock::time_point enqueued_at{};
 };
 
+/// Hook called by bounded_queue when an item enters the queue (found by ADL),
+/// so time in queue excludes any time the producer waited for a free slot.
+inline void queue_on_enqueue(item& i) noexcept { i.enqueued_at = clock::now(); }
+
 /// Timings of one item, in nanoseconds; zero when a phase did not happen.
 /// Thread safety: a plain value.
 struct timings {

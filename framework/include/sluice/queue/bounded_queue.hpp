@@ -243,6 +243,9 @@ class bounded_queue {
   }
 
   void store_and_signal(T&& v) {
+    if constexpr (requires { queue_on_enqueue(v); }) {
+      queue_on_enqueue(v);
+    }
     unfinished_.fetch_add(1, std::memory_order_relaxed);
     store_.enqueue(std::move(v));
     std::size_t now = size();

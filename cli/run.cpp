@@ -1,0 +1,188 @@
+// `sluice run`, `sluice check` and `sluice stages`.
+#include <unistd.h>
+
+#include <iostream>
+
+#include <fmt/core.h>
+
+#include "commands.hpp"
+#include "sluice/config/config.hpp"
+#include "sluice/runtime/runtime.hpp"
+
+namespace sluice::cli {
+
+namespace {
+
+struct pipeline_args {
+  std::string file;
+  std::vector<std::string> overrides;
+};
+
+void add_pipeline_args(CLI::App* sub, pipeline_args& a) {
+  sub->add_option("file", a.file, "the pipeline file (YAML)")->required()->type_name("FILE");
+  sub->add_option("--set", a.overrides,
+                  "override a value of the file: key.path=value (lists by index: "
+                  "producers.0.to=10); repeatable")
+      ->type_name("KEY=VALUE");
+}
+
+std::optional<pipeline_config> load(app_state& state, const pipeline_args& a) {
+  load_options lo;
+  lo.overrides = a.overrides;
+  lo.load_plugin = [&state](const std::string& path) {
+    return load_plugin_into(*state.reg, path);
+  };
+  auto res = load_pipeline(a.file, *state.reg, lo);
+  for (const auto& d : res.diagnostics) {
+    fmt::print(stderr, "{}\n", format_diagnostic(d));
+  }
+  if (!res.diagnostics.empty()) {
+    fmt::print(stderr, "{} error{} in {}\n", res.diagnostics.size(),
+               res.diagnostics.size() == 1 ? "" : "s", a.file);
+  }
+  return std::move(res.config);
+}
+
+std::string default_text(const option_spec& o) {
+  if (o.required) {
+    return "required";
+  }
+  if (o.type == option_type::object) {
+    return "";
+  }
+  return o.default_value.empty() ? "-" : o.default_value;
+}
+
+void print_options(const option_schema& schema, const std::string& prefix, bool markdown) {
+  for (const auto& o : schema) {
+    std::string name = prefix + o.name;
+    std::string doc = o.doc;
+    if (!o.choices.empty()) {
+      std::string all;
+      for (const auto& c : o.choices) {
+        all += (all.empty() ? "" : ", ") + c;
+      }
+      doc += " (one of: " + all + ")";
+    }
+    if (markdown) {
+      fmt::print("| `{}` | {} | {} | {} |\n", name, to_string(o.type),
+                 o.required ? "required" : (o.default_value.empty() ? "" : "`" + o.default_value + "`"),
+                 doc);
+    } else {
+      fmt::print("  {:<22} {:<18} {:<10} {}\n", name, to_string(o.type), default_text(o), doc);
+    }
+    if (o.type == option_type::object) {
+      print_options(o.fields, name + ".", markdown);
+    }
+  }
+}
+
+int list_stages(const registry& reg, const std::string& name, bool markdown) {
+  bool found = false;
+  for (auto kind : {stage_kind::producer, stage_kind::consumer, stage_kind::sink,
+                    stage_kind::service}) {
+    for (const auto* info : reg.list(kind)) {
+      if (!name.empty() && info->name != name) {
+        continue;
+      }
+      found = true;
+      if (name.empty() && !markdown) {
+        fmt::print("{:<9} {:<14} {}{}\n", to_string(kind), info->name, info->summary,
+                   info->origin == "builtin" ? "" : "  [plugin " + info->origin + "]");
+        continue;
+      }
+      if (markdown) {
+        fmt::print("#### {} `{}`\n\n{}\n\n", to_string(kind), info->name, info->summary);
+        if (!info->schema.empty()) {
+          fmt::print("| option | type | default | description |\n|---|---|---|---|\n");
+          print_options(info->schema, "", true);
+        }
+        fmt::print("\n");
+      } else {
+        fmt::print("{} {}: {}{}\n", to_string(kind), info->name, info->summary,
+                   info->origin == "builtin" ? "" : "  [plugin " + info->origin + "]");
+        if (kind == stage_kind::consumer) {
+          fmt::print("  {:<22} {:<18} {:<10} {}\n", "workers", "integer", "1",
+                     "M: concurrent workers (a framework key of every consumer)");
+        }
+        if (kind == stage_kind::sink) {
+          fmt::print("  {:<22} {:<18} {:<10} {}\n", "when", "filter", "-",
+                     "only results matching this expression (a framework key of every sink)");
+        }
+        print_options(info->schema, "", false);
+        fmt::print("\n");
+      }
+    }
+  }
+  if (!found) {
+    std::vector<std::string> names;
+    for (const auto* info : reg.all()) {
+      names.push_back(info->name);
+    }
+    auto hint = did_you_mean(name, names);
+    fmt::print(stderr, "sluice: no stage named '{}'{}\n", name,
+               hint ? "; did you mean '" + *hint + "'?" : "");
+    return 2;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_run_commands(CLI::App& app, app_state& state) {
+  static pipeline_args run_args, check_args;
+  static std::string stats_json;
+  static bool no_progress = false, quiet = false;
+  auto* run = app.add_subcommand("run", "run a pipeline file");
+  add_pipeline_args(run, run_args);
+  run->add_option("--stats-json", stats_json, "also write the final report as JSON to FILE")
+      ->type_name("FILE");
+  run->add_flag("--no-progress", no_progress, "no progress display on stderr");
+  run->add_flag("-q,--quiet", quiet, "no progress and no final report on stderr");
+  run->callback([&state] {
+    auto cfg = load(state, run_args);
+    if (!cfg) {
+      state.exit_code = 2;
+      return;
+    }
+    run_options ro;
+    ro.progress = !no_progress && !quiet;
+    if (!stats_json.empty()) {
+      ro.stats_json = stats_json;
+    }
+    auto report = run_pipeline(*cfg, ro);
+    if (report.exit_code == 2) {
+      fmt::print(stderr, "{}\n", report.stage_error);
+      state.exit_code = 2;
+      return;
+    }
+    if (!quiet || report.exit_code != 0) {
+      fmt::print(stderr, "{}", report.to_text());
+    }
+    state.exit_code = report.exit_code;
+  });
+
+  auto* check = app.add_subcommand("check", "validate a pipeline file without running it");
+  add_pipeline_args(check, check_args);
+  check->callback([&state] {
+    auto cfg = load(state, check_args);
+    if (!cfg) {
+      state.exit_code = 2;
+      return;
+    }
+    fmt::print("{}: ok ({} producer{}, consumer {} x{}, {} sink{})\n", check_args.file,
+               cfg->producers.size(), cfg->producers.size() == 1 ? "" : "s",
+               cfg->consumer.info->name, cfg->workers, cfg->sinks.size(),
+               cfg->sinks.size() == 1 ? "" : "s");
+    state.exit_code = 0;
+  });
+
+  static std::string stage_name;
+  static bool markdown = false;
+  auto* stages = app.add_subcommand("stages", "list the stage types, or one stage's options");
+  stages->add_option("name", stage_name, "a stage type to describe");
+  stages->add_flag("--markdown", markdown, "print the reference as Markdown tables");
+  stages->callback([&state] { state.exit_code = list_stages(*state.reg, stage_name, markdown); });
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,855 @@
+// Pipeline file loading: parse (yaml-cpp), guard against hostile documents,
+// apply --set overrides, interpolate ${VARS}, validate against the registry's
+// schemas, collecting every problem as a diagnostic.
+#include "sluice/config/config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <boost/json.hpp>
+#include <fmt/core.h>
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/yaml.h>
+
+#include "sluice/core/error.hpp"
+
+namespace sluice {
+
+namespace json = boost::json;
+
+std::string format_diagnostic(const diagnostic& d) {
+  std::string out;
+  if (d.line > 0) {
+    out = fmt::format("{}:{}:{}: error: {}", d.file, d.line, d.column, d.message);
+  } else {
+    out = fmt::format("{}: error: {}", d.file, d.message);
+  }
+  if (!d.note.empty()) {
+    out += fmt::format("\n  note: {}", d.note);
+  }
+  return out;
+}
+
+std::optional<std::string> did_you_mean(const std::string& word,
+                                        const std::vector<std::string>& candidates) {
+  auto distance = [](const std::string& a, const std::string& b) {
+    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) {
+      prev[j] = j;
+    }
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+      cur[0] = i;
+      for (std::size_t j = 1; j <= b.size(); ++j) {
+        std::size_t sub = prev[j - 1] + (std::tolower(a[i - 1]) == std::tolower(b[j - 1]) ? 0 : 1);
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+      }
+      std::swap(prev, cur);
+    }
+    return prev[b.size()];
+  };
+  std::optional<std::string> best;
+  std::size_t best_d = 0;
+  for (const auto& c : candidates) {
+    auto d = distance(word, c);
+    if (!best || d < best_d) {
+      best = c;
+      best_d = d;
+    }
+  }
+  std::size_t limit = std::max<std::size_t>(2, word.size() / 3);
+  if (best && best_d <= limit && best_d < std::max(word.size(), best->size())) {
+    return best;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// Hostile-document limits: aliases are shared nodes in yaml-cpp, so a walk
+// that follows them can expand exponentially. Count every visit, stop early.
+constexpr std::size_t max_nodes = 200000;
+constexpr int max_depth = 64;
+
+source_mark mark_of(const YAML::Node& n) {
+  const auto m = n.Mark();
+  if (m.is_null()) {
+    return {};
+  }
+  return {m.line + 1, m.column + 1};
+}
+
+bool is_true_word(const std::string& s) { return s == "true" || s == "yes" || s == "on"; }
+bool is_false_word(const std::string& s) { return s == "false" || s == "no" || s == "off"; }
+
+class loader {
+ public:
+  loader(std::string file, registry& reg, const load_options& opts)
+      : file_(std::move(file)), reg_(reg), opts_(opts) {
+    variables_ = opts.variables;
+  }
+
+  load_result load_text(const std::string& text) {
+    load_result out;
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::DeepRecursion& e) {
+      error({e.mark.line + 1, e.mark.column + 1}, "",
+            "the document is nested too deeply (more than yaml-cpp's depth limit); rejected");
+      return finish();
+    } catch (const YAML::ParserException& e) {
+      error({e.mark.line + 1, e.mark.column + 1}, "", "YAML syntax error: " + e.msg);
+      return finish();
+    }
+    std::size_t visits = 0;
+    if (!guard(root, 0, visits)) {
+      return finish();
+    }
+    apply_overrides(root);
+    if (!diags_.empty()) {
+      return finish();
+    }
+    if (!root.IsMap()) {
+      error(mark_of(root), "", "a pipeline file must be a mapping with producers, consumers and sinks");
+      return finish();
+    }
+    validate_root(root);
+    return finish();
+  }
+
+ private:
+  load_result finish() {
+    load_result r;
+    std::stable_sort(diags_.begin(), diags_.end(), [](const diagnostic& a, const diagnostic& b) {
+      return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+    });
+    r.diagnostics = std::move(diags_);
+    if (r.diagnostics.empty()) {
+      r.config = std::move(cfg_);
+    }
+    return r;
+  }
+
+  void error(source_mark m, std::string path, std::string message, std::string note = {}) {
+    diagnostic d;
+    d.file = file_;
+    d.line = m.line;
+    d.column = m.column;
+    d.path = std::move(path);
+    d.message = std::move(message);
+    d.note = std::move(note);
+    diags_.push_back(std::move(d));
+  }
+
+  bool guard(const YAML::Node& n, int depth, std::size_t& visits) {
+    if (++visits > max_nodes) {
+      error(mark_of(n), "",
+            fmt::format("the document expands to more than {} nodes (an alias bomb?); rejected",
+                        max_nodes));
+      return false;
+    }
+    if (depth > max_depth) {
+      error(mark_of(n), "",
+            fmt::format("the document is nested more than {} levels deep; rejected", max_depth));
+      return false;
+    }
+    if (n.IsMap()) {
+      for (auto it = n.begin(); it != n.end(); ++it) {
+        if (!guard(it->first, depth + 1, visits) || !guard(it->second, depth + 1, visits)) {
+          return false;
+        }
+      }
+    } else if (n.IsSequence()) {
+      for (auto it = n.begin(); it != n.end(); ++it) {
+        if (!guard(*it, depth + 1, visits)) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  // --set a.b.0.c=value: walks maps by key and sequences by index, creating
+  // missing map keys; the value is parsed as YAML.
+  void apply_overrides(YAML::Node& root) {
+    for (const auto& ov : opts_.overrides) {
+      diagnostic d;
+      d.file = "--set " + ov;
+      auto eq = ov.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        d.message = "expected --set key.path=value";
+        diags_.push_back(d);
+        continue;
+      }
+      std::string path = ov.substr(0, eq);
+      YAML::Node value;
+      try {
+        value = YAML::Load(ov.substr(eq + 1));
+      } catch (const YAML::Exception& e) {
+        d.message = "the value is not valid YAML: " + e.msg;
+        diags_.push_back(d);
+        continue;
+      }
+      if (!root.IsDefined() || root.IsNull()) {
+        root = YAML::Node(YAML::NodeType::Map);
+      }
+      std::vector<std::string> parts;
+      std::stringstream ss(path);
+      for (std::string part; std::getline(ss, part, '.');) {
+        parts.push_back(part);
+      }
+      YAML::Node cur = root;
+      bool ok = true;
+      for (std::size_t i = 0; i < parts.size() && ok; ++i) {
+        const auto& part = parts[i];
+        bool last = i + 1 == parts.size();
+        if (part.empty()) {
+          ok = false;
+          d.message = "empty key in '" + path + "'";
+          break;
+        }
+        if (cur.IsSequence()) {
+          std::size_t idx = 0;
+          auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), idx);
+          if (ec != std::errc{} || p != part.data() + part.size() || idx >= cur.size()) {
+            ok = false;
+            d.message = fmt::format("'{}' is not an index of the {}-item list at '{}'", part,
+                                    cur.size(), path);
+            break;
+          }
+          if (last) {
+            cur[idx] = value;
+          } else {
+            YAML::Node next = cur[idx];
+            cur.reset(next);
+          }
+        } else if (cur.IsMap() || cur.IsNull()) {
+          if (last) {
+            cur[part] = value;
+          } else {
+            if (!cur[part].IsDefined() || cur[part].IsNull()) {
+              cur[part] = YAML::Node(YAML::NodeType::Map);
+            }
+            YAML::Node next = cur[part];
+            cur.reset(next);
+          }
+        } else {
+          ok = false;
+          d.message = fmt::format("cannot set '{}': '{}' is a scalar", path, part);
+        }
+      }
+      if (!ok) {
+        diags_.push_back(d);
+      }
+    }
+  }
+
+  // ${NAME}, ${NAME:-default}; `$${` is a literal `${`.
+  bool interpolate(const YAML::Node& n, const std::string& path, std::string& out) {
+    const std::string& in = n.Scalar();
+    out.clear();
+    out.reserve(in.size());
+    for (std::size_t i = 0; i < in.size();) {
+      if (in.compare(i, 3, "$${") == 0) {
+        out += "${";
+        i += 3;
+        continue;
+      }
+      if (in.compare(i, 2, "${") != 0) {
+        out += in[i++];
+        continue;
+      }
+      auto close = in.find('}', i + 2);
+      if (close == std::string::npos) {
+        error(mark_of(n), path, "unterminated '${' in '" + in + "'",
+              "write '$${' for a literal '${'");
+        return false;
+      }
+      std::string name = in.substr(i + 2, close - i - 2);
+      std::optional<std::string> fallback;
+      if (auto dash = name.find(":-"); dash != std::string::npos) {
+        fallback = name.substr(dash + 2);
+        name.resize(dash);
+      }
+      if (auto it = variables_.find(name); it != variables_.end()) {
+        out += it->second;
+      } else if (const char* env = std::getenv(name.c_str()); env && *env) {
+        out += env;
+      } else if (fallback) {
+        out += *fallback;
+      } else {
+        std::vector<std::string> known;
+        for (const auto& [k, v] : variables_) {
+          known.push_back(k);
+        }
+        auto hint = did_you_mean(name, known);
+        error(mark_of(n), path, "undefined variable '" + name + "'",
+              hint ? "did you mean '" + *hint + "'?"
+                   : "set it in the environment or write ${" + name + ":-default}");
+        return false;
+      }
+      i = close + 1;
+    }
+    return true;
+  }
+
+  bool scalar(const YAML::Node& n, const std::string& path, std::string& out,
+              const char* what = "a scalar") {
+    if (!n.IsScalar()) {
+      error(mark_of(n), path, fmt::format("'{}' must be {}", path, what));
+      return false;
+    }
+    return interpolate(n, path, out);
+  }
+
+  bool to_int(const YAML::Node& n, const std::string& path, std::int64_t& v) {
+    std::string s;
+    if (!scalar(n, path, s, "an integer")) {
+      return false;
+    }
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || p != s.data() + s.size() || s.empty()) {
+      error(mark_of(n), path, fmt::format("'{}' must be an integer, not '{}'", path, s));
+      return false;
+    }
+    return true;
+  }
+
+  bool check_range(const YAML::Node& n, const std::string& path, double v, const option_spec& spec,
+                   const std::string& shown) {
+    if ((spec.minimum && v < *spec.minimum) || (spec.maximum && v > *spec.maximum)) {
+      std::string bounds;
+      if (spec.minimum && spec.maximum) {
+        bounds = fmt::format("between {} and {}", *spec.minimum, *spec.maximum);
+      } else if (spec.minimum) {
+        bounds = fmt::format("at least {}", *spec.minimum);
+      } else {
+        bounds = fmt::format("at most {}", *spec.maximum);
+      }
+      std::string unit = spec.type == option_type::duration || spec.type == option_type::duration_range
+                             ? " ms"
+                         : spec.type == option_type::size ? " bytes"
+                                                          : "";
+      error(mark_of(n), path, fmt::format("'{}' is out of range: {} (must be {}{})", path, shown,
+                                          bounds, unit));
+      return false;
+    }
+    return true;
+  }
+
+  // Converts one option value per its spec. Returns false after reporting.
+  bool convert(const YAML::Node& n, const option_spec& spec, const std::string& path,
+               json::value& out) {
+    std::string s;
+    switch (spec.type) {
+      case option_type::string: {
+        if (!scalar(n, path, s, "a string")) {
+          return false;
+        }
+        if (!spec.choices.empty() &&
+            std::find(spec.choices.begin(), spec.choices.end(), s) == spec.choices.end()) {
+          auto hint = did_you_mean(s, spec.choices);
+          std::string all;
+          for (const auto& c : spec.choices) {
+            all += (all.empty() ? "" : ", ") + c;
+          }
+          error(mark_of(n), path, fmt::format("'{}' must be one of {}, not '{}'", path, all, s),
+                hint ? "did you mean '" + *hint + "'?" : "");
+          return false;
+        }
+        out = json::string(s);
+        return true;
+      }
+      case option_type::integer: {
+        std::int64_t v = 0;
+        if (!to_int(n, path, v) || !check_range(n, path, static_cast<double>(v), spec, std::to_string(v))) {
+          return false;
+        }
+        out = v;
+        return true;
+      }
+      case option_type::number: {
+        if (!scalar(n, path, s, "a number")) {
+          return false;
+        }
+        double v = 0;
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (ec != std::errc{} || p != s.data() + s.size() || s.empty()) {
+          error(mark_of(n), path, fmt::format("'{}' must be a number, not '{}'", path, s));
+          return false;
+        }
+        if (!check_range(n, path, v, spec, s)) {
+          return false;
+        }
+        out = v;
+        return true;
+      }
+      case option_type::boolean: {
+        if (!scalar(n, path, s, "true or false")) {
+          return false;
+        }
+        if (is_true_word(s)) {
+          out = true;
+        } else if (is_false_word(s)) {
+          out = false;
+        } else {
+          error(mark_of(n), path, fmt::format("'{}' must be true or false, not '{}'", path, s));
+          return false;
+        }
+        return true;
+      }
+      case option_type::duration: {
+        if (!scalar(n, path, s, "a duration")) {
+          return false;
+        }
+        auto d = parse_duration(s);
+        if (!d) {
+          error(mark_of(n), path, fmt::format("'{}' is not a duration: '{}'", path, s),
+                "write a number with a unit: 250ms, 2s, 1.5m, 100us");
+          return false;
+        }
+        if (!check_range(n, path, static_cast<double>(d->count()) / 1e6, spec, s)) {
+          return false;
+        }
+        out = d->count();
+        return true;
+      }
+      case option_type::duration_range: {
+        if (!scalar(n, path, s, "a duration or a range")) {
+          return false;
+        }
+        auto r = parse_duration_range(s);
+        if (!r) {
+          error(mark_of(n), path, fmt::format("'{}' is not a duration or range: '{}'", path, s),
+                "write 5ms, or 1ms..5ms for a uniformly random delay");
+          return false;
+        }
+        if (!check_range(n, path, static_cast<double>(r->low.count()) / 1e6, spec, s) ||
+            !check_range(n, path, static_cast<double>(r->high.count()) / 1e6, spec, s)) {
+          return false;
+        }
+        out = json::array{r->low.count(), r->high.count()};
+        return true;
+      }
+      case option_type::size: {
+        if (!scalar(n, path, s, "a size")) {
+          return false;
+        }
+        auto v = parse_size(s);
+        if (!v) {
+          error(mark_of(n), path, fmt::format("'{}' is not a size: '{}'", path, s),
+                "write bytes or a unit: 512, 64KiB, 32MiB, 1GB");
+          return false;
+        }
+        if (!check_range(n, path, static_cast<double>(*v), spec, s)) {
+          return false;
+        }
+        out = *v;
+        return true;
+      }
+      case option_type::string_list: {
+        json::array arr;
+        if (n.IsScalar()) {
+          if (!scalar(n, path, s)) {
+            return false;
+          }
+          arr.emplace_back(json::string(s));
+        } else if (n.IsSequence()) {
+          bool ok = true;
+          std::size_t i = 0;
+          for (auto it = n.begin(); it != n.end(); ++it, ++i) {
+            if (scalar(*it, fmt::format("{}[{}]", path, i), s)) {
+              arr.emplace_back(json::string(s));
+            } else {
+              ok = false;
+            }
+          }
+          if (!ok) {
+            return false;
+          }
+        } else {
+          error(mark_of(n), path, fmt::format("'{}' must be a list of strings", path));
+          return false;
+        }
+        out = std::move(arr);
+        return true;
+      }
+      case option_type::string_map: {
+        if (!n.IsMap()) {
+          error(mark_of(n), path, fmt::format("'{}' must be a mapping of names to values", path));
+          return false;
+        }
+        json::object obj;
+        bool ok = true;
+        for (auto it = n.begin(); it != n.end(); ++it) {
+          std::string k, v;
+          if (scalar(it->first, path, k) && scalar(it->second, path + "." + k, v)) {
+            obj[k] = json::string(v);
+          } else {
+            ok = false;
+          }
+        }
+        if (!ok) {
+          return false;
+        }
+        out = std::move(obj);
+        return true;
+      }
+      case option_type::object: {
+        if (!n.IsMap()) {
+          error(mark_of(n), path, fmt::format("'{}' must be a mapping", path));
+          return false;
+        }
+        json::object obj;
+        std::map<std::string, source_mark> marks;
+        if (!convert_fields(n, spec.fields, path, {}, obj, marks)) {
+          return false;
+        }
+        out = std::move(obj);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // A default is written in YAML scalar syntax; parse it like a given value.
+  json::value default_of(const option_spec& spec, const std::string& path) {
+    json::value v;
+    if (spec.type == option_type::object) {
+      json::object obj;
+      for (const auto& f : spec.fields) {
+        if (!f.default_value.empty()) {
+          obj[f.name] = default_of(f, path + "." + f.name);
+        }
+      }
+      return obj;
+    }
+    YAML::Node n = spec.type == option_type::string_list && spec.default_value == "[]"
+                       ? YAML::Node(YAML::NodeType::Sequence)
+                       : YAML::Node(spec.default_value);
+    if (spec.type == option_type::string_map) {
+      return json::object{};
+    }
+    if (spec.type == option_type::string_list && spec.default_value == "[]") {
+      return json::array{};
+    }
+    if (!convert(n, spec, path, v)) {
+      diags_.back().message += " (in the stage's built-in default: a bug in the stage)";
+    }
+    return v;
+  }
+
+  // Checks the keys of a mapping against `fields`; `extra` lists keys the
+  // caller handles itself (type, workers, when).
+  bool convert_fields(const YAML::Node& n, const option_schema& fields, const std::string& path,
+                      const std::vector<std::string>& extra, json::object& out,
+                      std::map<std::string, source_mark>& marks) {
+    bool ok = true;
+    std::vector<std::string> names = extra;
+    for (const auto& f : fields) {
+      names.push_back(f.name);
+    }
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string key = it->first.IsScalar() ? it->first.Scalar() : std::string();
+      if (std::find(extra.begin(), extra.end(), key) != extra.end()) {
+        continue;
+      }
+      auto spec = std::find_if(fields.begin(), fields.end(),
+                               [&](const option_spec& f) { return f.name == key; });
+      std::string sub = path + "." + key;
+      if (spec == fields.end()) {
+        auto hint = did_you_mean(key, names);
+        std::string all;
+        for (const auto& name : names) {
+          all += (all.empty() ? "" : ", ") + name;
+        }
+        error(mark_of(it->first), sub, fmt::format("unknown option '{}' in {}", key, path),
+              hint ? "did you mean '" + *hint + "'?" : "known options: " + all);
+        ok = false;
+        continue;
+      }
+      marks[key] = mark_of(it->first);
+      json::value v;
+      if (convert(it->second, *spec, sub, v)) {
+        out[key] = std::move(v);
+      } else {
+        ok = false;
+      }
+    }
+    for (const auto& f : fields) {
+      if (out.contains(f.name)) {
+        continue;
+      }
+      if (f.required) {
+        error(mark_of(n), path + "." + f.name,
+              fmt::format("{} is missing the required option '{}'", path, f.name),
+              f.doc.empty() ? "" : f.name + ": " + f.doc);
+        ok = false;
+      } else if (!f.default_value.empty() || f.type == option_type::object) {
+        out[f.name] = default_of(f, path + "." + f.name);
+      }
+    }
+    return ok;
+  }
+
+  std::optional<stage_decl> stage(const YAML::Node& n, stage_kind kind, const std::string& path,
+                                  const std::vector<std::string>& extra) {
+    if (!n.IsMap()) {
+      error(mark_of(n), path, fmt::format("{} must be a mapping with a 'type'", path));
+      return std::nullopt;
+    }
+    stage_decl decl;
+    decl.path = path;
+    decl.marks[""] = mark_of(n);
+    std::string type;
+    if (!n["type"]) {
+      error(mark_of(n), path + ".type", fmt::format("{} has no 'type'", path),
+            fmt::format("run 'sluice stages' to list the {} types", to_string(kind)));
+      return std::nullopt;
+    }
+    if (!scalar(n["type"], path + ".type", type, "a stage type name")) {
+      return std::nullopt;
+    }
+    decl.info = reg_.find(kind, type);
+    if (!decl.info) {
+      std::vector<std::string> names;
+      for (const auto* info : reg_.list(kind)) {
+        names.push_back(info->name);
+      }
+      auto hint = did_you_mean(type, names);
+      std::string all;
+      for (const auto& name : names) {
+        all += (all.empty() ? "" : ", ") + name;
+      }
+      error(mark_of(n["type"]), path + ".type",
+            fmt::format("unknown {} type '{}'", to_string(kind), type),
+            hint ? "did you mean '" + *hint + "'?" : "known types: " + all);
+      return std::nullopt;
+    }
+    decl.display_name = fmt::format("{} ({})", path, type);
+    std::vector<std::string> all_extra = extra;
+    all_extra.push_back("type");
+    json::object values;
+    if (!convert_fields(n, decl.info->schema, path, all_extra, values, decl.marks)) {
+      return std::nullopt;
+    }
+    decl.opts = options(std::move(values), decl.display_name);
+    if (decl.info->validate) {
+      try {
+        decl.info->validate(decl.opts);
+      } catch (const config_error& e) {
+        auto m = decl.marks.count(e.option()) ? decl.marks[e.option()] : decl.marks[""];
+        error(m, path + (e.option().empty() ? "" : "." + e.option()), e.what());
+        return std::nullopt;
+      } catch (const std::exception& e) {
+        error(decl.marks[""], path, std::string("invalid options: ") + e.what());
+        return std::nullopt;
+      }
+    }
+    return decl;
+  }
+
+  void validate_root(const YAML::Node& root) {
+    static const std::vector<std::string> keys = {"name",      "threads", "queue",  "producers",
+                                                  "consumers", "sinks",   "plugins"};
+    std::vector<std::string> known = keys;
+    // Plugins first: they may register stage and service types used below.
+    if (auto p = root["plugins"]) {
+      load_plugins(p);
+    }
+    for (const auto* info : reg_.list(stage_kind::service)) {
+      known.push_back(info->name);
+    }
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        auto hint = did_you_mean(key, known);
+        error(mark_of(it->first), key, fmt::format("unknown top-level key '{}'", key),
+              hint ? "did you mean '" + *hint + "'?" : "");
+      }
+    }
+    // Services next: their variables (e.g. ${origin}) feed interpolation.
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
+      if (const auto* info = reg_.find(stage_kind::service, key)) {
+        service_section(it->second, *info, key);
+      }
+    }
+    std::string s;
+    cfg_.file = file_;
+    if (auto n = root["name"]) {
+      if (scalar(n, "name", s, "a string")) {
+        cfg_.name = s;
+      }
+    }
+    if (cfg_.name.empty()) {
+      cfg_.name = std::filesystem::path(file_).stem().string();
+    }
+    cfg_.threads = std::max(1u, std::thread::hardware_concurrency());
+    if (auto n = root["threads"]) {
+      option_spec spec{.name = "threads", .type = option_type::integer, .minimum = 1, .maximum = 1024};
+      json::value v;
+      if (convert(n, spec, "threads", v)) {
+        cfg_.threads = static_cast<unsigned>(v.as_int64());
+      }
+    }
+    if (auto q = root["queue"]) {
+      if (!q.IsMap()) {
+        error(mark_of(q), "queue", "'queue' must be a mapping, for example {capacity: 1000}");
+      } else {
+        option_schema qs = {{.name = "capacity", .type = option_type::integer,
+                             .default_value = "1000", .minimum = 1, .maximum = 1e8}};
+        json::object values;
+        std::map<std::string, source_mark> marks;
+        if (convert_fields(q, qs, "queue", {}, values, marks)) {
+          cfg_.queue_capacity = static_cast<std::size_t>(values["capacity"].as_int64());
+        }
+      }
+    }
+    auto producers = root["producers"];
+    if (!producers) {
+      error({1, 1}, "producers", "the pipeline has no 'producers' list",
+            "add at least one producer, for example {type: range, url: ..., from: 0, to: 10}");
+    } else if (!producers.IsSequence() || producers.size() == 0) {
+      error(mark_of(producers), "producers", "'producers' must be a non-empty list of stages");
+    } else {
+      for (std::size_t i = 0; i < producers.size(); ++i) {
+        if (auto d = stage(producers[i], stage_kind::producer, fmt::format("producers[{}]", i), {})) {
+          cfg_.producers.push_back(std::move(*d));
+        }
+      }
+    }
+    auto consumers = root["consumers"];
+    if (!consumers) {
+      error({1, 1}, "consumers", "the pipeline has no 'consumers' section",
+            "add one, for example {type: http, workers: 100}");
+    } else if (auto d = stage(consumers, stage_kind::consumer, "consumers", {"workers"})) {
+      cfg_.consumer = std::move(*d);
+      if (auto w = consumers["workers"]) {
+        option_spec spec{.name = "workers", .type = option_type::integer, .minimum = 1,
+                         .maximum = 100000};
+        json::value v;
+        if (convert(w, spec, "consumers.workers", v)) {
+          cfg_.workers = static_cast<std::uint32_t>(v.as_int64());
+        }
+      }
+    }
+    auto sinks = root["sinks"];
+    if (!sinks) {
+      error({1, 1}, "sinks", "the pipeline has no 'sinks' list",
+            "add at least one sink, for example {type: jsonl, path: out/results.jsonl}");
+    } else if (!sinks.IsSequence() || sinks.size() == 0) {
+      error(mark_of(sinks), "sinks", "'sinks' must be a non-empty list of stages");
+    } else {
+      for (std::size_t i = 0; i < sinks.size(); ++i) {
+        auto path = fmt::format("sinks[{}]", i);
+        if (auto d = stage(sinks[i], stage_kind::sink, path, {"when"})) {
+          if (auto w = sinks[i]["when"]) {
+            scalar(w, path + ".when", d->when, "a filter expression");
+            d->marks["when"] = mark_of(w);
+          }
+          cfg_.sinks.push_back(std::move(*d));
+        }
+      }
+    }
+  }
+
+  void load_plugins(const YAML::Node& p) {
+    if (!p.IsSequence()) {
+      error(mark_of(p), "plugins", "'plugins' must be a list of shared library paths");
+      return;
+    }
+    auto base = std::filesystem::path(file_).parent_path();
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      std::string s;
+      auto path = fmt::format("plugins[{}]", i);
+      if (!scalar(p[i], path, s, "a path")) {
+        continue;
+      }
+      std::filesystem::path lib(s);
+      if (lib.is_relative()) {
+        lib = base / lib;
+      }
+      cfg_.plugins.push_back(lib.string());
+      if (!opts_.load_plugin) {
+        error(mark_of(p[i]), path, "plugins cannot be loaded here");
+        continue;
+      }
+      if (auto msg = opts_.load_plugin(lib.string()); !msg.empty()) {
+        error(mark_of(p[i]), path, msg);
+      }
+    }
+  }
+
+  void service_section(const YAML::Node& n, const stage_info& info, const std::string& key) {
+    if (!n.IsMap()) {
+      error(mark_of(n), key, fmt::format("'{}' must be a mapping", key));
+      return;
+    }
+    stage_decl decl;
+    decl.info = &info;
+    decl.path = key;
+    decl.display_name = key;
+    decl.marks[""] = mark_of(n);
+    json::object values;
+    if (!convert_fields(n, info.schema, key, {}, values, decl.marks)) {
+      return;
+    }
+    decl.opts = options(std::move(values), key);
+    stage_context ctx;
+    ctx.name = key;
+    ctx.type = info.name;
+    ctx.opts = decl.opts;
+    ctx.base_dir = std::filesystem::path(file_).parent_path();
+    try {
+      if (info.validate) {
+        info.validate(decl.opts);
+      }
+      auto svc = info.make_service(ctx);
+      for (const auto& [k, v] : svc->variables()) {
+        variables_[k] = v;
+      }
+      cfg_.service_instances.push_back(std::shared_ptr<service>(std::move(svc)));
+      cfg_.services.push_back(std::move(decl));
+    } catch (const config_error& e) {
+      auto m = decl.marks.count(e.option()) ? decl.marks[e.option()] : decl.marks[""];
+      error(m, key, e.what());
+    } catch (const std::exception& e) {
+      error(decl.marks[""], key, fmt::format("cannot start '{}': {}", key, e.what()));
+    }
+  }
+
+  std::string file_;
+  registry& reg_;
+  const load_options& opts_;
+  std::map<std::string, std::string> variables_;
+  std::vector<diagnostic> diags_;
+  pipeline_config cfg_;
+};
+
+}  // namespace
+
+load_result load_pipeline_text(const std::string& text, const std::string& file, registry& reg,
+                               const load_options& opts) {
+  loader l(file, reg, opts);
+  return l.load_text(text);
+}
+
+load_result load_pipeline(const std::string& file, registry& reg, const load_options& opts) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    load_result r;
+    r.diagnostics.push_back({.file = file, .message = "cannot open the pipeline file"});
+    return r;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return load_pipeline_text(ss.str(), file, reg, opts);
+}
+
+}  // namespace sluice

@@ -1,0 +1,89 @@
+// A fixed log-bucket histogram of nanosecond values (private to the runtime).
+#pragma once
+
+#include <array>
+#include <bit>
+#include <cstdint>
+
+#include "sluice/runtime/runtime.hpp"
+
+namespace sluice::detail {
+
+/// 16 linear sub-buckets per power of two: about 6% relative error, fixed
+/// 8 KiB of memory, O(1) record. Merged across workers for the report.
+/// Thread safety: not thread-safe; one owner (a worker's strand).
+class histogram {
+ public:
+  void record(std::int64_t ns) noexcept {
+    if (ns < 0) {
+      ns = 0;
+    }
+    ++counts_[bucket(static_cast<std::uint64_t>(ns))];
+    ++count_;
+    if (ns > max_) {
+      max_ = ns;
+    }
+  }
+
+  void merge(const histogram& o) noexcept {
+    for (std::size_t i = 0; i < counts_.size(); ++i) {
+      counts_[i] += o.counts_[i];
+    }
+    count_ += o.count_;
+    if (o.max_ > max_) {
+      max_ = o.max_;
+    }
+  }
+
+  std::uint64_t count() const noexcept { return count_; }
+
+  /// The value at quantile q (0..1): the upper edge of the bucket holding it, capped at max.
+  std::int64_t quantile(double q) const noexcept {
+    if (count_ == 0) {
+      return 0;
+    }
+    auto rank = static_cast<std::uint64_t>(q * static_cast<double>(count_ - 1)) + 1;
+    std::uint64_t seen = 0;
+    for (std::size_t i = 0; i < counts_.size(); ++i) {
+      seen += counts_[i];
+      if (seen >= rank) {
+        auto edge = static_cast<std::int64_t>(upper_edge(i));
+        return edge < max_ ? edge : max_;
+      }
+    }
+    return max_;
+  }
+
+  latency_summary summary() const noexcept {
+    return {count_, quantile(0.5), quantile(0.9), quantile(0.99), max_};
+  }
+
+ private:
+  static constexpr int sub_bits = 4;
+  static constexpr std::size_t buckets = 64 << sub_bits;
+
+  static std::size_t bucket(std::uint64_t v) noexcept {
+    if (v < (1u << sub_bits)) {
+      return static_cast<std::size_t>(v);
+    }
+    int exp = std::bit_width(v) - 1;  // >= sub_bits
+    auto sub = (v >> (exp - sub_bits)) & ((1u << sub_bits) - 1);
+    return (static_cast<std::size_t>(exp - sub_bits + 1) << sub_bits) + sub;
+  }
+
+  static std::uint64_t upper_edge(std::size_t b) noexcept {
+    if (b < (1u << sub_bits)) {
+      return b;
+    }
+    std::size_t exp = (b >> sub_bits) + sub_bits - 1;
+    std::uint64_t sub = b & ((1u << sub_bits) - 1);
+    std::uint64_t base = (std::uint64_t{1} << exp) | (sub << (exp - sub_bits));
+    return base + (std::uint64_t{1} << (exp - sub_bits)) - 1;
+  }
+
+  std::array<std::uint64_t, buckets> counts_{};
+  std::uint64_t count_ = 0;
+  std::int64_t max_ = 0;
+};
+
+}  // namespace sluice::detail

@@ -1,0 +1,222 @@
+#include "sluice/stage/options.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <stdexcept>
+
+#include <boost/json.hpp>
+#include <fmt/core.h>
+
+namespace sluice {
+
+const char* to_string(option_type t) noexcept {
+  switch (t) {
+    case option_type::string:
+      return "string";
+    case option_type::integer:
+      return "integer";
+    case option_type::number:
+      return "number";
+    case option_type::boolean:
+      return "boolean";
+    case option_type::duration:
+      return "duration";
+    case option_type::duration_range:
+      return "duration or range";
+    case option_type::size:
+      return "size";
+    case option_type::string_list:
+      return "list of strings";
+    case option_type::string_map:
+      return "map of strings";
+    case option_type::object:
+      return "object";
+  }
+  return "?";
+}
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// Splits "12.5ms" into 12.5 and "ms". Returns false when no number leads.
+bool split_number(std::string_view s, double& value, std::string_view& unit) {
+  s = trim(s);
+  if (s.empty() || s.front() == '-' || s.front() == '+') {
+    return false;
+  }
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc{} || !std::isfinite(value)) {
+    return false;
+  }
+  unit = trim(std::string_view(ptr, static_cast<std::size_t>(s.data() + s.size() - ptr)));
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
+  double v = 0;
+  std::string_view unit;
+  if (!split_number(text, v, unit)) {
+    return std::nullopt;
+  }
+  double scale = 0;
+  if (unit == "ns") {
+    scale = 1;
+  } else if (unit == "us" || unit == "µs") {
+    scale = 1e3;
+  } else if (unit == "ms") {
+    scale = 1e6;
+  } else if (unit == "s") {
+    scale = 1e9;
+  } else if (unit == "m" || unit == "min") {
+    scale = 60e9;
+  } else if (unit == "h") {
+    scale = 3600e9;
+  } else if (unit.empty() && v == 0) {
+    scale = 0;
+  } else {
+    return std::nullopt;
+  }
+  double ns = v * scale;
+  if (ns > 9.2e18) {
+    return std::nullopt;
+  }
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(std::llround(ns)));
+}
+
+std::optional<duration_range> parse_duration_range(std::string_view text) {
+  auto dots = text.find("..");
+  if (dots == std::string_view::npos) {
+    auto d = parse_duration(text);
+    if (!d) {
+      return std::nullopt;
+    }
+    return duration_range{*d, *d};
+  }
+  auto lo = parse_duration(text.substr(0, dots));
+  auto hi = parse_duration(text.substr(dots + 2));
+  if (!lo || !hi || *hi < *lo) {
+    return std::nullopt;
+  }
+  return duration_range{*lo, *hi};
+}
+
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+  double v = 0;
+  std::string_view unit;
+  if (!split_number(text, v, unit)) {
+    return std::nullopt;
+  }
+  double scale = 0;
+  if (unit.empty() || unit == "B") {
+    scale = 1;
+  } else if (unit == "KiB") {
+    scale = 1024.0;
+  } else if (unit == "MiB") {
+    scale = 1024.0 * 1024;
+  } else if (unit == "GiB") {
+    scale = 1024.0 * 1024 * 1024;
+  } else if (unit == "KB" || unit == "kB") {
+    scale = 1e3;
+  } else if (unit == "MB") {
+    scale = 1e6;
+  } else if (unit == "GB") {
+    scale = 1e9;
+  } else {
+    return std::nullopt;
+  }
+  double bytes = v * scale;
+  if (bytes > 1.8e19 || bytes != std::floor(bytes)) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint64_t>(bytes);
+}
+
+std::string format_duration(std::chrono::nanoseconds d) {
+  auto ns = static_cast<double>(d.count());
+  if (ns < 1e3) {
+    return fmt::format("{}ns", d.count());
+  }
+  if (ns < 1e6) {
+    return fmt::format("{:.1f}us", ns / 1e3);
+  }
+  if (ns < 1e9) {
+    return fmt::format("{:.2f}ms", ns / 1e6);
+  }
+  return fmt::format("{:.3f}s", ns / 1e9);
+}
+
+options::options(boost::json::object values, std::string stage_name)
+    : values_(std::make_shared<const boost::json::object>(std::move(values))),
+      stage_name_(std::move(stage_name)) {}
+
+bool options::has(const std::string& name) const {
+  return values_ && values_->contains(name) && !values_->at(name).is_null();
+}
+
+const boost::json::value& options::at(const std::string& name) const {
+  if (!values_ || !values_->contains(name)) {
+    throw std::logic_error("option '" + name + "' of " + stage_name_ + " is not set");
+  }
+  return values_->at(name);
+}
+
+std::string options::get_string(const std::string& name) const {
+  return std::string(at(name).as_string());
+}
+
+std::int64_t options::get_int(const std::string& name) const { return at(name).as_int64(); }
+
+double options::get_number(const std::string& name) const { return at(name).to_number<double>(); }
+
+bool options::get_bool(const std::string& name) const { return at(name).as_bool(); }
+
+std::chrono::nanoseconds options::get_duration(const std::string& name) const {
+  return std::chrono::nanoseconds(at(name).as_int64());
+}
+
+duration_range options::get_duration_range(const std::string& name) const {
+  const auto& a = at(name).as_array();
+  return {std::chrono::nanoseconds(a.at(0).as_int64()), std::chrono::nanoseconds(a.at(1).as_int64())};
+}
+
+std::uint64_t options::get_size(const std::string& name) const {
+  return at(name).to_number<std::uint64_t>();
+}
+
+std::vector<std::string> options::get_string_list(const std::string& name) const {
+  std::vector<std::string> out;
+  for (const auto& v : at(name).as_array()) {
+    out.emplace_back(v.as_string());
+  }
+  return out;
+}
+
+std::map<std::string, std::string> options::get_string_map(const std::string& name) const {
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : at(name).as_object()) {
+    out.emplace(std::string(k), std::string(v.as_string()));
+  }
+  return out;
+}
+
+options options::get_object(const std::string& name) const {
+  return options(at(name).as_object(), stage_name_ + "." + name);
+}
+
+const boost::json::object& options::json() const noexcept {
+  static const boost::json::object empty;
+  return values_ ? *values_ : empty;
+}
+
+}  // namespace sluice

@@ -1,0 +1,88 @@
+#include <fmt/core.h>
+
+#include <boost/json.hpp>
+
+#include "sluice/runtime/runtime.hpp"
+#include "sluice/stage/options.hpp"
+
+namespace sluice {
+
+namespace {
+boost::json::object summary_json(const latency_summary& s) {
+  auto ms = [](std::int64_t ns) { return static_cast<double>(ns) / 1e6; };
+  return {{"count", s.count}, {"p50_ms", ms(s.p50)}, {"p90_ms", ms(s.p90)},
+          {"p99_ms", ms(s.p99)}, {"max_ms", ms(s.max)}};
+}
+
+std::string summary_text(const latency_summary& s) {
+  using std::chrono::nanoseconds;
+  return fmt::format("p50 {}  p90 {}  p99 {}  max {}", format_duration(nanoseconds(s.p50)),
+                     format_duration(nanoseconds(s.p90)), format_duration(nanoseconds(s.p99)),
+                     format_duration(nanoseconds(s.max)));
+}
+}  // namespace
+
+boost::json::object run_report::to_json() const {
+  boost::json::object errors;
+  for (const auto& [k, v] : errors_by_kind) {
+    errors[k] = v;
+  }
+  boost::json::object statuses;
+  for (const auto& [k, v] : status_counts) {
+    statuses[std::to_string(k)] = v;
+  }
+  return {{"name", name},
+          {"produced", produced},
+          {"consumed", consumed},
+          {"succeeded", consumed - failed},
+          {"failed", failed},
+          {"elapsed_s", elapsed_s},
+          {"items_per_s", items_per_s},
+          {"queue_capacity", queue_capacity},
+          {"queue_high_water", queue_high_water},
+          {"time_in_queue", summary_json(time_in_queue)},
+          {"latency", summary_json(latency)},
+          {"errors_by_kind", std::move(errors)},
+          {"status_counts", std::move(statuses)},
+          {"bytes", bytes},
+          {"retries", retries},
+          {"stop_reason", stop_reason},
+          {"stage_error", stage_error},
+          {"exit_code", exit_code}};
+}
+
+std::string run_report::to_text() const {
+  std::string out = fmt::format("sluice: {} finished in {:.3f}s{}\n", name, elapsed_s,
+                                stop_reason.empty() ? "" : " (stopped: " + stop_reason + ")");
+  out += fmt::format("  items     produced {}  consumed {}  ok {}  failed {}  ({:.0f} items/s)\n",
+                     produced, consumed, consumed - failed, failed, items_per_s);
+  out += fmt::format("  queue     capacity {}  high-water {}\n", queue_capacity, queue_high_water);
+  out += fmt::format("  in queue  {}\n", summary_text(time_in_queue));
+  out += fmt::format("  latency   {}\n", summary_text(latency));
+  if (bytes > 0) {
+    out += fmt::format("  bytes     {}\n", bytes);
+  }
+  if (!status_counts.empty()) {
+    out += "  status   ";
+    for (const auto& [k, v] : status_counts) {
+      out += fmt::format(" {}: {}", k, v);
+    }
+    out += "\n";
+  }
+  if (!errors_by_kind.empty()) {
+    out += "  errors   ";
+    for (const auto& [k, v] : errors_by_kind) {
+      out += fmt::format(" {}: {}", k, v);
+    }
+    out += "\n";
+  }
+  if (retries > 0) {
+    out += fmt::format("  retries   {}\n", retries);
+  }
+  if (!stage_error.empty()) {
+    out += fmt::format("  error     {}\n", stage_error);
+  }
+  return out;
+}
+
+}  // namespace sluice

@@ -1,0 +1,635 @@
+// The runtime: one io_context over `threads` threads; every producer, every
+// consumer worker and every sink on its own strand; the lifecycle
+// producers -> queue.join() -> cancel workers -> close sinks -> report.
+#include "sluice/runtime/runtime.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
+#include <fmt/core.h>
+
+#include "histogram.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/queue/bounded_queue.hpp"
+#include "sluice/runtime/filter.hpp"
+#include "sluice/runtime/progress.hpp"
+
+namespace sluice {
+
+namespace net = boost::asio;
+using namespace net::experimental::awaitable_operators;
+using strand_t = net::strand<net::io_context::executor_type>;
+
+namespace {
+
+constexpr std::size_t producer_batch = 256;
+constexpr std::size_t sink_queue_capacity = 1024;
+constexpr std::size_t sink_batch = 512;
+
+/// A one-shot event for coroutines on one strand: set() from anywhere.
+class event {
+ public:
+  explicit event(strand_t s) : strand_(s), timer_(s, clock::time_point::max()) {}
+  void set() {
+    net::post(strand_, [this] {
+      set_ = true;
+      timer_.cancel();
+    });
+  }
+  net::awaitable<void> wait() {
+    while (!set_) {
+      auto [ec] = co_await timer_.async_wait(net::as_tuple(net::use_awaitable));
+      (void)ec;
+    }
+  }
+  bool is_set() const { return set_; }
+
+ private:
+  strand_t strand_;
+  net::steady_timer timer_;
+  bool set_ = false;
+};
+
+/// Per-worker metrics: written only on the worker's strand; the atomics are
+/// read (relaxed) by the progress sampler.
+struct alignas(64) worker_metrics {
+  std::atomic<std::uint64_t> done{0};
+  std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> bytes{0};
+  std::atomic<std::uint32_t> busy{0};
+  std::uint64_t retries = 0;
+  detail::histogram queue_time;
+  detail::histogram latency;
+  std::map<std::string, std::uint64_t> errors;
+  std::map<int, std::uint64_t> statuses;
+};
+
+struct alignas(64) producer_state {
+  std::atomic<std::uint64_t> produced{0};
+  net::cancellation_signal cancel;
+};
+
+struct sink_state {
+  std::unique_ptr<sink> stage;
+  std::shared_ptr<const result_filter> filter;
+  std::unique_ptr<bounded_queue<result_ptr>> queue;
+  std::string name;
+};
+
+class pipeline_run {
+ public:
+  pipeline_run(pipeline_config& cfg, const run_options& opts)
+      : cfg_(cfg), opts_(opts), ioc_(static_cast<int>(cfg.threads)),
+        control_(net::make_strand(ioc_)), queue_(cfg.queue_capacity),
+        producers_done_(control_), workers_done_(control_), sinks_done_(control_),
+        abort_(control_) {}
+
+  ~pipeline_run() {
+    std::error_code ec;
+    if (!temp_dir_.empty()) {
+      std::filesystem::remove_all(temp_dir_, ec);
+    }
+  }
+
+  run_report run() {
+    make_temp_dir();
+    report_.name = cfg_.name;
+    report_.queue_capacity = cfg_.queue_capacity;
+    if (!build_stages()) {
+      return report_;
+    }
+    for (auto& svc : cfg_.service_instances) {
+      svc->start();
+    }
+    started_ = clock::now();
+    net::co_spawn(control_, control(), [this](std::exception_ptr e) {
+      if (e) {
+        record_failure("runtime", e);
+      }
+      ioc_.stop();
+    });
+    std::optional<net::signal_set> signals;
+    if (opts_.handle_signals) {
+      signals.emplace(control_, SIGINT, SIGTERM);
+      wait_signal(*signals);
+    }
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < cfg_.threads; ++i) {
+      threads.emplace_back([this] { ioc_.run(); });
+    }
+    ioc_.run();
+    for (auto& t : threads) {
+      t.join();
+    }
+    for (auto& svc : cfg_.service_instances) {
+      svc->stop();
+    }
+    finish_report();
+    return report_;
+  }
+
+ private:
+  void make_temp_dir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-XXXXXX").string();
+    if (char* dir = ::mkdtemp(tmpl.data())) {
+      temp_dir_ = dir;
+    }
+  }
+
+  stage_context context_for(const stage_decl& d, net::any_io_executor ex) {
+    stage_context ctx;
+    ctx.name = d.display_name;
+    ctx.type = d.info->name;
+    ctx.opts = d.opts;
+    ctx.executor = std::move(ex);
+    ctx.base_dir = std::filesystem::path(cfg_.file).parent_path();
+    ctx.temp_dir = temp_dir_;
+    ctx.stop_requested = [this] { return stop_requested_.load(std::memory_order_relaxed); };
+    return ctx;
+  }
+
+  // Constructs every stage; a config_error from a factory is a configuration
+  // problem reported at the option's position (exit 2).
+  bool build_stages() {
+    const stage_decl* current = nullptr;
+    try {
+      for (auto& d : cfg_.producers) {
+        current = &d;
+        auto s = net::make_strand(ioc_);
+        producer_strands_.push_back(s);
+        producers_.push_back(d.info->make_producer(context_for(d, s)));
+        if (auto t = producers_.back()->total()) {
+          total_ = total_.value_or(0) + *t;
+        } else {
+          total_known_ = false;
+        }
+      }
+      producer_states_ = std::vector<producer_state>(producers_.size());
+      current = &cfg_.consumer;
+      consumer_ = cfg_.consumer.info->make_consumer(context_for(cfg_.consumer, ioc_.get_executor()));
+      for (auto& d : cfg_.sinks) {
+        current = &d;
+        auto s = net::make_strand(ioc_);
+        sink_state st;
+        st.name = d.display_name;
+        st.stage = d.info->make_sink(context_for(d, s));
+        if (!d.when.empty()) {
+          std::string err;
+          int col = 0;
+          st.filter = result_filter::parse(d.when, err, col);
+          if (!st.filter) {
+            throw config_error("when", "bad 'when' filter: " + err);
+          }
+        }
+        st.queue = std::make_unique<bounded_queue<result_ptr>>(sink_queue_capacity);
+        sink_strands_.push_back(s);
+        sinks_.push_back(std::move(st));
+      }
+    } catch (const config_error& e) {
+      source_mark m = current->marks.count(e.option()) ? current->marks.at(e.option())
+                                                      : current->marks.at("");
+      diagnostic dg{.file = cfg_.file, .line = m.line, .column = m.column,
+                    .path = current->path, .message = e.what()};
+      report_.stage_error = format_diagnostic(dg);
+      report_.exit_code = 2;
+      return false;
+    } catch (const std::exception& e) {
+      report_.stage_error = fmt::format("{}: {}", current->display_name, e.what());
+      report_.exit_code = 1;
+      return false;
+    }
+    workers_.resize(cfg_.workers);
+    for (auto& w : workers_) {
+      w = std::make_unique<worker_slot>(net::make_strand(ioc_));
+    }
+    return true;
+  }
+
+  struct worker_slot {
+    explicit worker_slot(strand_t s) : strand(s) {}
+    strand_t strand;
+    net::cancellation_signal cancel;
+    worker_metrics metrics;
+  };
+
+  void wait_signal(net::signal_set& signals) {
+    signals.async_wait([this, &signals](boost::system::error_code ec, int sig) {
+      if (ec) {
+        return;
+      }
+      ++signals_seen_;
+      if (signals_seen_ == 1) {
+        report_.stop_reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
+        signal_exit_ = sig == SIGINT ? 130 : 143;
+        fmt::print(stderr, "sluice: {} received: stopping producers, finishing queued and in-flight "
+                           "items (signal again to abort)\n", report_.stop_reason);
+        request_stop();
+        wait_signal(signals);
+      } else {
+        fmt::print(stderr, "sluice: second signal: cancelling in-flight work\n");
+        request_abort();
+      }
+    });
+  }
+
+  // Graceful stop: producers stop; what is queued and in flight finishes.
+  void request_stop() {
+    if (stop_requested_.exchange(true)) {
+      return;
+    }
+    for (std::size_t i = 0; i < producer_states_.size(); ++i) {
+      net::post(producer_strands_[i], [this, i] {
+        producer_states_[i].cancel.emit(net::cancellation_type::terminal);
+      });
+    }
+  }
+
+  // Hard stop: also cancel in-flight work; what is complete is still flushed.
+  void request_abort() {
+    request_stop();
+    aborting_.store(true);
+    cancel_workers();
+    abort_.set();
+  }
+
+  void cancel_workers() {
+    for (auto& w : workers_) {
+      net::post(w->strand, [slot = w.get()] { slot->cancel.emit(net::cancellation_type::terminal); });
+    }
+  }
+
+  void record_failure(const std::string& stage, std::exception_ptr e) {
+    std::string what;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      what = ex.what();
+    } catch (...) {
+      what = "unknown exception";
+    }
+    {
+      std::lock_guard lock(failure_mutex_);
+      if (report_.stage_error.empty()) {
+        report_.stage_error = stage + ": " + what;
+      }
+    }
+    stage_failed_.store(true);
+    request_stop();
+  }
+
+  net::awaitable<void> control() {
+    for (std::size_t i = 0; i < sinks_.size(); ++i) {
+      net::co_spawn(sink_strands_[i], drive_sink(i), [this](std::exception_ptr) {
+        if (++sinks_finished_ == sinks_.size()) {
+          sinks_done_.set();
+        }
+      });
+    }
+    if (sinks_.empty()) {
+      sinks_done_.set();
+    }
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      auto* w = workers_[i].get();
+      net::co_spawn(w->strand, drive_worker(static_cast<std::uint32_t>(i)),
+                    net::bind_cancellation_slot(w->cancel.slot(), [this](std::exception_ptr e) {
+                      if (e) {
+                        record_failure(cfg_.consumer.display_name, e);
+                      }
+                      if (++workers_finished_ == workers_.size()) {
+                        workers_done_.set();
+                      }
+                    }));
+    }
+    for (std::size_t i = 0; i < producers_.size(); ++i) {
+      net::co_spawn(producer_strands_[i], drive_producer(i),
+                    net::bind_cancellation_slot(
+                        producer_states_[i].cancel.slot(), [this, i](std::exception_ptr e) {
+                          if (e) {
+                            record_failure(cfg_.producers[i].display_name, e);
+                          }
+                          if (++producers_finished_ == producers_.size()) {
+                            producers_done_.set();
+                          }
+                        }));
+    }
+    if (opts_.progress) {
+      progress_ = make_stderr_progress();
+      net::co_spawn(control_, drive_progress(), net::detached);
+    }
+    co_await producers_done_.wait();
+    // Every item pushed is either consumed or (after a second signal) abandoned.
+    co_await (queue_.join(net::use_awaitable) || abort_.wait());
+    cancel_workers();
+    co_await workers_done_.wait();
+    queue_.close();
+    for (auto& s : sinks_) {
+      s.queue->close();
+    }
+    co_await sinks_done_.wait();
+    try {
+      co_await consumer_->close();
+    } catch (...) {
+      record_failure(cfg_.consumer.display_name, std::current_exception());
+    }
+    finished_ = clock::now();
+    progress_finished_ = true;
+    if (progress_) {
+      progress_->finish(snapshot());
+    }
+  }
+
+  net::awaitable<void> drive_producer(std::size_t index) {
+    auto& prod = *producers_[index];
+    auto& st = producer_states_[index];
+    std::vector<item> batch;
+    batch.reserve(producer_batch);
+    try {
+      for (bool more = true; more && !stop_requested_.load(std::memory_order_relaxed);) {
+        batch.clear();
+        more = co_await prod.next(batch, producer_batch);
+        for (auto& it : batch) {
+          it.producer = static_cast<std::uint32_t>(index);
+          if (!queue_.try_push(it)) {
+            co_await queue_.push(std::move(it));
+          }
+          st.produced.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    } catch (const boost::system::system_error& e) {
+      // A stop cancels a producer mid-wait: that is how producers end early.
+      if (e.code() != net::error::operation_aborted && e.code() != errc::closed) {
+        throw;
+      }
+    }
+  }
+
+  net::awaitable<void> drive_worker(std::uint32_t index) {
+    auto& slot = *workers_[index];
+    auto& m = slot.metrics;
+    worker_info info{index, slot.strand};
+    try {
+      co_await worker_loop(slot, m, info);
+    } catch (const boost::system::system_error& e) {
+      // Cancellation that arrives while the worker is between awaits surfaces
+      // at its next await: at shutdown that is the normal way out.
+      if (e.code() != net::error::operation_aborted) {
+        throw;
+      }
+    }
+  }
+
+  net::awaitable<void> worker_loop(worker_slot& slot, worker_metrics& m, worker_info info) {
+    const std::uint32_t index = info.index;
+    (void)slot;
+    for (;;) {
+      item it;
+      if (!queue_.try_pop(it)) {
+        auto [ec, v] = co_await queue_.pop(net::as_tuple(net::use_awaitable));
+        if (ec) {
+          break;  // cancelled at shutdown, or closed
+        }
+        it = std::move(v);
+      }
+      m.busy.store(1, std::memory_order_relaxed);
+      auto enqueued = it.enqueued_at;
+      auto idx = it.index;
+      auto producer = it.producer;
+      std::string url = it.url;
+      auto started = clock::now();
+      result r;
+      bool cancelled = false;
+      try {
+        r = co_await consumer_->process(std::move(it), info);
+      } catch (const boost::system::system_error& e) {
+        if (e.code() != net::error::operation_aborted || !aborting_.load()) {
+          record_failure(cfg_.consumer.display_name, std::current_exception());
+          r.error_kind = "exception";
+          r.error_message = e.what();
+        } else {
+          cancelled = true;
+        }
+      } catch (const std::exception& e) {
+        record_failure(cfg_.consumer.display_name, std::current_exception());
+        r.error_kind = "exception";
+        r.error_message = e.what();
+      }
+      if (cancelled) {
+        co_await net::this_coro::reset_cancellation_state();
+        r.error_kind = "cancelled";
+        r.error_message = "cancelled by a second signal";
+      }
+      auto finished = clock::now();
+      if (r.url.empty()) {
+        r.url = std::move(url);
+      }
+      r.index = idx;
+      r.producer = producer;
+      r.worker = index;
+      r.enqueued_at = enqueued;
+      r.started_at = started;
+      r.finished_at = finished;
+      r.time.queue = started - enqueued;
+      if (r.time.total.count() == 0) {
+        r.time.total = finished - started;
+      }
+      m.queue_time.record(r.time.queue.count());
+      m.latency.record(r.time.total.count());
+      if (!r.ok()) {
+        ++m.errors[r.error_kind];
+        m.failed.fetch_add(1, std::memory_order_relaxed);
+      }
+      if (r.status != 0) {
+        ++m.statuses[r.status];
+      }
+      if (r.attempts > 1) {
+        m.retries += r.attempts - 1;
+      }
+      m.bytes.fetch_add(r.bytes, std::memory_order_relaxed);
+      co_await deliver(std::make_shared<const result>(std::move(r)));
+      m.done.fetch_add(1, std::memory_order_relaxed);
+      m.busy.store(0, std::memory_order_relaxed);
+      queue_.task_done();
+      if (cancelled) {
+        break;
+      }
+    }
+  }
+
+  net::awaitable<void> deliver(result_ptr r) {
+    for (auto& s : sinks_) {
+      if (s.filter && !s.filter->matches(*r)) {
+        continue;
+      }
+      if (!s.queue->try_push(r)) {
+        // Full: wait (backpressure from a slow sink). Closed: the sink failed.
+        auto [ec] = co_await s.queue->push(r, net::as_tuple(net::use_awaitable));
+        (void)ec;
+      }
+    }
+  }
+
+  net::awaitable<void> drive_sink(std::size_t index) {
+    auto& s = sinks_[index];
+    std::vector<result_ptr> batch;
+    batch.reserve(sink_batch);
+    bool failed = false;
+    try {
+      for (;;) {
+        auto [ec, r] = co_await s.queue->pop(net::as_tuple(net::use_awaitable));
+        if (ec) {
+          break;
+        }
+        batch.push_back(std::move(r));
+        s.queue->try_pop_bulk(batch, sink_batch - 1);
+        co_await s.stage->write(batch);
+        batch.clear();
+      }
+    } catch (...) {
+      record_failure(s.name, std::current_exception());
+      failed = true;
+    }
+    if (failed) {
+      // Drop what is queued for this sink so no worker waits on it.
+      s.queue->close();
+      result_ptr drop;
+      while (s.queue->try_pop(drop)) {
+      }
+    }
+    try {
+      co_await s.stage->close();
+    } catch (...) {
+      if (!failed) {
+        record_failure(s.name, std::current_exception());
+      }
+    }
+  }
+
+  net::awaitable<void> drive_progress() {
+    net::steady_timer timer(control_);
+    while (!progress_finished_) {
+      progress_->update(snapshot());
+      timer.expires_after(std::chrono::milliseconds(100));
+      co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+    }
+  }
+
+  progress_snapshot snapshot() const {
+    progress_snapshot s;
+    for (const auto& p : producer_states_) {
+      s.produced += p.produced.load(std::memory_order_relaxed);
+    }
+    for (const auto& w : workers_) {
+      s.done += w->metrics.done.load(std::memory_order_relaxed);
+      s.failed += w->metrics.failed.load(std::memory_order_relaxed);
+      s.bytes += w->metrics.bytes.load(std::memory_order_relaxed);
+      s.in_flight += w->metrics.busy.load(std::memory_order_relaxed);
+    }
+    s.queued = queue_.size();
+    if (total_known_) {
+      s.total = total_;
+    }
+    s.elapsed_s = std::chrono::duration<double>(clock::now() - started_).count();
+    return s;
+  }
+
+  void finish_report() {
+    if (finished_ == clock::time_point{}) {
+      finished_ = clock::now();
+    }
+    auto& r = report_;
+    for (const auto& p : producer_states_) {
+      r.produced += p.produced.load();
+    }
+    detail::histogram qt, lat;
+    for (const auto& w : workers_) {
+      const auto& m = w->metrics;
+      r.consumed += m.done.load();
+      r.failed += m.failed.load();
+      r.bytes += m.bytes.load();
+      r.retries += m.retries;
+      qt.merge(m.queue_time);
+      lat.merge(m.latency);
+      for (const auto& [k, v] : m.errors) {
+        r.errors_by_kind[k] += v;
+      }
+      for (const auto& [k, v] : m.statuses) {
+        r.status_counts[k] += v;
+      }
+    }
+    r.time_in_queue = qt.summary();
+    r.latency = lat.summary();
+    r.elapsed_s = std::chrono::duration<double>(finished_ - started_).count();
+    r.items_per_s = r.elapsed_s > 0 ? static_cast<double>(r.consumed) / r.elapsed_s : 0;
+    r.queue_high_water = queue_.high_water_mark();
+    if (signal_exit_ != 0) {
+      r.exit_code = signal_exit_;
+    } else if (stage_failed_.load()) {
+      r.exit_code = 1;
+      r.stop_reason = "stage failed";
+    }
+    if (opts_.stats_json) {
+      std::ofstream out(*opts_.stats_json, std::ios::trunc);
+      out << boost::json::serialize(r.to_json()) << '\n';
+      if (!out) {
+        fmt::print(stderr, "sluice: cannot write --stats-json file {}\n", *opts_.stats_json);
+      }
+    }
+  }
+
+  pipeline_config& cfg_;
+  run_options opts_;
+  net::io_context ioc_;
+  strand_t control_;
+  bounded_queue<item> queue_;
+  event producers_done_, workers_done_, sinks_done_, abort_;
+  std::filesystem::path temp_dir_;
+
+  std::vector<std::unique_ptr<producer>> producers_;
+  std::vector<strand_t> producer_strands_;
+  std::vector<producer_state> producer_states_;
+  std::unique_ptr<consumer> consumer_;
+  std::vector<std::unique_ptr<worker_slot>> workers_;
+  std::vector<sink_state> sinks_;
+  std::vector<strand_t> sink_strands_;
+
+  std::atomic<std::size_t> producers_finished_{0}, workers_finished_{0}, sinks_finished_{0};
+  std::atomic<bool> stop_requested_{false}, aborting_{false}, stage_failed_{false};
+  int signals_seen_ = 0;
+  int signal_exit_ = 0;
+  std::mutex failure_mutex_;
+  std::optional<std::uint64_t> total_;
+  bool total_known_ = true;
+  std::unique_ptr<progress_reporter> progress_;
+  bool progress_finished_ = false;
+  clock::time_point started_{}, finished_{};
+  run_report report_;
+};
+
+}  // namespace
+
+run_report run_pipeline(pipeline_config& cfg, const run_options& opts) {
+  pipeline_run run(cfg, opts);
+  return run.run();
+}
+
+}  // namespace sluice
