@@ -16,7 +16,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/json/array.hpp>
 #include <fmt/format.h>
 
 namespace sluice::sinks {
@@ -177,20 +176,32 @@ std::string utc_now_rfc3339() {
 }
 
 boost::json::object result_to_json(const result& r, const json_options& opts) {
+  // The field names and omissions follow the framework's interim
+  // result_to_json, so output stays the same when this sink replaces it.
   boost::json::object o;
+  o.reserve(24);
   o["url"] = utf8_clean(r.url);
   if (!r.final_url.empty() && r.final_url != r.url) {
     o["final_url"] = utf8_clean(r.final_url);
   }
+  o["index"] = r.index;
+  o["producer"] = r.producer;
+  o["worker"] = r.worker;
   o["ok"] = r.ok();
-  o["status"] = r.status;
+  if (r.status != 0) {
+    o["status"] = r.status;
+  }
   if (!r.ok()) {
     o["error_kind"] = utf8_clean(r.error_kind);
     o["error_message"] = utf8_clean(r.error_message);
   }
-  o["attempts"] = r.attempts;
-  o["redirects"] = r.redirects;
   o["bytes"] = r.bytes;
+  if (r.attempts != 0) {
+    o["attempts"] = r.attempts;
+  }
+  if (r.redirects != 0) {
+    o["redirects"] = r.redirects;
+  }
   if (!r.content_type.empty()) {
     o["content_type"] = utf8_clean(r.content_type);
   }
@@ -201,19 +212,22 @@ boost::json::object result_to_json(const result& r, const json_options& opts) {
     }
     o["headers"] = std::move(h);
   }
-  o["index"] = r.index;
-  o["producer"] = r.producer;
-  o["worker"] = r.worker;
-  boost::json::object t;
-  t["queue"] = to_ms(r.time.queue);
-  t["dns"] = to_ms(r.time.dns);
-  t["connect"] = to_ms(r.time.connect);
-  t["tls"] = to_ms(r.time.tls);
-  t["ttfb"] = to_ms(r.time.ttfb);
-  t["total"] = to_ms(r.time.total);
-  o["time_ms"] = std::move(t);
+  o["queue_ms"] = to_ms(r.time.queue);
+  if (r.time.dns.count()) {
+    o["dns_ms"] = to_ms(r.time.dns);
+  }
+  if (r.time.connect.count()) {
+    o["connect_ms"] = to_ms(r.time.connect);
+  }
+  if (r.time.tls.count()) {
+    o["tls_ms"] = to_ms(r.time.tls);
+  }
+  if (r.time.ttfb.count()) {
+    o["ttfb_ms"] = to_ms(r.time.ttfb);
+  }
+  o["total_ms"] = to_ms(r.time.total);
   o["stored_at"] = utc_now_rfc3339();
-  if (opts.include_body) {
+  if (opts.include_body && r.ok()) {
     std::string body = r.body_file.empty() ? r.body : read_file(r.body_file);
     if (valid_utf8(body)) {
       o["body"] = std::move(body);
@@ -244,7 +258,8 @@ std::size_t complete_prefix(std::string_view data, record_format format) {
   return end;
 }
 
-append_file::append_file(const std::filesystem::path& path, record_format format) : path_(path) {
+append_file::append_file(const std::filesystem::path& path, record_format format, bool truncate)
+    : path_(path) {
   std::error_code ec;
   if (path.has_parent_path()) {
     std::filesystem::create_directories(path.parent_path(), ec);
@@ -270,6 +285,13 @@ append_file::append_file(const std::filesystem::path& path, record_format format
   regular_ = S_ISREG(st.st_mode);
   if (!regular_) {
     return;
+  }
+  if (truncate && st.st_size > 0) {
+    if (::ftruncate(fd_, 0) != 0) {
+      ::close(fd_);
+      throw_errno("cannot truncate", path);
+    }
+    st.st_size = 0;
   }
   size_ = static_cast<std::uint64_t>(st.st_size);
   if (size_ == 0) {

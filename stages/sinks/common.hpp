@@ -69,11 +69,14 @@ struct json_options {
   bool include_headers = true;
 };
 
-/// One result as a JSON object: url, final_url, ok, status, error_kind,
-/// error_message, attempts, redirects, bytes, content_type, headers, index,
-/// producer, worker, the timings in milliseconds (`time_ms`) and the wall-clock
-/// time it was stored (`stored_at`, RFC 3339 UTC). Bodies in a temporary file
-/// are read only when `include_body` is set.
+/// One result as a JSON object: url, final_url (when redirected), index,
+/// producer, worker, ok, status (when non-zero), error_kind and error_message
+/// (on failure), bytes, attempts, redirects (when non-zero), content_type,
+/// headers, the timings in milliseconds (queue_ms, dns_ms, connect_ms, tls_ms,
+/// ttfb_ms when non-zero, total_ms) and the wall-clock time it was stored
+/// (`stored_at`, RFC 3339 UTC). Every string is valid UTF-8 (invalid bytes
+/// become U+FFFD). With `include_body`, a successful result's body, read from
+/// its temporary file when streamed, as `body` (UTF-8 text) or `body_base64`.
 /// Thread safety: a pure function of `r`.
 boost::json::object result_to_json(const result& r, const json_options& opts = {});
 
@@ -98,9 +101,10 @@ enum class record_format {
 /// Thread safety: one strand at a time.
 class append_file {
  public:
-  /// Opens (creating parent directories and the file) and repairs the tail.
-  /// Throws std::system_error. `repaired_bytes` tells how much was cut.
-  append_file(const std::filesystem::path& path, record_format format);
+  /// Opens (creating parent directories and the file) and repairs the tail,
+  /// or empties the file when `truncate`. Throws std::system_error.
+  /// `repaired_bytes` tells how much was cut.
+  append_file(const std::filesystem::path& path, record_format format, bool truncate = false);
   ~append_file();
   append_file(const append_file&) = delete;
   append_file& operator=(const append_file&) = delete;

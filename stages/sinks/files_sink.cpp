@@ -22,11 +22,13 @@ class files_sink final : public sink {
       if (!r->ok()) {
         continue;
       }
+      // Named locals, not temporaries, in the co_await: g++ 12 mishandles
+      // the lifetime of non-trivial temporaries there.
       auto store = store_;
       result_ptr keep = r;
-      co_await with_retries(ctx_, retry_, "storing the body of " + r->url + " under " +
-                                              store->dir().string(),
-                            [store, keep] { store->store(*keep); });
+      std::string what = "storing the body of " + r->url + " under " + store->dir().string();
+      std::function<void()> step = [store, keep] { store->store(*keep); };
+      co_await with_retries(ctx_, retry_, std::move(what), std::move(step));
     }
     co_await sync();
   }
@@ -36,8 +38,9 @@ class files_sink final : public sink {
  private:
   net::awaitable<void> sync() {
     auto store = store_;
-    co_await with_retries(ctx_, retry_, "syncing " + store->dir().string(),
-                          [store] { store->sync_dirs(); });
+    std::string what = "syncing " + store->dir().string();
+    std::function<void()> step = [store] { store->sync_dirs(); };
+    co_await with_retries(ctx_, retry_, std::move(what), std::move(step));
   }
 
   stage_context ctx_;

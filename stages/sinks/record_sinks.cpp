@@ -16,9 +16,9 @@ namespace {
 class record_sink : public sink {
  public:
   record_sink(const stage_context& ctx, const std::filesystem::path& path, record_format format,
-              batching batch, retry_policy retry)
+              bool append, batching batch, retry_policy retry)
       : ctx_(ctx), batch_(batch), retry_(retry), timer_(ctx.executor) {
-    file_ = std::make_unique<append_file>(path, format);
+    file_ = std::make_unique<append_file>(path, format, !append);
     if (file_->repaired_bytes() > 0) {
       ctx_.log(log_level::warn,
                fmt::format("{}: removed a torn last record ({} bytes) left by an earlier crash",
@@ -65,7 +65,10 @@ class record_sink : public sink {
     auto appended = std::make_shared<bool>(false);
     append_file* file = file_.get();
     bool do_sync = batch_.fsync;
-    co_await with_retries(ctx_, retry_, "writing " + file->path().string(), [=] {
+    std::string what = "writing " + file->path().string();
+    // Named locals, not temporaries, in the co_await: g++ 12 mishandles the
+    // lifetime of non-trivial temporaries there.
+    std::function<void()> step = [=] {
       // append() leaves nothing behind when it fails, so a retry is exact;
       // once appended, only the fsync is retried.
       if (!*appended) {
@@ -75,7 +78,8 @@ class record_sink : public sink {
       if (do_sync) {
         file->sync();
       }
-    });
+    };
+    co_await with_retries(ctx_, retry_, std::move(what), std::move(step));
   }
 
   stage_context ctx_;
@@ -90,7 +94,7 @@ class record_sink : public sink {
 class jsonl_sink final : public record_sink {
  public:
   jsonl_sink(const stage_context& ctx, jsonl_config cfg)
-      : record_sink(ctx, cfg.path, record_format::lines, cfg.batch, cfg.retry), json_(cfg.json) {}
+      : record_sink(ctx, cfg.path, record_format::lines, cfg.append, cfg.batch, cfg.retry), json_(cfg.json) {}
 
  protected:
   void format(const result& r, std::string& out) override {
@@ -170,7 +174,7 @@ std::string csv_value(const result& r, const std::string& column) {
 class csv_sink final : public record_sink {
  public:
   csv_sink(const stage_context& ctx, csv_config cfg)
-      : record_sink(ctx, cfg.path, record_format::csv, cfg.batch, cfg.retry),
+      : record_sink(ctx, cfg.path, record_format::csv, cfg.append, cfg.batch, cfg.retry),
         columns_(cfg.columns.empty() ? csv_all_columns() : cfg.columns) {
     if (cfg.header && file_size() == 0) {
       std::string line;

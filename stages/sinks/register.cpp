@@ -169,6 +169,8 @@ void register_sink_stages(registry& reg) {
     info.schema = {
         required("path", option_type::string, "CSV file (relative to the pipeline file; - = stdout)"),
         opt("columns", option_type::string_list, "", "columns in order (default: all): " + all),
+        opt("append", option_type::boolean, "false",
+            "keep the file's records and append (a torn last record is cut); false empties it"),
         opt("header", option_type::boolean, "true", "write a header record into a new file")};
     append(info.schema, batching_schema());
     append(info.schema, retry_schema());
@@ -190,6 +192,7 @@ void register_sink_stages(registry& reg) {
         c.columns = ctx.opts.get_string_list("columns");
       }
       c.header = ctx.opts.get_bool("header");
+      c.append = ctx.opts.get_bool("append");
       c.batch = batching_from(ctx.opts);
       c.retry = retry_from(ctx.opts);
       return make_csv_sink(ctx, std::move(c));
@@ -205,6 +208,9 @@ void register_jsonl_sink(registry& reg) {
   info.summary = "one JSON object per result and line, appended in batches; repairs a torn tail";
   info.schema = {
       required("path", option_type::string, "JSON lines file (relative to the pipeline file; - = stdout)"),
+      opt("append", option_type::boolean, "false",
+          "keep the file's records and append (a torn last line from a crash is cut); "
+          "false empties the file first"),
       opt("body", option_type::boolean, "false",
           "include the body (`body` when UTF-8, else `body_base64`)"),
       opt("headers", option_type::boolean, "true", "include the selected response headers")};
@@ -213,6 +219,7 @@ void register_jsonl_sink(registry& reg) {
   info.make_sink = [](const stage_context& ctx) {
     jsonl_config c;
     c.path = output_path(ctx, ctx.opts.get_string("path"));
+    c.append = ctx.opts.get_bool("append");
     c.json.include_body = ctx.opts.get_bool("body");
     c.json.include_headers = ctx.opts.get_bool("headers");
     c.batch = batching_from(ctx.opts);

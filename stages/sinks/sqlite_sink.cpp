@@ -172,9 +172,10 @@ class sqlite_sink final : public sink {
     }
     auto rows = std::make_shared<std::vector<result_ptr>>(std::move(pending_));
     pending_.clear();
-    co_await with_retries(ctx_, cfg_.retry,
-                          fmt::format("writing {} rows to {}", rows->size(), cfg_.path.string()),
-                          [this, rows] { commit(*rows); });
+    // Named locals, not temporaries, in the co_await (g++ 12).
+    std::string what = fmt::format("writing {} rows to {}", rows->size(), cfg_.path.string());
+    std::function<void()> step = [this, rows] { commit(*rows); };
+    co_await with_retries(ctx_, cfg_.retry, std::move(what), std::move(step));
   }
 
   // One transaction for the whole batch: either every row is in, or none

@@ -46,14 +46,17 @@ class stdout_sink final : public sink {
       out += human_line(*r, cfg_.color);
       out += '\n';
     }
-    co_await with_retries(ctx_, retry_policy{}, "writing to standard output", [out] {
+    // Named locals, not temporaries, in the co_await (g++ 12).
+    std::string what = "writing to standard output";
+    std::function<void()> step = [out] {
       // One fwrite per batch keeps lines whole even beside stderr output.
       if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() ||
           std::fflush(stdout) != 0) {
         std::clearerr(stdout);
         throw io_error("cannot write to standard output");
       }
-    });
+    };
+    co_await with_retries(ctx_, retry_policy{}, std::move(what), std::move(step));
   }
 
  private:

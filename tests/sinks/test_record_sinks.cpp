@@ -89,7 +89,8 @@ TEST_CASE("jsonl.write.one_valid_object_per_line") {
   auto o2 = boost::json::parse(lines[2]).as_object();
   CHECK(o2.at("body").as_string() == "line1\nline2 \"q\"");
   CHECK(o2.at("status").as_int64() == 200);
-  CHECK(o2.at("time_ms").as_object().contains("total"));
+  CHECK(o2.contains("total_ms"));
+  CHECK(o2.contains("stored_at"));
 }
 
 TEST_CASE("jsonl.open.truncates_a_torn_last_line") {
@@ -249,7 +250,7 @@ TEST_CASE("csv.write.header_records_and_repair") {
 
 TEST_CASE("csv.complete_prefix.quotes") {
   CHECK(complete_prefix("a,b\r\nc", record_format::csv) == 5);
-  CHECK(complete_prefix("\"a\nb\"\r\n\"c\n", record_format::csv) == 8);
+  CHECK(complete_prefix("\"a\nb\"\r\n\"c\n", record_format::csv) == 7);
   CHECK(complete_prefix("\"\"\"\"\n", record_format::csv) == 5);
   CHECK(complete_prefix("abc", record_format::lines) == 0);
   CHECK(complete_prefix("a\nb", record_format::lines) == 2);
