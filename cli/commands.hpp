@@ -19,9 +19,9 @@ struct app_state {
   std::vector<std::string> plugin_paths;  ///< from global --plugin flags
 };
 
-void add_run_commands(CLI::App& app, app_state& state);    // run, check, stages (cli/run.cpp)
-void add_serve_command(CLI::App& app, app_state& state);   // serve (cli/serve.cpp)
-void add_bench_command(CLI::App& app, app_state& state);   // bench (cli/bench.cpp)
+void add_run_commands(CLI::App& app, app_state& state);   // run, check, stages (cli/run.cpp)
+void add_serve_command(CLI::App& app, app_state& state);  // serve (cli/serve.cpp)
+void add_bench_command(CLI::App& app, app_state& state);  // bench (cli/bench.cpp)
 
 /// Loads one plugin into the registry; returns an error message or "".
 /// (cli/plugins.cpp)

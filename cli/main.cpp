@@ -1,8 +1,8 @@
 // sluice: run declared producer/consumer pipelines.
 #include <cstdio>
 
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <CLI/CLI.hpp>
 
 #include "commands.hpp"
 #include "sluice/stages/builtin.hpp"
@@ -13,9 +13,10 @@ int main(int argc, char** argv) {
   sluice::cli::app_state state;
   state.reg = &reg;
 
-  CLI::App app{"sluice: fetch many URLs through a declared pipeline of producers, a bounded "
-               "queue, M consumer workers and sinks.",
-               "sluice"};
+  CLI::App app{
+      "sluice: fetch many URLs through a declared pipeline of producers, a bounded "
+      "queue, M consumer workers and sinks.",
+      "sluice"};
   app.set_version_flag("--version", std::string("sluice ") + SLUICE_VERSION);
   app.require_subcommand(1);
   app.fallthrough();

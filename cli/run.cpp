@@ -29,9 +29,7 @@ void add_pipeline_args(CLI::App* sub, pipeline_args& a) {
 std::optional<pipeline_config> load(app_state& state, const pipeline_args& a) {
   load_options lo;
   lo.overrides = a.overrides;
-  lo.load_plugin = [&state](const std::string& path) {
-    return load_plugin_into(*state.reg, path);
-  };
+  lo.load_plugin = [&state](const std::string& path) { return load_plugin_into(*state.reg, path); };
   auto res = load_pipeline(a.file, *state.reg, lo);
   for (const auto& d : res.diagnostics) {
     fmt::print(stderr, "{}\n", format_diagnostic(d));
@@ -65,9 +63,10 @@ void print_options(const option_schema& schema, const std::string& prefix, bool 
       doc += " (one of: " + all + ")";
     }
     if (markdown) {
-      fmt::print("| `{}` | {} | {} | {} |\n", name, to_string(o.type),
-                 o.required ? "required" : (o.default_value.empty() ? "" : "`" + o.default_value + "`"),
-                 doc);
+      fmt::print(
+          "| `{}` | {} | {} | {} |\n", name, to_string(o.type),
+          o.required ? "required" : (o.default_value.empty() ? "" : "`" + o.default_value + "`"),
+          doc);
     } else {
       fmt::print("  {:<22} {:<18} {:<10} {}\n", name, to_string(o.type), default_text(o), doc);
     }
@@ -79,8 +78,8 @@ void print_options(const option_schema& schema, const std::string& prefix, bool 
 
 int list_stages(const registry& reg, const std::string& name, bool markdown) {
   bool found = false;
-  for (auto kind : {stage_kind::producer, stage_kind::consumer, stage_kind::sink,
-                    stage_kind::service}) {
+  for (auto kind :
+       {stage_kind::producer, stage_kind::consumer, stage_kind::sink, stage_kind::service}) {
     for (const auto* info : reg.list(kind)) {
       if (!name.empty() && info->name != name) {
         continue;

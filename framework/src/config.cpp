@@ -11,10 +11,10 @@
 #include <sstream>
 #include <thread>
 
-#include <boost/json.hpp>
 #include <fmt/core.h>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
+#include <boost/json.hpp>
 
 #include "sluice/core/error.hpp"
 
@@ -83,8 +83,12 @@ source_mark mark_of(const YAML::Node& n) {
   return {m.line + 1, m.column + 1};
 }
 
-bool is_true_word(const std::string& s) { return s == "true" || s == "yes" || s == "on"; }
-bool is_false_word(const std::string& s) { return s == "false" || s == "no" || s == "off"; }
+bool is_true_word(const std::string& s) {
+  return s == "true" || s == "yes" || s == "on";
+}
+bool is_false_word(const std::string& s) {
+  return s == "false" || s == "no" || s == "off";
+}
 
 class loader {
  public:
@@ -115,7 +119,8 @@ class loader {
       return finish();
     }
     if (!root.IsMap()) {
-      error(mark_of(root), "", "a pipeline file must be a mapping with producers, consumers and sinks");
+      error(mark_of(root), "",
+            "a pipeline file must be a mapping with producers, consumers and sinks");
       return finish();
     }
     validate_root(root);
@@ -331,12 +336,12 @@ class loader {
       } else {
         bounds = fmt::format("at most {}", *spec.maximum);
       }
-      std::string unit = spec.type == option_type::duration || spec.type == option_type::duration_range
-                             ? " ms"
-                         : spec.type == option_type::size ? " bytes"
-                                                          : "";
-      error(mark_of(n), path, fmt::format("'{}' is out of range: {} (must be {}{})", path, shown,
-                                          bounds, unit));
+      std::string unit =
+          spec.type == option_type::duration || spec.type == option_type::duration_range ? " ms"
+          : spec.type == option_type::size                                               ? " bytes"
+                                                                                         : "";
+      error(mark_of(n), path,
+            fmt::format("'{}' is out of range: {} (must be {}{})", path, shown, bounds, unit));
       return false;
     }
     return true;
@@ -367,7 +372,8 @@ class loader {
       }
       case option_type::integer: {
         std::int64_t v = 0;
-        if (!to_int(n, path, v) || !check_range(n, path, static_cast<double>(v), spec, std::to_string(v))) {
+        if (!to_int(n, path, v) ||
+            !check_range(n, path, static_cast<double>(v), spec, std::to_string(v))) {
           return false;
         }
         out = v;
@@ -612,7 +618,9 @@ class loader {
             fmt::format("run 'sluice stages' to list the {} types", to_string(kind)));
       return std::nullopt;
     }
-    if (!scalar(n["type"], path + ".type", type, "a stage type name")) {
+    if (n["type"].IsNull()) {
+      type = "null";  // YAML reads a bare `null` as the null value, not as text
+    } else if (!scalar(n["type"], path + ".type", type, "a stage type name")) {
       return std::nullopt;
     }
     decl.info = reg_.find(kind, type);
@@ -692,7 +700,8 @@ class loader {
     }
     cfg_.threads = std::max(1u, std::thread::hardware_concurrency());
     if (auto n = root["threads"]) {
-      option_spec spec{.name = "threads", .type = option_type::integer, .minimum = 1, .maximum = 1024};
+      option_spec spec{
+          .name = "threads", .type = option_type::integer, .minimum = 1, .maximum = 1024};
       json::value v;
       if (convert(n, spec, "threads", v)) {
         cfg_.threads = static_cast<unsigned>(v.as_int64());
@@ -702,8 +711,11 @@ class loader {
       if (!q.IsMap()) {
         error(mark_of(q), "queue", "'queue' must be a mapping, for example {capacity: 1000}");
       } else {
-        option_schema qs = {{.name = "capacity", .type = option_type::integer,
-                             .default_value = "1000", .minimum = 1, .maximum = 1e8}};
+        option_schema qs = {{.name = "capacity",
+                             .type = option_type::integer,
+                             .default_value = "1000",
+                             .minimum = 1,
+                             .maximum = 1e8}};
         json::object values;
         std::map<std::string, source_mark> marks;
         if (convert_fields(q, qs, "queue", {}, values, marks)) {
@@ -719,7 +731,8 @@ class loader {
       error(mark_of(producers), "producers", "'producers' must be a non-empty list of stages");
     } else {
       for (std::size_t i = 0; i < producers.size(); ++i) {
-        if (auto d = stage(producers[i], stage_kind::producer, fmt::format("producers[{}]", i), {})) {
+        if (auto d =
+                stage(producers[i], stage_kind::producer, fmt::format("producers[{}]", i), {})) {
           cfg_.producers.push_back(std::move(*d));
         }
       }
@@ -731,8 +744,8 @@ class loader {
     } else if (auto d = stage(consumers, stage_kind::consumer, "consumers", {"workers"})) {
       cfg_.consumer = std::move(*d);
       if (auto w = consumers["workers"]) {
-        option_spec spec{.name = "workers", .type = option_type::integer, .minimum = 1,
-                         .maximum = 100000};
+        option_spec spec{
+            .name = "workers", .type = option_type::integer, .minimum = 1, .maximum = 100000};
         json::value v;
         if (convert(w, spec, "consumers.workers", v)) {
           cfg_.workers = static_cast<std::uint32_t>(v.as_int64());

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
-#include <boost/json.hpp>
 #include <fmt/core.h>
+#include <boost/json.hpp>
 
 namespace sluice {
 
@@ -175,11 +175,17 @@ std::string options::get_string(const std::string& name) const {
   return std::string(at(name).as_string());
 }
 
-std::int64_t options::get_int(const std::string& name) const { return at(name).as_int64(); }
+std::int64_t options::get_int(const std::string& name) const {
+  return at(name).as_int64();
+}
 
-double options::get_number(const std::string& name) const { return at(name).to_number<double>(); }
+double options::get_number(const std::string& name) const {
+  return at(name).to_number<double>();
+}
 
-bool options::get_bool(const std::string& name) const { return at(name).as_bool(); }
+bool options::get_bool(const std::string& name) const {
+  return at(name).as_bool();
+}
 
 std::chrono::nanoseconds options::get_duration(const std::string& name) const {
   return std::chrono::nanoseconds(at(name).as_int64());
@@ -187,7 +193,8 @@ std::chrono::nanoseconds options::get_duration(const std::string& name) const {
 
 duration_range options::get_duration_range(const std::string& name) const {
   const auto& a = at(name).as_array();
-  return {std::chrono::nanoseconds(a.at(0).as_int64()), std::chrono::nanoseconds(a.at(1).as_int64())};
+  return {std::chrono::nanoseconds(a.at(0).as_int64()),
+          std::chrono::nanoseconds(a.at(1).as_int64())};
 }
 
 std::uint64_t options::get_size(const std::string& name) const {

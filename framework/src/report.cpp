@@ -10,8 +10,11 @@ namespace sluice {
 namespace {
 boost::json::object summary_json(const latency_summary& s) {
   auto ms = [](std::int64_t ns) { return static_cast<double>(ns) / 1e6; };
-  return {{"count", s.count}, {"p50_ms", ms(s.p50)}, {"p90_ms", ms(s.p90)},
-          {"p99_ms", ms(s.p99)}, {"max_ms", ms(s.max)}};
+  return {{"count", s.count},
+          {"p50_ms", ms(s.p50)},
+          {"p90_ms", ms(s.p90)},
+          {"p99_ms", ms(s.p99)},
+          {"max_ms", ms(s.max)}};
 }
 
 std::string summary_text(const latency_summary& s) {

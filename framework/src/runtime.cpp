@@ -12,6 +12,7 @@
 #include <fstream>
 #include <thread>
 
+#include <fmt/core.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -26,7 +27,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
-#include <fmt/core.h>
 
 #include "histogram.hpp"
 #include "sluice/core/error.hpp"
@@ -99,9 +99,14 @@ struct sink_state {
 class pipeline_run {
  public:
   pipeline_run(pipeline_config& cfg, const run_options& opts)
-      : cfg_(cfg), opts_(opts), ioc_(static_cast<int>(cfg.threads)),
-        control_(net::make_strand(ioc_)), queue_(cfg.queue_capacity),
-        producers_done_(control_), workers_done_(control_), sinks_done_(control_),
+      : cfg_(cfg),
+        opts_(opts),
+        ioc_(static_cast<int>(cfg.threads)),
+        control_(net::make_strand(ioc_)),
+        queue_(cfg.queue_capacity),
+        producers_done_(control_),
+        workers_done_(control_),
+        sinks_done_(control_),
         abort_(control_) {}
 
   ~pipeline_run() {
@@ -186,7 +191,8 @@ class pipeline_run {
       }
       producer_states_ = std::vector<producer_state>(producers_.size());
       current = &cfg_.consumer;
-      consumer_ = cfg_.consumer.info->make_consumer(context_for(cfg_.consumer, ioc_.get_executor()));
+      consumer_ =
+          cfg_.consumer.info->make_consumer(context_for(cfg_.consumer, ioc_.get_executor()));
       for (auto& d : cfg_.sinks) {
         current = &d;
         auto s = net::make_strand(ioc_);
@@ -206,10 +212,13 @@ class pipeline_run {
         sinks_.push_back(std::move(st));
       }
     } catch (const config_error& e) {
-      source_mark m = current->marks.count(e.option()) ? current->marks.at(e.option())
-                                                      : current->marks.at("");
-      diagnostic dg{.file = cfg_.file, .line = m.line, .column = m.column,
-                    .path = current->path, .message = e.what()};
+      source_mark m =
+          current->marks.count(e.option()) ? current->marks.at(e.option()) : current->marks.at("");
+      diagnostic dg{.file = cfg_.file,
+                    .line = m.line,
+                    .column = m.column,
+                    .path = current->path,
+                    .message = e.what()};
       report_.stage_error = format_diagnostic(dg);
       report_.exit_code = 2;
       return false;
@@ -241,8 +250,10 @@ class pipeline_run {
       if (signals_seen_ == 1) {
         report_.stop_reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
         signal_exit_ = sig == SIGINT ? 130 : 143;
-        fmt::print(stderr, "sluice: {} received: stopping producers, finishing queued and in-flight "
-                           "items (signal again to abort)\n", report_.stop_reason);
+        fmt::print(stderr,
+                   "sluice: {} received: stopping producers, finishing queued and in-flight "
+                   "items (signal again to abort)\n",
+                   report_.stop_reason);
         request_stop();
         wait_signal(signals);
       } else {
@@ -258,9 +269,8 @@ class pipeline_run {
       return;
     }
     for (std::size_t i = 0; i < producer_states_.size(); ++i) {
-      net::post(producer_strands_[i], [this, i] {
-        producer_states_[i].cancel.emit(net::cancellation_type::terminal);
-      });
+      net::post(producer_strands_[i],
+                [this, i] { producer_states_[i].cancel.emit(net::cancellation_type::terminal); });
     }
   }
 
@@ -274,7 +284,8 @@ class pipeline_run {
 
   void cancel_workers() {
     for (auto& w : workers_) {
-      net::post(w->strand, [slot = w.get()] { slot->cancel.emit(net::cancellation_type::terminal); });
+      net::post(w->strand,
+                [slot = w.get()] { slot->cancel.emit(net::cancellation_type::terminal); });
     }
   }
 
@@ -480,9 +491,10 @@ class pipeline_run {
       if (s.filter && !s.filter->matches(*r)) {
         continue;
       }
-      if (!s.queue->try_push(r)) {
+      result_ptr shared = r;  // try_push moves from its argument on success
+      if (!s.queue->try_push(shared)) {
         // Full: wait (backpressure from a slow sink). Closed: the sink failed.
-        auto [ec] = co_await s.queue->push(r, net::as_tuple(net::use_awaitable));
+        auto [ec] = co_await s.queue->push(std::move(shared), net::as_tuple(net::use_awaitable));
         (void)ec;
       }
     }

@@ -5,8 +5,8 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "sluice/core/error.hpp"
 #include "core_parts.hpp"
+#include "sluice/core/error.hpp"
 #include "url_template.hpp"
 
 namespace sluice {
@@ -16,8 +16,10 @@ namespace {
 class range_producer final : public producer {
  public:
   explicit range_producer(const stage_context& ctx)
-      : tmpl_(ctx.opts.get_string("url")), next_(ctx.opts.get_int("from")),
-        to_(ctx.opts.get_int("to")), step_(ctx.opts.get_int("step")) {}
+      : tmpl_(ctx.opts.get_string("url")),
+        next_(ctx.opts.get_int("from")),
+        to_(ctx.opts.get_int("to")),
+        step_(ctx.opts.get_int("step")) {}
 
   boost::asio::awaitable<bool> next(std::vector<item>& out, std::size_t max) override {
     for (std::size_t n = 0; n < max && next_ < to_; ++n, next_ += step_) {
@@ -101,14 +103,22 @@ void register_core_producers(registry& reg) {
                    .name = "range",
                    .summary = "URLs from a template over an index range: {i}, zero-padded {i:06}",
                    .schema = {
-                       {.name = "url", .required = true,
+                       {.name = "url",
+                        .required = true,
                         .doc = "URL template; {i} is the index, {i:06} zero-pads to 6 digits"},
-                       {.name = "from", .type = option_type::integer, .default_value = "0",
+                       {.name = "from",
+                        .type = option_type::integer,
+                        .default_value = "0",
                         .doc = "first index (inclusive)"},
-                       {.name = "to", .type = option_type::integer, .required = true,
+                       {.name = "to",
+                        .type = option_type::integer,
+                        .required = true,
                         .doc = "end index (exclusive)"},
-                       {.name = "step", .type = option_type::integer, .default_value = "1",
-                        .doc = "index increment", .minimum = 1},
+                       {.name = "step",
+                        .type = option_type::integer,
+                        .default_value = "1",
+                        .doc = "index increment",
+                        .minimum = 1},
                    }};
   range.validate = [](const options& o) {
     try {
@@ -128,7 +138,9 @@ void register_core_producers(registry& reg) {
   reg.add({.kind = stage_kind::producer,
            .name = "list",
            .summary = "URLs listed inline in the pipeline file",
-           .schema = {{.name = "urls", .type = option_type::string_list, .required = true,
+           .schema = {{.name = "urls",
+                       .type = option_type::string_list,
+                       .required = true,
                        .doc = "the URLs, in order"}},
            .make_producer = [](const stage_context& ctx) {
              return std::make_unique<list_producer>(ctx);
@@ -138,7 +150,8 @@ void register_core_producers(registry& reg) {
            .name = "file",
            .summary = "URLs read from a file, one per line (streamed; # comments and blank lines "
                       "skipped; - is stdin)",
-           .schema = {{.name = "path", .required = true,
+           .schema = {{.name = "path",
+                       .required = true,
                        .doc = "file of URLs, relative to the pipeline file; - reads stdin"}},
            .make_producer = [](const stage_context& ctx) {
              return std::make_unique<file_producer>(ctx);

@@ -6,12 +6,12 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include <boost/json/serialize.hpp>
 #include <fmt/core.h>
+#include <boost/json/serialize.hpp>
 
+#include "core_parts.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/core/result_json.hpp"
-#include "core_parts.hpp"
 #include "sluice/stages/core.hpp"
 
 namespace sluice {
@@ -103,16 +103,22 @@ void register_core_sinks(registry& reg) {
            .name = "stdout",
            .summary = "prints one human-readable line per result",
            .make_sink = [](const stage_context&) { return std::make_unique<stdout_sink>(); }});
-  reg.add({.kind = stage_kind::sink,
-           .name = "jsonl",
-           .summary = "one JSON object per result per line",
-           .schema = {{.name = "path", .required = true,
-                       .doc = "output file, relative to the pipeline file; directories are created"},
-                      {.name = "append", .type = option_type::boolean, .default_value = "false",
-                       .doc = "append instead of truncating"},
-                      {.name = "body", .type = option_type::boolean, .default_value = "false",
-                       .doc = "include in-memory bodies as a `body` string"}},
-           .make_sink = [](const stage_context& ctx) { return std::make_unique<jsonl_sink>(ctx); }});
+  reg.add(
+      {.kind = stage_kind::sink,
+       .name = "jsonl",
+       .summary = "one JSON object per result per line",
+       .schema = {{.name = "path",
+                   .required = true,
+                   .doc = "output file, relative to the pipeline file; directories are created"},
+                  {.name = "append",
+                   .type = option_type::boolean,
+                   .default_value = "false",
+                   .doc = "append instead of truncating"},
+                  {.name = "body",
+                   .type = option_type::boolean,
+                   .default_value = "false",
+                   .doc = "include in-memory bodies as a `body` string"}},
+       .make_sink = [](const stage_context& ctx) { return std::make_unique<jsonl_sink>(ctx); }});
 }
 
 void register_core_stages(registry& reg) {

@@ -51,9 +51,13 @@ void register_core_consumers(registry& reg) {
   reg.add({.kind = stage_kind::consumer,
            .name = "sleep",
            .summary = "waits a fixed or random delay per item, then succeeds (demos, tests)",
-           .schema = {{.name = "delay", .type = option_type::duration_range, .default_value = "0ms",
+           .schema = {{.name = "delay",
+                       .type = option_type::duration_range,
+                       .default_value = "0ms",
                        .doc = "per-item delay: fixed (5ms) or uniformly random (1ms..5ms)"},
-                      {.name = "seed", .type = option_type::integer, .default_value = "0",
+                      {.name = "seed",
+                       .type = option_type::integer,
+                       .default_value = "0",
                        .doc = "random seed for ranges (0: nondeterministic)"}},
            .make_consumer = [](const stage_context& ctx) {
              return std::make_unique<sleep_consumer>(ctx);

@@ -1,1 +1,245 @@
+// The sluice program end to end: run (1M items, memory, bound), signals,
+// check diagnostics, stages listing, usage errors.
 #include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include <boost/json.hpp>
+
+#include "test_support.hpp"
+
+using namespace sluice::test;
+namespace json = boost::json;
+
+namespace {
+
+std::size_t count_lines(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::size_t n = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++n;
+  }
+  return n;
+}
+
+// Every line must be a complete JSON object; returns the indices.
+std::vector<std::uint64_t> parse_jsonl(const std::filesystem::path& p, bool& all_ok) {
+  std::ifstream in(p, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  all_ok = text.empty() || text.back() == '\n';
+  std::vector<std::uint64_t> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos) {
+      end = text.size();
+    }
+    boost::system::error_code ec;
+    auto v = json::parse(std::string_view(text).substr(start, end - start), ec);
+    if (ec || !v.is_object()) {
+      all_ok = false;
+    } else {
+      out.push_back(v.at("index").to_number<std::uint64_t>());
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+json::object read_stats(const std::filesystem::path& p) {
+  return json::parse(read_file(p)).as_object();
+}
+
+void wait_for_lines(const std::filesystem::path& p, std::size_t n) {
+  for (int i = 0; i < 3000 && (!std::filesystem::exists(p) || count_lines(p) < n); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cli.run.one_million_items_bounded_memory") {
+  temp_dir d;
+  write_file(d / "count.yaml", R"(name: count
+threads: 2
+producers:
+  - type: range
+    url: "http://127.0.0.1:8080/item/{i}"
+    from: 0
+    to: 1000000
+queue:
+  capacity: 1000
+consumers:
+  type: sleep
+  workers: 100
+  delay: 0ms
+sinks:
+  - type: jsonl
+    path: out/count.jsonl
+)");
+  auto r = run_process({sluice_bin(), "run", (d / "count.yaml").string(), "--no-progress",
+                        "--stats-json", (d / "stats.json").string()},
+                       {}, std::chrono::seconds(240));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  bool ok = false;
+  auto idx = parse_jsonl(d / "out/count.jsonl", ok);
+  CHECK(ok);
+  REQUIRE(idx.size() == 1000000);
+  std::vector<bool> seen(1000000);
+  std::size_t dup = 0;
+  for (auto i : idx) {
+    REQUIRE(i < 1000000);
+    dup += seen[i] ? 1 : 0;
+    seen[i] = true;
+  }
+  CHECK(dup == 0);
+  auto stats = read_stats(d / "stats.json");
+  CHECK(stats.at("consumed").to_number<std::uint64_t>() == 1000000);
+  CHECK(stats.at("queue_high_water").to_number<std::uint64_t>() <= 1000);
+  CHECK(stats.at("queue_high_water").to_number<std::uint64_t>() > 0);
+  MESSAGE("peak RSS " << r.max_rss_kb << " KiB");
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  CHECK(r.max_rss_kb <= 32 * 1024);
+#endif
+}
+
+TEST_CASE("cli.run.sigint_finishes_dequeued_items_then_exits_130") {
+  temp_dir d;
+  write_file(d / "long.yaml", R"(threads: 2
+producers: [{type: range, url: "http://h/{i}", to: 100000000}]
+queue: {capacity: 1000}
+consumers: {type: sleep, workers: 50, delay: 1ms..3ms}
+sinks: [{type: jsonl, path: out.jsonl}]
+)");
+  auto c = spawn_process({sluice_bin(), "run", (d / "long.yaml").string(), "--no-progress",
+                          "--stats-json", (d / "stats.json").string()},
+                         d / "stdout", d / "stderr");
+  wait_for_lines(d / "out.jsonl", 2000);
+  ::kill(c.pid, SIGINT);
+  auto r = wait_process(c, std::chrono::seconds(60));
+  INFO(read_file(d / "stderr"));
+  CHECK(r.exit_code == 130);
+  bool ok = false;
+  auto idx = parse_jsonl(d / "out.jsonl", ok);
+  CHECK(ok);  // no torn line
+  auto stats = read_stats(d / "stats.json");
+  // Every item that entered the queue was dequeued, finished and written.
+  CHECK(stats.at("produced").to_number<std::uint64_t>() == idx.size());
+  CHECK(stats.at("consumed").to_number<std::uint64_t>() == idx.size());
+  CHECK(std::set<std::uint64_t>(idx.begin(), idx.end()).size() == idx.size());
+  CHECK(json::value_to<std::string>(stats.at("stop_reason")) == "SIGINT");
+}
+
+TEST_CASE("cli.run.second_sigint_cancels_in_flight_work") {
+  temp_dir d;
+  // Items take 60 s: only cancelling them lets the run end early.
+  write_file(d / "slow.yaml", R"(threads: 2
+producers: [{type: range, url: "http://h/{i}", to: 1000}]
+queue: {capacity: 10}
+consumers: {type: sleep, workers: 5, delay: 60s}
+sinks: [{type: jsonl, path: out.jsonl}]
+)");
+  auto c = spawn_process({sluice_bin(), "run", (d / "slow.yaml").string(), "--no-progress",
+                          "--stats-json", (d / "stats.json").string()},
+                         d / "stdout", d / "stderr");
+  for (int i = 0; i < 500 && read_file(d / "stderr").empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(c.pid, SIGTERM);
+  for (int i = 0; i < 500 && read_file(d / "stderr").find("SIGTERM") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(c.pid, SIGINT);
+  auto r = wait_process(c, std::chrono::seconds(30));
+  INFO(read_file(d / "stderr"));
+  CHECK(r.exit_code == 143);
+  auto stats = read_stats(d / "stats.json");
+  CHECK(stats.at("errors_by_kind").as_object().at("cancelled").to_number<int>() == 5);
+  bool ok = false;
+  auto idx = parse_jsonl(d / "out.jsonl", ok);
+  CHECK(ok);
+  CHECK(idx.size() == 5);
+}
+
+TEST_CASE("cli.check.three_mistakes_three_diagnostics") {
+  temp_dir d;
+  write_file(d / "bad.yaml", R"(producers:
+  - type: rnage
+    url: "http://x/{i}"
+    to: 10
+queue:
+  capacity: -5
+consumers:
+  type: sleep
+  delay: 5 parsecs
+sinks:
+  - type: "null"
+)");
+  auto r = run_process({sluice_bin(), "check", (d / "bad.yaml").string()});
+  CHECK(r.exit_code == 2);
+  auto f = (d / "bad.yaml").string();
+  CHECK(r.err.find(f + ":2:11: error: unknown producer type 'rnage'") != std::string::npos);
+  CHECK(r.err.find("did you mean 'range'?") != std::string::npos);
+  CHECK(r.err.find(f + ":6:13: error: 'queue.capacity' is out of range") != std::string::npos);
+  CHECK(r.err.find(f + ":9:10: error: 'consumers.delay' is not a duration") != std::string::npos);
+  CHECK(r.err.find("3 errors in") != std::string::npos);
+}
+
+TEST_CASE("cli.check.ok_and_set_override") {
+  temp_dir d;
+  write_file(d / "p.yaml", R"(producers: [{type: list, urls: [a, b]}]
+consumers: {type: sleep}
+sinks: [{type: stdout}]
+)");
+  auto r = run_process({sluice_bin(), "check", (d / "p.yaml").string()});
+  CHECK(r.exit_code == 0);
+  auto bad =
+      run_process({sluice_bin(), "check", (d / "p.yaml").string(), "--set", "queue.capacity=0"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("out of range") != std::string::npos);
+}
+
+TEST_CASE("cli.run.file_producer_reads_stdin") {
+  temp_dir d;
+  write_file(d / "p.yaml", R"(producers: [{type: file, path: "-"}]
+consumers: {type: sleep, workers: 3}
+sinks: [{type: jsonl, path: out.jsonl}]
+)");
+  auto r = run_process({sluice_bin(), "run", (d / "p.yaml").string(), "-q"},
+                       "# comment\nhttp://a/1\n\n  http://a/2  \nhttp://a/3\n");
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(count_lines(d / "out.jsonl") == 3);
+  CHECK(read_file(d / "out.jsonl").find("\"url\":\"http://a/2\"") != std::string::npos);
+}
+
+TEST_CASE("cli.stages.lists_and_describes") {
+  auto r = run_process({sluice_bin(), "stages"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("range") != std::string::npos);
+  CHECK(r.out.find("jsonl") != std::string::npos);
+  auto one = run_process({sluice_bin(), "stages", "range"});
+  CHECK(one.exit_code == 0);
+  CHECK(one.out.find("from") != std::string::npos);
+  CHECK(one.out.find("required") != std::string::npos);
+  auto none = run_process({sluice_bin(), "stages", "rnage"});
+  CHECK(none.exit_code == 2);
+  CHECK(none.err.find("did you mean 'range'") != std::string::npos);
+}
+
+TEST_CASE("cli.usage_errors_exit_2") {
+  CHECK(run_process({sluice_bin(), "--no-such-flag"}).exit_code == 2);
+  CHECK(run_process({sluice_bin()}).exit_code == 2);
+  CHECK(run_process({sluice_bin(), "run"}).exit_code == 2);
+  CHECK(run_process({sluice_bin(), "run", "/nonexistent.yaml"}).exit_code == 2);
+  auto v = run_process({sluice_bin(), "--version"});
+  CHECK(v.exit_code == 0);
+  CHECK(v.out.find("sluice ") == 0);
+  CHECK(run_process({sluice_bin(), "--help"}).exit_code == 0);
+}

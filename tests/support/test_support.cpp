@@ -1,7 +1,9 @@
 #include "test_support.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -121,8 +123,54 @@ process_result run_process(const std::vector<std::string>& argv, const std::stri
   ::close(out_pipe[0]);
   ::close(err_pipe[0]);
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  struct rusage ru {};
+  ::wait4(pid, &status, 0, &ru);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.max_rss_kb = ru.ru_maxrss;
+  return r;
+}
+
+child_process spawn_process(const std::vector<std::string>& argv,
+                            const std::filesystem::path& out_file,
+                            const std::filesystem::path& err_file) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int in = ::open("/dev/null", O_RDONLY);
+    int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) {
+      args.push_back(const_cast<char*>(a.c_str()));
+    }
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  return {pid};
+}
+
+process_result wait_process(child_process c, std::chrono::milliseconds timeout) {
+  process_result r;
+  auto end = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  struct rusage ru {};
+  for (;;) {
+    pid_t done = ::wait4(c.pid, &status, WNOHANG, &ru);
+    if (done == c.pid) {
+      break;
+    }
+    if (std::chrono::steady_clock::now() > end) {
+      ::kill(c.pid, SIGKILL);
+      ::wait4(c.pid, &status, 0, &ru);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.max_rss_kb = ru.ru_maxrss;
   return r;
 }
 

@@ -24,7 +24,22 @@ struct process_result {
   int exit_code = -1;  ///< exit status, or 128+signal
   std::string out;
   std::string err;
+  long max_rss_kb = 0;  ///< peak resident set size of the child
 };
+
+/// A program started in the background with stdout/stderr sent to files.
+struct child_process {
+  int pid = -1;
+};
+
+/// Starts `argv` with stdin from /dev/null and output into the given files.
+child_process spawn_process(const std::vector<std::string>& argv,
+                            const std::filesystem::path& out_file,
+                            const std::filesystem::path& err_file);
+
+/// Waits for the child up to `timeout` (then kills it); returns its exit code
+/// (128+signal when killed by a signal) and its peak RSS.
+process_result wait_process(child_process c, std::chrono::milliseconds timeout);
 
 /// Runs `argv` (argv[0] is a path) with optional stdin text, capturing output.
 process_result run_process(const std::vector<std::string>& argv, const std::string& input = {},

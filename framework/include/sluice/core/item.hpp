@@ -26,7 +26,9 @@ struct item {
 
 /// Hook called by bounded_queue when an item enters the queue (found by ADL),
 /// so time in queue excludes any time the producer waited for a free slot.
-inline void queue_on_enqueue(item& i) noexcept { i.enqueued_at = clock::now(); }
+inline void queue_on_enqueue(item& i) noexcept {
+  i.enqueued_at = clock::now();
+}
 
 /// Timings of one item, in nanoseconds; zero when a phase did not happen.
 /// Thread safety: a plain value.
@@ -52,14 +54,14 @@ struct result {
   std::uint64_t index = 0;
   std::uint32_t producer = 0;
   std::uint32_t worker = 0;
-  int status = 0;                 ///< HTTP status, 0 when no response
-  std::uint32_t attempts = 0;     ///< attempts made (1 without retries)
-  std::uint32_t redirects = 0;    ///< redirect hops followed
-  std::uint64_t bytes = 0;        ///< body bytes received (after decoding)
+  int status = 0;               ///< HTTP status, 0 when no response
+  std::uint32_t attempts = 0;   ///< attempts made (1 without retries)
+  std::uint32_t redirects = 0;  ///< redirect hops followed
+  std::uint64_t bytes = 0;      ///< body bytes received (after decoding)
   std::string content_type;
   std::vector<std::pair<std::string, std::string>> headers;  ///< selected headers
-  std::string body;       ///< body, when kept in memory
-  std::string body_file;  ///< path of a temporary file holding the body, when streamed
+  std::string body;                                          ///< body, when kept in memory
+  std::string body_file;   ///< path of a temporary file holding the body, when streamed
   std::string error_kind;  ///< empty on success
   std::string error_message;
   timings time;

@@ -46,7 +46,9 @@ class bounded_queue {
  public:
   /// Creates a queue holding at most `capacity` items. Precondition: capacity > 0.
   explicit bounded_queue(std::size_t capacity)
-      : capacity_(capacity), items_(0), slots_(static_cast<std::int64_t>(capacity)),
+      : capacity_(capacity),
+        items_(0),
+        slots_(static_cast<std::int64_t>(capacity)),
         store_(capacity) {}
 
   bounded_queue(const bounded_queue&) = delete;
@@ -62,7 +64,9 @@ class bounded_queue {
   }
 
   /// The largest number of items ever stored at once (never more than capacity()).
-  std::size_t high_water_mark() const noexcept { return high_water_.load(std::memory_order_relaxed); }
+  std::size_t high_water_mark() const noexcept {
+    return high_water_.load(std::memory_order_relaxed);
+  }
 
   /// Tasks pushed and not yet marked done.
   std::int64_t unfinished() const noexcept { return unfinished_.load(std::memory_order_acquire); }
@@ -280,14 +284,16 @@ class bounded_queue {
     }
   }
 
+  // Each hot atomic on its own cache line: producers and consumers running on
+  // different cores must not invalidate each other's lines needlessly.
   const std::size_t capacity_;
-  detail::async_semaphore items_;
-  detail::async_semaphore slots_;
-  moodycamel::ConcurrentQueue<T> store_;
-  std::atomic<std::int64_t> unfinished_{0};
-  std::atomic<std::size_t> high_water_{0};
+  alignas(64) detail::async_semaphore items_;
+  alignas(64) detail::async_semaphore slots_;
+  alignas(64) moodycamel::ConcurrentQueue<T> store_;
+  alignas(64) std::atomic<std::int64_t> unfinished_{0};
+  alignas(64) std::atomic<std::size_t> high_water_{0};
   std::atomic<bool> closed_{false};
-  detail::wait_list joiners_;
+  alignas(64) detail::wait_list joiners_;
 };
 
 }  // namespace sluice

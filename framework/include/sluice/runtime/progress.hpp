@@ -9,8 +9,8 @@ namespace sluice {
 
 /// A point-in-time view of a running pipeline, as the runtime samples it.
 struct progress_snapshot {
-  std::uint64_t produced = 0;   ///< items pushed into the queue
-  std::uint64_t done = 0;       ///< results delivered (ok + failed)
+  std::uint64_t produced = 0;  ///< items pushed into the queue
+  std::uint64_t done = 0;      ///< results delivered (ok + failed)
   std::uint64_t failed = 0;
   std::uint64_t in_flight = 0;  ///< items a worker is processing
   std::uint64_t queued = 0;     ///< items in the queue

@@ -36,8 +36,8 @@ struct run_report {
   std::map<int, std::uint64_t> status_counts;
   std::uint64_t bytes = 0;
   std::uint64_t retries = 0;
-  std::string stop_reason;   ///< "", "SIGINT", "SIGTERM", "stage failed"
-  std::string stage_error;   ///< "<stage>: <what>" when a stage threw
+  std::string stop_reason;  ///< "", "SIGINT", "SIGTERM", "stage failed"
+  std::string stage_error;  ///< "<stage>: <what>" when a stage threw
   int exit_code = 0;
 
   boost::json::object to_json() const;
@@ -47,8 +47,8 @@ struct run_report {
 
 /// How to run.
 struct run_options {
-  bool handle_signals = true;       ///< install SIGINT/SIGTERM handling
-  bool progress = false;            ///< periodic progress on stderr
+  bool handle_signals = true;             ///< install SIGINT/SIGTERM handling
+  bool progress = false;                  ///< periodic progress on stderr
   std::optional<std::string> stats_json;  ///< write the report as JSON here
 };
 

@@ -97,7 +97,7 @@ class async_semaphore {
   }
 
   std::atomic<std::int64_t> permits_;
-  wait_list waiters_;
+  alignas(64) wait_list waiters_;
   bool closed_ = false;  // guarded by waiters_.mutex
 };
 

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Configures and builds sluice into ./build (or $SLUICE_BUILD_DIR).
+# Usage: scripts/build.sh [extra cmake -D options...]   (targets via $SLUICE_TARGETS)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${SLUICE_BUILD_DIR:-build}
+generator=()
+if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
+if [[ ! -f $build/CMakeCache.txt ]]; then
+  cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
+elif (($# > 0)); then
+  cmake -S . -B "$build" "$@"
+fi
+jobs=${SLUICE_JOBS:-$(nproc)}
+# shellcheck disable=SC2086
+cmake --build "$build" -j "$jobs" ${SLUICE_TARGETS:+--target $SLUICE_TARGETS}
