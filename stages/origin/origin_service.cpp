@@ -1,0 +1,120 @@
+// The `origin` service: a pipeline's top-level `origin:` section starts the
+// built-in HTTP origin beside the pipeline, and `${origin}` expands to its
+// address. No Beast here: the server lives behind origin_server's pimpl.
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "sluice/core/error.hpp"
+#include "sluice/stage/registry.hpp"
+#include "sluice/stage/stage.hpp"
+#include "sluice/stages/origin.hpp"
+
+namespace sluice {
+
+namespace {
+
+// Binds in the constructor (while the pipeline file loads), so `${origin}`
+// carries the real port even for `port: 0`; serves between start and stop.
+class origin_service final : public service {
+ public:
+  explicit origin_service(const stage_context& ctx) : ctx_(ctx) {
+    const options& o = ctx.opts;
+    origin_options so;
+    so.address = o.get_string("address");
+    so.port = static_cast<std::uint16_t>(o.get_int("port"));
+    so.tls = o.get_bool("tls");
+    if (auto cert = o.get_string("cert"); !cert.empty()) {
+      so.cert_file = ctx.resolve(cert).string();
+    }
+    if (auto key = o.get_string("key"); !key.empty()) {
+      so.key_file = ctx.resolve(key).string();
+    }
+    if (so.cert_file.empty() != so.key_file.empty()) {
+      throw config_error(so.cert_file.empty() ? "cert" : "key", "origin: give both `cert` and `key`, or neither");
+    }
+    if (!so.cert_file.empty()) {
+      so.tls = true;
+    }
+    so.threads = static_cast<unsigned>(o.get_int("threads"));
+    so.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.get_duration("idle_timeout"));
+    so.max_requests_per_connection = static_cast<std::uint64_t>(o.get_int("max_requests_per_connection"));
+    try {
+      server_ = std::make_unique<origin_server>(so);
+    } catch (const std::system_error& e) {
+      throw config_error("port", fmt::format("origin: cannot listen on {}:{}: {}", so.address, so.port,
+                                             e.code().message()));
+    } catch (const std::exception& e) {
+      throw config_error(so.cert_file.empty() ? "" : "cert", fmt::format("origin: {}", e.what()));
+    }
+  }
+
+  std::map<std::string, std::string> variables() const override {
+    return {{"origin", server_->base_url()}, {"origin_port", std::to_string(server_->port())}};
+  }
+
+  void start() override {
+    server_->start();
+    ctx_.log(log_level::info, fmt::format("origin serving {}", server_->base_url()));
+  }
+
+  void stop() override {
+    server_->stop();
+    auto c = server_->counters();
+    ctx_.log(log_level::info, fmt::format("origin stopped: {} requests on {} connections, max {} in flight",
+                                          c.requests, c.connections_accepted, c.max_in_flight));
+  }
+
+ private:
+  stage_context ctx_;
+  std::unique_ptr<origin_server> server_;
+};
+
+option_spec spec(std::string name, option_type type, std::string def, std::string doc) {
+  option_spec s;
+  s.name = std::move(name);
+  s.type = type;
+  s.default_value = std::move(def);
+  s.doc = std::move(doc);
+  return s;
+}
+
+}  // namespace
+
+void register_origin_stages(registry& reg) {
+  stage_info info;
+  info.kind = stage_kind::service;
+  info.name = "origin";
+  info.summary =
+      "the built-in HTTP test origin (/bytes/N, /delay/MS, /status/CODE, /redirect/N, ...); "
+      "`${origin}` expands to its address";
+  auto port = spec("port", option_type::integer, "0", "TCP port; 0 picks a free one");
+  port.minimum = 0;
+  port.maximum = 65535;
+  auto threads = spec("threads", option_type::integer, "1", "server threads (its own io_context)");
+  threads.minimum = 1;
+  threads.maximum = 256;
+  auto max_requests = spec("max_requests_per_connection", option_type::integer, "0",
+                           "close a keep-alive connection after this many responses (0: never)");
+  max_requests.minimum = 0;
+  info.schema = {
+      spec("address", option_type::string, "127.0.0.1", "address to listen on"),
+      port,
+      spec("tls", option_type::boolean, "false",
+           "serve HTTPS (a self-signed certificate for localhost/127.0.0.1 unless cert/key are given)"),
+      spec("cert", option_type::string, "", "PEM certificate chain file (implies tls)"),
+      spec("key", option_type::string, "", "PEM private key file"),
+      threads,
+      spec("idle_timeout", option_type::duration, "60s", "close keep-alive connections idle this long"),
+      max_requests,
+  };
+  info.make_service = [](const stage_context& ctx) -> std::unique_ptr<service> {
+    return std::make_unique<origin_service>(ctx);
+  };
+  reg.add(std::move(info));
+}
+
+}  // namespace sluice
