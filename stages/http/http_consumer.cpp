@@ -1,0 +1,1142 @@
+// The http consumer: one instance shared by all M workers. Each `process`
+// call fetches one URL on its worker's strand: parse the URL (Boost.URL),
+// wait for the origin's pause / permit / rate token, take a pooled keep-alive
+// connection or open one (cached DNS, TCP, TLS with SNI and verification),
+// write the request and read the response with Beast, decode gzip/deflate
+// with zlib, keep the body in memory or spill it to a temporary file, then
+// retry or follow redirects as configured. Every failure becomes data in the
+// result (error_kind + error_message); nothing is thrown per item.
+//
+// Shared state lives in one `origin` object per scheme+host+port: its idle
+// connections, DNS entry and token bucket sit behind a small mutex that is
+// never held across a co_await; the per-origin concurrency limit is a
+// concurrent_channel used as a permit pool (try_receive first, so an
+// uncontended acquire does not leave the strand).
+//
+// Timeouts are properties of the stream (beast::tcp_stream::expires_at): the
+// expiry of each phase is the earlier of its own limit and the attempt's
+// total deadline, and the phase records which of the two it was so that a
+// `beast::error::timeout` maps to the right error kind.
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <unordered_map>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "http_options.hpp"
+#include "sluice/core/error.hpp"
+
+namespace sluice::http_detail {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
+namespace urls = boost::urls;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+using std::chrono::nanoseconds;
+
+namespace {
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+constexpr std::size_t k_chunk = 64 * 1024;
+
+/// One keep-alive connection; owned by exactly one coroutine at a time
+/// (a worker while in use, the origin's idle list otherwise).
+struct connection {
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+  std::unique_ptr<char[]> chunk{new char[k_chunk]};
+  clock::time_point idle_since{};
+
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+};
+
+using permit_channel = net::experimental::concurrent_channel<void(error_code)>;
+
+/// Shared per-origin state (scheme+host+port).
+/// Thread safety: `mutex_` guards idle/dns/bucket; paused_until is atomic;
+/// the permit channel is itself thread-safe.
+class origin {
+ public:
+  origin(const config& cfg, const net::any_io_executor& ex)
+      : tokens_(cfg.rate_burst), refilled_(clock::now()) {
+    if (cfg.per_host > 0) {
+      permits_ = std::make_unique<permit_channel>(ex, cfg.per_host);
+      for (std::uint32_t i = 0; i < cfg.per_host; ++i) {
+        permits_->try_send(error_code{});
+      }
+    }
+  }
+
+  /// Takes the freshest idle connection that is younger than `idle_timeout`.
+  std::unique_ptr<connection> take_idle(clock::time_point now, nanoseconds idle_timeout) {
+    std::unique_ptr<connection> c;
+    std::vector<std::unique_ptr<connection>> stale;
+    {
+      std::lock_guard lock(mutex_);
+      while (!idle_.empty()) {
+        auto cand = std::move(idle_.back());
+        idle_.pop_back();
+        if (idle_timeout.count() == 0 || now - cand->idle_since < idle_timeout) {
+          c = std::move(cand);
+          break;
+        }
+        stale.push_back(std::move(cand));
+      }
+      // Whatever is left below the freshest one is older still.
+      if (c != nullptr && idle_timeout.count() != 0) {
+        auto keep_from = std::find_if(idle_.begin(), idle_.end(), [&](auto& x) {
+          return now - x->idle_since < idle_timeout;
+        });
+        for (auto it = idle_.begin(); it != keep_from; ++it) {
+          stale.push_back(std::move(*it));
+        }
+        idle_.erase(idle_.begin(), keep_from);
+      }
+    }
+    return c;  // `stale` closes its sockets outside the lock
+  }
+
+  void give_back(std::unique_ptr<connection> c, std::uint32_t max_idle) {
+    std::unique_ptr<connection> evicted;
+    std::lock_guard lock(mutex_);
+    if (max_idle == 0) {
+      return;
+    }
+    if (idle_.size() >= max_idle) {
+      evicted = std::move(idle_.front());
+      idle_.erase(idle_.begin());
+    }
+    idle_.push_back(std::move(c));
+  }
+
+  std::optional<std::vector<tcp::endpoint>> cached_endpoints(clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    if (!endpoints_.empty() && now < dns_expires_) {
+      return endpoints_;
+    }
+    return std::nullopt;
+  }
+
+  void cache_endpoints(std::vector<tcp::endpoint> eps, clock::time_point expires) {
+    std::lock_guard lock(mutex_);
+    endpoints_ = std::move(eps);
+    dns_expires_ = expires;
+  }
+
+  void forget_endpoints() {
+    std::lock_guard lock(mutex_);
+    endpoints_.clear();
+  }
+
+  /// Reserves one token; returns how long to wait before using it.
+  nanoseconds reserve_token(double rate, double burst) {
+    std::lock_guard lock(mutex_);
+    auto now = clock::now();
+    double elapsed = std::chrono::duration<double>(now - refilled_).count();
+    refilled_ = now;
+    tokens_ = std::min(burst, tokens_ + elapsed * rate);
+    tokens_ -= 1.0;
+    if (tokens_ >= 0) {
+      return nanoseconds::zero();
+    }
+    return std::chrono::duration_cast<nanoseconds>(std::chrono::duration<double>(-tokens_ / rate));
+  }
+
+  void pause_until(clock::time_point t) {
+    auto v = t.time_since_epoch().count();
+    auto cur = paused_until_.load(std::memory_order_relaxed);
+    while (cur < v && !paused_until_.compare_exchange_weak(cur, v)) {
+    }
+  }
+
+  clock::time_point paused_until() const {
+    return clock::time_point(clock::duration(paused_until_.load(std::memory_order_relaxed)));
+  }
+
+  permit_channel* permits() { return permits_.get(); }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<connection>> idle_;
+  std::vector<tcp::endpoint> endpoints_;
+  clock::time_point dns_expires_{};
+  double tokens_;
+  clock::time_point refilled_;
+  std::atomic<clock::rep> paused_until_{0};
+  std::unique_ptr<permit_channel> permits_;
+};
+
+/// A request target derived from one URL.
+struct target {
+  bool tls = false;
+  std::string host;       // for DNS, SNI and verification (no brackets)
+  bool ip_literal = false;
+  std::uint16_t port = 0;
+  std::string host_header;  // host[:port] as written in the URL
+  std::string path;         // origin-form target
+  std::string key;          // scheme://host:port
+};
+
+/// Checks that a URL is one we fetch; fills `t` or returns why not.
+std::string make_target(const urls::url_view& u, target& t) {
+  auto sid = u.scheme_id();
+  if (sid != urls::scheme::http && sid != urls::scheme::https) {
+    if (u.scheme().empty()) {
+      return "no scheme";
+    }
+    return fmt::format("unsupported scheme '{}' (only http and https)", std::string(u.scheme()));
+  }
+  t.tls = sid == urls::scheme::https;
+  if (!u.has_authority() || u.encoded_host().empty()) {
+    return "empty host";
+  }
+  switch (u.host_type()) {
+    case urls::host_type::ipv4:
+    case urls::host_type::ipv6:
+      t.ip_literal = true;
+      t.host = std::string(u.encoded_host_address());
+      break;
+    case urls::host_type::name:
+      t.ip_literal = false;
+      t.host = u.host_address();  // percent-decoded
+      break;
+    default:
+      return "unsupported host";
+  }
+  if (u.has_port()) {
+    auto p = u.port();
+    unsigned v = 0;
+    auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+    if (p.empty() || ec != std::errc{} || end != p.data() + p.size() || v == 0 || v > 65535) {
+      return fmt::format("bad port '{}'", std::string(p));
+    }
+    t.port = static_cast<std::uint16_t>(v);
+  } else {
+    t.port = t.tls ? 443 : 80;
+  }
+  if (u.has_userinfo()) {
+    // Credentials in URLs are not sent (use basic_auth); they would leak into logs.
+    t.host_header = std::string(u.encoded_host_and_port());
+  } else {
+    t.host_header = std::string(u.encoded_host_and_port());
+  }
+  auto tgt = u.encoded_target();
+  t.path = tgt.empty() ? "/" : std::string(tgt);
+  if (t.path.front() != '/') {
+    t.path.insert(t.path.begin(), '/');
+  }
+  t.key.clear();
+  t.key.append(t.tls ? "https://" : "http://").append(u.encoded_host()).push_back(':');
+  t.key.append(std::to_string(t.port));
+  return {};
+}
+
+bool iequals(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
+
+/// zlib inflater for gzip (and zlib-wrapped or raw deflate).
+class inflater {
+ public:
+  inflater() = default;
+  inflater(const inflater&) = delete;
+  inflater& operator=(const inflater&) = delete;
+  ~inflater() {
+    if (active_) {
+      inflateEnd(&zs_);
+    }
+  }
+
+  /// `gzip` selects the gzip wrapper; otherwise zlib or raw deflate is detected.
+  bool start(bool gzip) {
+    gzip_ = gzip;
+    zs_ = z_stream{};
+    // 15+32: auto-detect gzip or zlib header.
+    active_ = inflateInit2(&zs_, 15 + 32) == Z_OK;
+    return active_;
+  }
+
+  /// Inflates `in`, calling `out(ptr, n)` for each produced chunk; returns
+  /// false with `error` set on corrupt data or when `out` returns false.
+  template <class Out>
+  bool feed(const char* in, std::size_t n, Out&& out, std::string& error) {
+    zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in));
+    zs_.avail_in = static_cast<uInt>(n);
+    while (zs_.avail_in > 0 && !done_) {
+      zs_.next_out = reinterpret_cast<Bytef*>(buf_);
+      zs_.avail_out = sizeof(buf_);
+      int rc = inflate(&zs_, Z_NO_FLUSH);
+      if (rc == Z_DATA_ERROR && !gzip_ && !tried_raw_ && zs_.total_out == 0) {
+        // "deflate" sent without the zlib wrapper (common): retry raw.
+        tried_raw_ = true;
+        inflateEnd(&zs_);
+        zs_ = z_stream{};
+        if (inflateInit2(&zs_, -15) != Z_OK) {
+          active_ = false;
+          error = "zlib init failed";
+          return false;
+        }
+        zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in));
+        zs_.avail_in = static_cast<uInt>(n);
+        continue;
+      }
+      if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+        error = fmt::format("corrupt {} body: {}", gzip_ ? "gzip" : "deflate",
+                            zs_.msg ? zs_.msg : "zlib error");
+        return false;
+      }
+      std::size_t produced = sizeof(buf_) - zs_.avail_out;
+      if (produced > 0 && !out(buf_, produced)) {
+        return false;
+      }
+      if (rc == Z_STREAM_END) {
+        done_ = true;
+      }
+      if (rc == Z_BUF_ERROR && produced == 0) {
+        break;
+      }
+    }
+    return true;
+  }
+
+  bool finished() const { return done_; }
+
+ private:
+  z_stream zs_{};
+  bool active_ = false;
+  bool gzip_ = false;
+  bool tried_raw_ = false;
+  bool done_ = false;
+  char buf_[16 * 1024];
+};
+
+std::string base64(std::string_view in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+bool is_reset(const error_code& ec) {
+  return ec == net::error::eof || ec == net::error::connection_reset ||
+         ec == net::error::broken_pipe || ec == net::error::connection_aborted ||
+         ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
+         ec == ssl::error::stream_truncated;
+}
+
+bool is_redirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/// What one attempt ended with, beyond what it wrote into the result.
+struct outcome {
+  std::string kind;  // empty: a response was received
+  std::string message;
+  std::optional<nanoseconds> retry_after;
+  std::string location;
+  bool cancelled = false;
+  bool stale_reuse = false;  // a pooled connection failed before any response byte
+};
+
+class http_consumer final : public consumer {
+ public:
+  http_consumer(const stage_context& ctx, config cfg)
+      : cfg_(std::move(cfg)),
+        executor_(ctx.executor),
+        temp_dir_(ctx.temp_dir.empty() ? std::filesystem::temp_directory_path() : ctx.temp_dir),
+        ssl_ctx_(ssl::context::tls_client),
+        log_(ctx.log_sink) {
+    ssl_ctx_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                         ssl::context::no_sslv3);
+    if (cfg_.tls_verify) {
+      ssl_ctx_.set_verify_mode(ssl::verify_peer);
+    } else {
+      ssl_ctx_.set_verify_mode(ssl::verify_none);
+    }
+    error_code ec;
+    if (!cfg_.tls_ca_file.empty()) {
+      ssl_ctx_.load_verify_file(cfg_.tls_ca_file, ec);
+      if (ec) {
+        throw config_error("tls.ca_file",
+                           fmt::format("cannot load CA file '{}': {}", cfg_.tls_ca_file,
+                                       ec.message()));
+      }
+    } else {
+      ssl_ctx_.set_default_verify_paths(ec);
+    }
+    if (!cfg_.basic_auth.empty()) {
+      authorization_ = "Basic " + base64(cfg_.basic_auth);
+    }
+    for (auto& [k, v] : cfg_.headers) {
+      if (iequals(k, "user-agent")) {
+        ua_overridden_ = true;
+      }
+      if (iequals(k, "accept-encoding")) {
+        ae_overridden_ = true;
+      }
+    }
+  }
+
+  net::awaitable<result> process(item it, worker_info w) override;
+
+ private:
+  struct fetch;  // per-item state, defined below
+
+  std::shared_ptr<origin> origin_for(const std::string& key) {
+    std::lock_guard lock(origins_mutex_);
+    auto& slot = origins_[key];
+    if (!slot) {
+      slot = std::make_shared<origin>(cfg_, executor_);
+    }
+    return slot;
+  }
+
+  std::filesystem::path next_temp_file(std::uint32_t worker) {
+    auto n = temp_counter_.fetch_add(1, std::memory_order_relaxed);
+    return temp_dir_ / fmt::format("http-{}-{}-{}.body", ::getpid(), worker, n);
+  }
+
+  friend struct fetch;
+
+  config cfg_;
+  net::any_io_executor executor_;
+  std::filesystem::path temp_dir_;
+  ssl::context ssl_ctx_;
+  std::function<void(log_level, std::string_view)> log_;
+  std::string authorization_;
+  bool ua_overridden_ = false;
+  bool ae_overridden_ = false;
+  std::mutex origins_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<origin>> origins_;
+  std::atomic<std::uint64_t> temp_counter_{0};
+};
+
+/// Holds one permit of an origin while alive.
+class permit_guard {
+ public:
+  permit_guard() = default;
+  explicit permit_guard(permit_channel* ch) : ch_(ch) {}
+  permit_guard(permit_guard&& o) noexcept : ch_(std::exchange(o.ch_, nullptr)) {}
+  permit_guard& operator=(permit_guard&& o) noexcept {
+    release();
+    ch_ = std::exchange(o.ch_, nullptr);
+    return *this;
+  }
+  ~permit_guard() { release(); }
+  void release() {
+    if (ch_ != nullptr) {
+      ch_->try_send(error_code{});
+      ch_ = nullptr;
+    }
+  }
+
+ private:
+  permit_channel* ch_ = nullptr;
+};
+
+/// The state of fetching one item, across attempts and redirect hops.
+struct http_consumer::fetch {
+  http_consumer& self;
+  const config& cfg;
+  worker_info worker;
+  result& r;
+  std::minstd_rand rng;
+
+  // Body sink state for the current attempt.
+  std::FILE* file = nullptr;
+  std::filesystem::path file_path;
+  std::uint64_t wire_bytes = 0;
+
+  fetch(http_consumer& s, worker_info w, result& res)
+      : self(s),
+        cfg(s.cfg_),
+        worker(std::move(w)),
+        r(res),
+        rng(static_cast<std::uint32_t>(res.index * 2654435761u + res.worker + 1)) {}
+
+  ~fetch() { discard_file(); }
+
+  void discard_file() {
+    if (file != nullptr) {
+      std::fclose(file);
+      file = nullptr;
+      std::error_code ec;
+      std::filesystem::remove(file_path, ec);
+    }
+  }
+
+  void reset_response() {
+    discard_file();
+    r.status = 0;
+    r.bytes = 0;
+    r.body.clear();
+    r.body_file.clear();
+    r.content_type.clear();
+    r.headers.clear();
+    wire_bytes = 0;
+  }
+
+  /// Appends decoded body bytes; false (with kind/message) past a limit.
+  bool append(const char* p, std::size_t n, outcome& o) {
+    std::uint64_t next = r.bytes + n;
+    if (next > cfg.max_decoded) {
+      o.kind = "body_limit";
+      o.message = fmt::format("decoded body exceeds max_decoded ({} bytes)", cfg.max_decoded);
+      return false;
+    }
+    r.bytes = next;
+    if (!cfg.keep_body) {
+      return true;
+    }
+    if (file == nullptr && next > cfg.memory_body) {
+      file_path = self.next_temp_file(worker.index);
+      file = std::fopen(file_path.c_str(), "wb");
+      if (file == nullptr) {
+        o.kind = "body_file";
+        o.message = fmt::format("cannot create {}: {}", file_path.string(), std::strerror(errno));
+        return false;
+      }
+      if (!r.body.empty() && std::fwrite(r.body.data(), 1, r.body.size(), file) != r.body.size()) {
+        o.kind = "body_file";
+        o.message = fmt::format("cannot write {}: {}", file_path.string(), std::strerror(errno));
+        return false;
+      }
+      std::string().swap(r.body);
+    }
+    if (file != nullptr) {
+      if (std::fwrite(p, 1, n, file) != n) {
+        o.kind = "body_file";
+        o.message = fmt::format("cannot write {}: {}", file_path.string(), std::strerror(errno));
+        return false;
+      }
+    } else {
+      r.body.append(p, n);
+    }
+    return true;
+  }
+
+  bool finish_body(outcome& o) {
+    if (file != nullptr) {
+      bool ok = std::fflush(file) == 0;
+      ok = (std::fclose(file) == 0) && ok;
+      file = nullptr;
+      if (!ok) {
+        o.kind = "body_file";
+        o.message = fmt::format("cannot write {}", file_path.string());
+        std::error_code ec;
+        std::filesystem::remove(file_path, ec);
+        return false;
+      }
+      r.body_file = file_path.string();
+    }
+    return true;
+  }
+
+  net::awaitable<bool> sleep_for(nanoseconds d) {
+    if (d <= nanoseconds::zero()) {
+      co_return true;
+    }
+    net::steady_timer t(worker.executor, d);
+    auto [ec] = co_await t.async_wait(use_tuple);
+    co_return !ec;
+  }
+
+  /// Resolves (or takes from cache) the endpoints of `t`.
+  net::awaitable<std::vector<tcp::endpoint>> endpoints(const target& t, origin& o,
+                                                      clock::time_point limit, outcome& out) {
+    std::vector<tcp::endpoint> eps;
+    if (t.ip_literal) {
+      error_code ec;
+      auto addr = net::ip::make_address(t.host, ec);
+      if (ec) {
+        out.kind = "bad_url";
+        out.message = fmt::format("bad address '{}'", t.host);
+        co_return eps;
+      }
+      eps.emplace_back(addr, t.port);
+      co_return eps;
+    }
+    auto now = clock::now();
+    if (auto c = o.cached_endpoints(now)) {
+      co_return std::move(*c);
+    }
+    using namespace net::experimental::awaitable_operators;
+    tcp::resolver resolver(worker.executor);
+    net::steady_timer timer(worker.executor, limit);
+    auto started = clock::now();
+    auto res = co_await (resolver.async_resolve(t.host, std::to_string(t.port), use_tuple) ||
+                         timer.async_wait(use_tuple));
+    r.time.dns += clock::now() - started;
+    if (res.index() == 1) {
+      auto [tec] = std::get<1>(res);
+      if (tec == net::error::operation_aborted) {
+        out.cancelled = true;
+        out.kind = "cancelled";
+        out.message = "cancelled";
+      } else {
+        out.kind = "timeout_connect";
+        out.message = fmt::format("resolving {} timed out", t.host);
+      }
+      co_return eps;
+    }
+    auto [ec, results] = std::get<0>(res);
+    if (ec == net::error::operation_aborted) {
+      out.cancelled = true;
+      out.kind = "cancelled";
+      out.message = "cancelled";
+      co_return eps;
+    }
+    if (ec || results.empty()) {
+      out.kind = "resolve";
+      out.message = fmt::format("cannot resolve '{}': {}", t.host,
+                                ec ? ec.message() : std::string("no addresses"));
+      co_return eps;
+    }
+    for (auto& e : results) {
+      eps.push_back(e.endpoint());
+    }
+    if (cfg.dns_ttl > nanoseconds::zero()) {
+      o.cache_endpoints(eps, clock::now() + cfg.dns_ttl);
+    }
+    co_return eps;
+  }
+
+  static clock::time_point earlier(clock::time_point deadline, nanoseconds limit,
+                                   clock::time_point from, bool& limit_first) {
+    if (limit <= nanoseconds::zero()) {
+      limit_first = false;
+      return deadline;
+    }
+    auto t = from + limit;
+    limit_first = t < deadline;
+    return limit_first ? t : deadline;
+  }
+
+  static void set_expiry(beast::tcp_stream& s, clock::time_point at) {
+    if (at == clock::time_point::max()) {
+      s.expires_never();
+    } else {
+      s.expires_at(at);
+    }
+  }
+
+  /// Opens a new connection to `t` (DNS, TCP, TLS).
+  net::awaitable<std::unique_ptr<connection>> open(const target& t, origin& o,
+                                                  clock::time_point deadline, outcome& out) {
+    bool connect_first = false;
+    auto limit = earlier(deadline, cfg.connect_timeout, clock::now(), connect_first);
+    auto timeout_kind = connect_first ? "timeout_connect" : "timeout_total";
+    auto eps = co_await endpoints(t, o, limit, out);
+    if (!out.kind.empty()) {
+      if (out.kind == "timeout_connect" && !connect_first) {
+        out.kind = "timeout_total";
+      }
+      co_return nullptr;
+    }
+    auto c = std::make_unique<connection>();
+    if (t.tls) {
+      c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(worker.executor,
+                                                                      self.ssl_ctx_);
+    } else {
+      c->plain = std::make_unique<beast::tcp_stream>(worker.executor);
+    }
+    auto& low = c->lowest();
+    set_expiry(low, limit);
+    auto started = clock::now();
+    auto [ec, ep] = co_await low.async_connect(eps, use_tuple);
+    r.time.connect += clock::now() - started;
+    if (ec) {
+      if (ec == beast::error::timeout) {
+        out.kind = timeout_kind;
+        out.message = fmt::format("connecting to {}:{} timed out", t.host, t.port);
+      } else if (ec == net::error::operation_aborted) {
+        out.cancelled = true;
+        out.kind = "cancelled";
+        out.message = "cancelled";
+      } else {
+        out.kind = "connect";
+        out.message = fmt::format("connect to {}:{} failed: {}", t.host, t.port, ec.message());
+        // A stale DNS answer may be the cause; resolve afresh next time.
+        o.forget_endpoints();
+      }
+      co_return nullptr;
+    }
+    error_code ignore;
+    low.socket().set_option(tcp::no_delay(true), ignore);
+    if (t.tls) {
+      auto& s = *c->tls;
+      if (!t.ip_literal) {
+        // SNI: the name the server should present a certificate for.
+        if (!SSL_set_tlsext_host_name(s.native_handle(), t.host.c_str())) {
+          out.kind = "tls";
+          out.message = "cannot set SNI host name";
+          co_return nullptr;
+        }
+      }
+      if (cfg.tls_verify) {
+        s.set_verify_callback(ssl::host_name_verification(t.host), ignore);
+      }
+      auto hs_started = clock::now();
+      auto [hec] = co_await s.async_handshake(ssl::stream_base::client, use_tuple);
+      r.time.tls += clock::now() - hs_started;
+      if (hec) {
+        if (hec == beast::error::timeout) {
+          out.kind = timeout_kind;
+          out.message = fmt::format("TLS handshake with {} timed out", t.host);
+        } else if (hec == net::error::operation_aborted) {
+          out.cancelled = true;
+          out.kind = "cancelled";
+          out.message = "cancelled";
+        } else {
+          out.kind = "tls";
+          std::string detail = hec.message();
+          long vr = SSL_get_verify_result(s.native_handle());
+          if (vr != X509_V_OK) {
+            detail += fmt::format(" ({})", X509_verify_cert_error_string(vr));
+          }
+          out.message = fmt::format("TLS handshake with {} failed: {}", t.host, detail);
+        }
+        co_return nullptr;
+      }
+    }
+    co_return c;
+  }
+
+  /// Maps a Beast/Asio error of the exchange to a kind.
+  void classify(const error_code& ec, const char* phase, const char* timeout_kind, outcome& out) {
+    if (ec == beast::error::timeout) {
+      out.kind = timeout_kind;
+      out.message = std::string(phase) + " timed out";
+    } else if (ec == net::error::operation_aborted) {
+      out.cancelled = true;
+      out.kind = "cancelled";
+      out.message = "cancelled";
+    } else if (ec == bhttp::error::header_limit) {
+      out.kind = "header_limit";
+      out.message = fmt::format("response header exceeds max_header ({} bytes)", cfg.max_header);
+    } else if (ec == bhttp::error::body_limit) {
+      out.kind = "body_limit";
+      out.message = fmt::format("response body exceeds max_body ({} bytes)", cfg.max_body);
+    } else if (is_reset(ec)) {
+      out.kind = phase;
+      out.message = fmt::format("{} failed: connection closed by peer ({})", phase, ec.message());
+    } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category()) {
+      out.kind = "protocol";
+      out.message = fmt::format("malformed response: {}", ec.message());
+    } else {
+      out.kind = phase;
+      out.message = fmt::format("{} failed: {}", phase, ec.message());
+    }
+  }
+
+  /// Writes the request and reads the response on an open connection.
+  template <class Stream>
+  net::awaitable<void> exchange(Stream& s, connection& c, bool reused,
+                                const bhttp::request<bhttp::string_body>& req,
+                                clock::time_point deadline, bool head, outcome& out,
+                                bool& reusable) {
+    auto& low = c.lowest();
+    bool header_first = false;
+    auto header_at = earlier(deadline, cfg.header_timeout, clock::now(), header_first);
+    const char* header_timeout_kind = header_first ? "timeout_header" : "timeout_total";
+    set_expiry(low, header_at);
+    auto [wec, wn] = co_await bhttp::async_write(s, req, use_tuple);
+    if (wec) {
+      if (reused && is_reset(wec)) {
+        out.stale_reuse = true;
+      }
+      classify(wec, "write", header_timeout_kind, out);
+      co_return;
+    }
+    auto written = clock::now();
+    bhttp::response_parser<bhttp::buffer_body> p;
+    p.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(cfg.max_header, UINT32_MAX)));
+    p.body_limit(cfg.max_body);
+    if (head) {
+      p.skip(true);
+    }
+    auto [hec, hn] = co_await bhttp::async_read_header(s, c.buffer, p, use_tuple);
+    if (hec) {
+      if (reused && is_reset(hec) && c.buffer.size() == 0) {
+        out.stale_reuse = true;
+      }
+      classify(hec, "read", header_timeout_kind, out);
+      co_return;
+    }
+    r.time.ttfb += clock::now() - written;
+    auto& msg = p.get();
+    r.status = static_cast<int>(msg.result_int());
+    if (auto ct = msg.find(bhttp::field::content_type); ct != msg.end()) {
+      r.content_type.assign(ct->value().data(), ct->value().size());
+    }
+    for (auto& name : cfg.keep_headers) {
+      auto range = msg.equal_range(name);
+      for (auto it = range.first; it != range.second; ++it) {
+        r.headers.emplace_back(name, std::string(it->value()));
+      }
+    }
+    if (auto ra = msg.find(bhttp::field::retry_after); ra != msg.end()) {
+      out.retry_after =
+          parse_retry_after(std::string_view(ra->value().data(), ra->value().size()),
+                            std::chrono::system_clock::now());
+    }
+    if (is_redirect(r.status)) {
+      if (auto loc = msg.find(bhttp::field::location); loc != msg.end()) {
+        out.location.assign(loc->value().data(), loc->value().size());
+      }
+    }
+
+    // Body: decode (gzip/deflate) on the fly, spill to a file when large.
+    std::optional<inflater> inf;
+    if (cfg.decompress && !ae_user_set()) {
+      if (auto ce = msg.find(bhttp::field::content_encoding); ce != msg.end()) {
+        std::string_view v(ce->value().data(), ce->value().size());
+        if (iequals(v, "gzip") || iequals(v, "x-gzip")) {
+          inf.emplace();
+          inf->start(true);
+        } else if (iequals(v, "deflate")) {
+          inf.emplace();
+          inf->start(false);
+        }
+      }
+    }
+    if (cfg.keep_body && !inf && cfg.memory_body > 0) {
+      if (auto len = p.content_length(); len && *len <= cfg.memory_body) {
+        r.body.reserve(static_cast<std::size_t>(*len));
+      }
+    }
+    auto sink = [&](const char* d, std::size_t n) { return append(d, n, out); };
+    bool speed_guard = cfg.min_speed > 0;
+    auto window_start = clock::now();
+    std::uint64_t window_bytes = 0;
+    double need_per_window =
+        static_cast<double>(cfg.min_speed) * std::chrono::duration<double>(cfg.speed_window).count();
+    while (!p.is_done()) {
+      auto& body = p.get().body();
+      body.data = c.chunk.get();
+      body.size = k_chunk;
+      bool speed_first = false;
+      const char* kind = "timeout_total";
+      clock::time_point at = deadline;
+      if (speed_guard) {
+        at = earlier(deadline, cfg.speed_window, window_start, speed_first);
+        if (speed_first) {
+          kind = "too_slow";
+        }
+      }
+      set_expiry(low, at);
+      auto [ec, n] = co_await bhttp::async_read(s, c.buffer, p, use_tuple);
+      if (ec == bhttp::error::need_buffer) {
+        ec = {};
+      }
+      std::size_t got = k_chunk - p.get().body().size;
+      wire_bytes += got;
+      if (got > 0) {
+        bool ok = inf ? inf->feed(c.chunk.get(), got, sink, out.message) : sink(c.chunk.get(), got);
+        if (!ok) {
+          if (out.kind.empty()) {
+            out.kind = "decode";
+          }
+          co_return;
+        }
+      }
+      if (ec) {
+        if (ec == beast::error::timeout && speed_first) {
+          out.kind = "too_slow";
+          out.message = fmt::format(
+              "body slower than min_speed ({} bytes/s): {} bytes in the last {}", cfg.min_speed,
+              window_bytes + got, format_duration(cfg.speed_window));
+          co_return;
+        }
+        classify(ec, "read", kind, out);
+        co_return;
+      }
+      if (speed_guard) {
+        window_bytes += got;
+        if (static_cast<double>(window_bytes) >= need_per_window) {
+          window_start = clock::now();
+          window_bytes = 0;
+        }
+      }
+    }
+    if (inf && !inf->finished() && r.bytes == 0 && wire_bytes > 0) {
+      out.kind = "decode";
+      out.message = "truncated compressed body";
+      co_return;
+    }
+    if (!finish_body(out)) {
+      co_return;
+    }
+    reusable = p.keep_alive() && c.buffer.size() == 0;
+  }
+
+  bool ae_user_set() const { return self.ae_overridden_; }
+
+  /// One attempt: connection, exchange, pool hand-back.
+  net::awaitable<outcome> attempt(const target& t, origin& o,
+                                  const bhttp::request<bhttp::string_body>& req, bool head) {
+    outcome out;
+    auto now = clock::now();
+    auto deadline = cfg.total_timeout > nanoseconds::zero() ? now + cfg.total_timeout
+                                                            : clock::time_point::max();
+    for (int fresh_tries = 0; fresh_tries < 2; ++fresh_tries) {
+      out = outcome{};
+      reset_response();
+      bool reused = false;
+      std::unique_ptr<connection> c;
+      if (fresh_tries == 0) {
+        c = o.take_idle(clock::now(), cfg.pool_idle_timeout);
+        reused = c != nullptr;
+      }
+      if (!c) {
+        c = co_await open(t, o, deadline, out);
+        if (!c) {
+          co_return out;
+        }
+      }
+      bool reusable = false;
+      if (c->tls) {
+        co_await exchange(*c->tls, *c, reused, req, deadline, head, out, reusable);
+      } else {
+        co_await exchange(*c->plain, *c, reused, req, deadline, head, out, reusable);
+      }
+      if (out.stale_reuse && !out.cancelled) {
+        continue;  // the server closed an idle connection: once more on a fresh one
+      }
+      if (out.kind.empty() && reusable && cfg.pool_max_idle > 0) {
+        c->idle_since = clock::now();
+        c->buffer.clear();
+        o.give_back(std::move(c), cfg.pool_max_idle);
+      }
+      co_return out;
+    }
+    co_return out;
+  }
+
+  bhttp::request<bhttp::string_body> build_request(const target& t, std::string_view method,
+                                                   bool with_body) {
+    bhttp::request<bhttp::string_body> req;
+    req.version(11);
+    req.method_string(method);
+    req.target(t.path);
+    req.set(bhttp::field::host, t.host_header);
+    if (!self.ua_overridden_ && !cfg.user_agent.empty()) {
+      req.set(bhttp::field::user_agent, cfg.user_agent);
+    }
+    if (cfg.decompress && !self.ae_overridden_) {
+      req.set(bhttp::field::accept_encoding, "gzip, deflate");
+    }
+    if (!self.authorization_.empty()) {
+      req.set(bhttp::field::authorization, self.authorization_);
+    }
+    for (auto& [k, v] : cfg.headers) {
+      req.set(k, v);
+    }
+    if (with_body && !cfg.body.empty()) {
+      req.body() = cfg.body;
+      req.prepare_payload();
+    }
+    return req;
+  }
+
+  /// Waits for the origin's Retry-After pause, a permit and a rate token.
+  net::awaitable<bool> admit(origin& o, permit_guard& permit) {
+    if (auto until = o.paused_until(); until > clock::now()) {
+      if (!co_await sleep_for(until - clock::now())) {
+        co_return false;
+      }
+    }
+    if (auto* ch = o.permits()) {
+      bool got = ch->try_receive([](error_code) {});
+      if (!got) {
+        auto [ec] = co_await ch->async_receive(use_tuple);
+        if (ec) {
+          co_return false;
+        }
+      }
+      permit = permit_guard(ch);
+    }
+    if (cfg.rate_per_sec > 0) {
+      auto wait = o.reserve_token(cfg.rate_per_sec, cfg.rate_burst);
+      if (!co_await sleep_for(wait)) {
+        co_return false;
+      }
+    }
+    // A 429 seen by another worker while we waited pauses us too.
+    if (auto until = o.paused_until(); until > clock::now()) {
+      if (!co_await sleep_for(until - clock::now())) {
+        co_return false;
+      }
+    }
+    co_return true;
+  }
+
+  void fail(std::string kind, std::string message) {
+    r.error_kind = std::move(kind);
+    r.error_message = std::move(message);
+  }
+
+  net::awaitable<void> run() {
+    auto parsed = urls::parse_uri(r.url);
+    if (!parsed) {
+      fail("bad_url", fmt::format("malformed URL: {}", parsed.error().message()));
+      co_return;
+    }
+    urls::url current(*parsed);
+    std::vector<std::string> visited;
+    std::string method = cfg.method;
+    bool with_body = true;
+    for (;;) {
+      target t;
+      if (auto why = make_target(current, t); !why.empty()) {
+        if (r.redirects == 0) {
+          fail("bad_url", why);
+        } else {
+          fail("redirect_scheme", fmt::format("redirect to {}: {}", current.buffer(), why));
+        }
+        co_return;
+      }
+      r.final_url.assign(current.buffer().data(), current.buffer().size());
+      auto o = self.origin_for(t.key);
+      bool head = iequals(method, "HEAD");
+      auto req = build_request(t, method, with_body);
+      outcome out;
+      r.attempts = 0;
+      for (std::uint32_t attempt_no = 1;; ++attempt_no) {
+        permit_guard permit;
+        if (!co_await admit(*o, permit)) {
+          fail("cancelled", "cancelled");
+          co_return;
+        }
+        r.attempts = attempt_no;
+        out = co_await attempt(t, *o, req, head);
+        permit.release();
+        if (out.cancelled) {
+          fail("cancelled", "cancelled");
+          co_return;
+        }
+        if (out.retry_after) {
+          auto ra = std::min(*out.retry_after, cfg.retry_after_max);
+          // Applies to the whole origin: every worker waits, not just this one.
+          o->pause_until(clock::now() + ra);
+        }
+        bool retry = out.kind.empty() ? should_retry(cfg.retry_on, "", r.status)
+                                      : should_retry(cfg.retry_on, out.kind, 0);
+        if (!retry || attempt_no >= cfg.attempts) {
+          break;
+        }
+        auto delay = backoff_delay(attempt_no, cfg.backoff_base, cfg.backoff_max, rng);
+        if (!co_await sleep_for(delay)) {
+          fail("cancelled", "cancelled");
+          co_return;
+        }
+      }
+      if (!out.kind.empty()) {
+        fail(std::move(out.kind), std::move(out.message));
+        co_return;
+      }
+      if (is_redirect(r.status) && cfg.max_redirects > 0 && !out.location.empty()) {
+        auto ref = urls::parse_uri_reference(out.location);
+        if (!ref) {
+          fail("redirect_scheme",
+               fmt::format("bad Location '{}': {}", out.location, ref.error().message()));
+          co_return;
+        }
+        urls::url next;
+        auto rv = urls::resolve(current, *ref, next);
+        if (!rv) {
+          fail("redirect_scheme",
+               fmt::format("cannot resolve Location '{}': {}", out.location, rv.error().message()));
+          co_return;
+        }
+        next.remove_fragment();
+        if (r.redirects >= cfg.max_redirects) {
+          fail("too_many_redirects",
+               fmt::format("more than {} redirects (next: {})", cfg.max_redirects, next.buffer()));
+          co_return;
+        }
+        visited.emplace_back(current.buffer());
+        std::string next_s(next.buffer());
+        if (std::find(visited.begin(), visited.end(), next_s) != visited.end()) {
+          fail("redirect_loop", fmt::format("redirect loop back to {}", next_s));
+          co_return;
+        }
+        if (r.status == 303 || ((r.status == 301 || r.status == 302) && method == "POST")) {
+          if (!head) {
+            method = "GET";
+          }
+          with_body = false;
+        }
+        ++r.redirects;
+        reset_response();
+        current = std::move(next);
+        continue;
+      }
+      if (status_matches(cfg.fail_status, r.status)) {
+        fail("http_status", fmt::format("HTTP status {}", r.status));
+      }
+      co_return;
+    }
+  }
+};
+
+net::awaitable<result> http_consumer::process(item it, worker_info w) {
+  result r;
+  r.url = std::move(it.url);
+  r.index = it.index;
+  r.producer = it.producer;
+  r.worker = w.index;
+  r.enqueued_at = it.enqueued_at;
+  r.started_at = clock::now();
+  {
+    fetch f(*this, w, r);
+    try {
+      co_await f.run();
+    } catch (const boost::system::system_error& e) {
+      if (e.code() != net::error::operation_aborted) {
+        throw;
+      }
+      f.reset_response();
+      r.error_kind = "cancelled";
+      r.error_message = "cancelled";
+    }
+  }
+  r.finished_at = clock::now();
+  r.time.total = r.finished_at - r.started_at;
+  co_return r;
+}
+
+}  // namespace
+
+std::unique_ptr<consumer> make_consumer(const stage_context& ctx, config cfg) {
+  return std::make_unique<http_consumer>(ctx, std::move(cfg));
+}
+
+}  // namespace sluice::http_detail
