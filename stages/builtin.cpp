@@ -1,6 +1,8 @@
 #include "sluice/stages/builtin.hpp"
 
 #include "sluice/stages/core.hpp"
+#include "sluice/stages/http.hpp"
+#include "sluice/stages/origin.hpp"
 #include "sluice/stages/sinks.hpp"
 
 namespace sluice {
@@ -19,6 +21,8 @@ void register_builtin_stages(registry& reg) {
   register_jsonl_sink(reg);
   register_stdout_sink(reg);
   register_sink_stages(reg);
+  register_http_stages(reg);
+  register_origin_stages(reg);
 }
 
 }  // namespace sluice

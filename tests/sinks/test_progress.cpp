@@ -159,3 +159,46 @@ TEST_CASE("progress.pty.script_renders_the_bar") {
     CHECK(out.find("progress: finished 2000/2000") != std::string::npos);
   }
 }
+
+TEST_CASE("progress.pty.sluice_run_shows_the_bar_and_final_counts") {
+  const char* bin = std::getenv("SLUICE_BIN");
+  REQUIRE(bin != nullptr);
+  char dir_template[] = "/tmp/sluice-progress-XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  std::string dir = dir_template;
+  std::string yaml = dir + "/p.yaml";
+  {
+    FILE* f = std::fopen(yaml.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fputs(
+        "name: progress\n"
+        "producers:\n"
+        "  - type: range\n"
+        "    url: \"http://127.0.0.1:1/{i}\"\n"
+        "    from: 0\n"
+        "    to: 3000\n"
+        "consumers:\n"
+        "  type: sleep\n"
+        "  workers: 20\n"
+        "  delay: 5ms..15ms\n"
+        "sinks:\n"
+        "  - type: null\n",
+        f);
+    std::fclose(f);
+  }
+  // About 1.5 s of run time in a real pseudo-terminal: several redraws.
+  std::string out = run_command("env -u NO_COLOR TERM=xterm COLUMNS=120 script -qfec '" +
+                                std::string(bin) + " run " + yaml + "' /dev/null");
+  std::system(("rm -rf " + dir).c_str());
+  CHECK(count(out, "%|") >= 3);
+  CHECK(out.find("in flight") != std::string::npos);
+  auto final_at = out.find("3000/3000");
+  REQUIRE(final_at != std::string::npos);
+  auto line_start = out.rfind('\r', final_at);
+  auto line_end = out.find('\n', final_at);
+  std::string last = out.substr(line_start, line_end - line_start);
+  CHECK(last.find("100%|") != std::string::npos);
+  CHECK(last.find("errors 0") != std::string::npos);
+  // The report follows the finished bar, on its own lines.
+  CHECK(out.find("consumed 3000", line_end) != std::string::npos);
+}

@@ -23,3 +23,9 @@ sluice_add_test(sinks_progress_test SOURCES ${SINKS_TEST_DIR}/test_progress.cpp
 target_compile_definitions(sinks_progress_test PRIVATE
   SINKS_PROGRESS_DEMO="$<TARGET_FILE:sinks_progress_demo>")
 add_dependencies(sinks_progress_test sinks_progress_demo)
+
+# End to end with the real program, the built-in origin and the http consumer.
+sluice_add_test(sinks_acceptance_test SOURCES ${SINKS_TEST_DIR}/test_acceptance.cpp
+  LABELS "sinks;acceptance" TIMEOUT 600 LIBS SQLite::SQLite3)
+target_include_directories(sinks_acceptance_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/sinks)
+add_dependencies(sinks_acceptance_test sluice)
