@@ -1,6 +1,7 @@
 // Acceptance of the sinks end to end with the real program: 10,000 URLs from
 // the built-in origin through the http consumer into files + jsonl + sqlite;
 // then kill -9 in the middle of a run and a restart.
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
