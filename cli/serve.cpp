@@ -63,7 +63,8 @@ int serve(const serve_args& a) {
   try {
     server = std::make_unique<origin_server>(o);
   } catch (const std::exception& e) {
-    std::cerr << fmt::format("sluice serve: cannot start on {}:{}: {}\n", a.address, a.port, e.what());
+    std::cerr << fmt::format("sluice serve: cannot start on {}:{}: {}\n", a.address, a.port,
+                             e.what());
     return 1;
   }
   if (!a.write_cert.empty()) {
@@ -78,14 +79,15 @@ int serve(const serve_args& a) {
   // The first stdout line is the address alone, so scripts using --port 0
   // can read it.
   std::cout << server->base_url() << std::endl;
-  std::cerr << fmt::format("sluice origin serving {} ({} thread{}); Ctrl-C stops\n", server->base_url(),
-                           o.threads, o.threads == 1 ? "" : "s");
+  std::cerr << fmt::format("sluice origin serving {} ({} thread{}); Ctrl-C stops\n",
+                           server->base_url(), o.threads, o.threads == 1 ? "" : "s");
   int sig = 0;
   sigwait(&stop_signals, &sig);
   server->stop();
   auto c = server->counters();
-  std::cerr << fmt::format("sluice origin stopped: {} requests on {} connections, max {} in flight\n", c.requests,
-                           c.connections_accepted, c.max_in_flight);
+  std::cerr << fmt::format(
+      "sluice origin stopped: {} requests on {} connections, max {} in flight\n", c.requests,
+      c.connections_accepted, c.max_in_flight);
   return 0;
 }
 
@@ -94,21 +96,28 @@ int serve(const serve_args& a) {
 void add_serve_command(CLI::App& app, app_state& state) {
   auto args = std::make_shared<serve_args>();
   CLI::App* cmd = app.add_subcommand(
-      "serve", "Run the built-in HTTP test origin (/bytes/N, /delay/MS, /status/CODE, ...) until Ctrl-C");
-  cmd->add_option("--port,-p", args->port, "TCP port (0: a free one; the address is printed on stdout)")
+      "serve",
+      "Run the built-in HTTP test origin (/bytes/N, /delay/MS, /status/CODE, ...) until Ctrl-C");
+  cmd->add_option("--port,-p", args->port,
+                  "TCP port (0: a free one; the address is printed on stdout)")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   cmd->add_option("--address", args->address, "address to listen on")->capture_default_str();
   cmd->add_flag("--tls", args->tls, "serve HTTPS (a self-signed certificate unless --cert/--key)");
-  cmd->add_option("--cert", args->cert, "PEM certificate chain file (implies --tls)")->check(CLI::ExistingFile);
+  cmd->add_option("--cert", args->cert, "PEM certificate chain file (implies --tls)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--key", args->key, "PEM private key file")->check(CLI::ExistingFile);
-  cmd->add_option("--threads,-t", args->threads, "server threads")->check(CLI::Range(1, 256))->capture_default_str();
-  cmd->add_option("--idle-timeout", args->idle_timeout, "close keep-alive connections idle this long")
+  cmd->add_option("--threads,-t", args->threads, "server threads")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--idle-timeout", args->idle_timeout,
+                  "close keep-alive connections idle this long")
       ->capture_default_str();
   cmd->add_option("--max-requests-per-connection", args->max_requests,
                   "close a connection after this many responses (0: never)")
       ->capture_default_str();
-  cmd->add_option("--write-cert", args->write_cert, "with --tls: write the certificate in use (PEM) to FILE");
+  cmd->add_option("--write-cert", args->write_cert,
+                  "with --tls: write the certificate in use (PEM) to FILE");
   cmd->callback([args, &state] { state.exit_code = serve(*args); });
 }
 

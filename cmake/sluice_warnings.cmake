@@ -2,7 +2,7 @@
 add_library(sluice_build_flags INTERFACE)
 target_compile_options(sluice_build_flags INTERFACE -Wall -Wextra -Wno-missing-field-initializers)
 if(SLUICE_SANITIZE STREQUAL "thread")
-  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer -Wno-tsan)
   add_link_options(-fsanitize=thread)
 elseif(SLUICE_SANITIZE STREQUAL "address")
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)

@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-SLUICE_TARGETS=sluice scripts/build.sh -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_BENCHMARKS=OFF
+SLUICE_TARGETS=sluice scripts/build.sh
 build=${SLUICE_BUILD_DIR:-build}
 "$build/cli/sluice" run pipelines/quickstart.yaml "$@"

@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
-scripts/build.sh -DSLUICE_BUILD_TESTS=ON -DSLUICE_BUILD_BENCHMARKS=ON
+scripts/build.sh
 build=${SLUICE_BUILD_DIR:-build}
 ctest --test-dir "$build" --output-on-failure -j "${SLUICE_TEST_JOBS:-2}" "$@"

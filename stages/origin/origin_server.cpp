@@ -83,7 +83,9 @@ const std::string& pattern() {
 }
 
 // How much of `pattern()` one write may take, starting at any phase.
-std::size_t pattern_slice_max() { return pattern().size() - 95; }
+std::size_t pattern_slice_max() {
+  return pattern().size() - 95;
+}
 
 std::optional<std::uint64_t> to_u64(std::string_view s) {
   std::uint64_t v = 0;
@@ -126,7 +128,8 @@ std::string compress_pattern(std::uint64_t n, bool gzip) {
   int flush = Z_NO_FLUSH;
   do {
     if (zs.avail_in == 0 && flush == Z_NO_FLUSH) {
-      std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(n - fed, pattern_slice_max()));
+      std::size_t len =
+          static_cast<std::size_t>(std::min<std::uint64_t>(n - fed, pattern_slice_max()));
       zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(pattern().data() + fed % 95));
       zs.avail_in = static_cast<uInt>(len);
       fed += len;
@@ -153,23 +156,26 @@ std::string compress_pattern(std::uint64_t n, bool gzip) {
 // A self-signed certificate (P-256) for localhost and 127.0.0.1, usable as its
 // own CA file by a client. Returns {certificate PEM, private key PEM}.
 std::pair<std::string, std::string> make_self_signed() {
-  auto fail = [](const char* what) { throw std::runtime_error(std::string("origin TLS: ") + what); };
+  auto fail = [](const char* what) {
+    throw std::runtime_error(std::string("origin TLS: ") + what);
+  };
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), EVP_PKEY_free);
   if (!key) {
     fail("key generation failed");
   }
   std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), X509_free);
   X509_set_version(cert.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()),
-                   static_cast<long>(std::chrono::system_clock::now().time_since_epoch().count() & 0x7fffffff));
+  ASN1_INTEGER_set(
+      X509_get_serialNumber(cert.get()),
+      static_cast<long>(std::chrono::system_clock::now().time_since_epoch().count() & 0x7fffffff));
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 60L * 60 * 24 * 365);
   X509_set_pubkey(cert.get(), key.get());
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("sluice origin"),
-                             -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("localhost"), -1,
-                             -1, 0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("sluice origin"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
   X509_set_issuer_name(cert.get(), name);
   X509V3_CTX v3;
   X509V3_set_ctx_nodb(&v3);
@@ -246,7 +252,8 @@ struct detail::origin_state {
     requests.fetch_add(1, std::memory_order_relaxed);
     auto now = in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
     auto seen = max_in_flight.load(std::memory_order_relaxed);
-    while (now > seen && !max_in_flight.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
+    while (now > seen &&
+           !max_in_flight.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
     }
   }
 
@@ -324,9 +331,9 @@ auto& lowest(Stream& s) {
 // with the body's Content-Length and no body.
 template <class Stream>
 net::awaitable<void> send_text(Stream& s, exchange& ex, http::status status, std::string body,
-                               std::string_view content_type = "text/plain",
-                               fields_t fields = {}) {
-  ex.st.bytes_sent.fetch_add(ex.req.method() == http::verb::head ? 0 : body.size(), std::memory_order_relaxed);
+                               std::string_view content_type = "text/plain", fields_t fields = {}) {
+  ex.st.bytes_sent.fetch_add(ex.req.method() == http::verb::head ? 0 : body.size(),
+                             std::memory_order_relaxed);
   if (ex.req.method() == http::verb::head) {
     http::response<http::empty_body> res{status, ex.req.version()};
     res.set(http::field::server, "sluice-origin");
@@ -342,7 +349,8 @@ net::awaitable<void> send_text(Stream& s, exchange& ex, http::status status, std
   }
   http::response<http::string_body> res{status, ex.req.version()};
   res.set(http::field::server, "sluice-origin");
-  if (!body.empty() || (status != http::status::no_content && status != http::status::not_modified)) {
+  if (!body.empty() ||
+      (status != http::status::no_content && status != http::status::not_modified)) {
     res.set(http::field::content_type, content_type);
   }
   for (auto& [k, v] : fields) {
@@ -482,33 +490,33 @@ json::object counters_json(const origin_counters& c) {
 // The request as JSON: method, target, path, query, version, headers (names
 // lowercased; a repeated field becomes an array), body.
 std::string echo_json(const exchange& ex) {
-    json::object headers;
-    for (const auto& f : ex.req) {
-      std::string name(f.name_string());
-      std::transform(name.begin(), name.end(), name.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      auto value = json::string(f.value());
-      if (auto* existing = headers.if_contains(name)) {
-        if (!existing->is_array()) {
-          *existing = json::array{*existing};
-        }
-        existing->as_array().push_back(value);
-      } else {
-        headers[name] = value;
+  json::object headers;
+  for (const auto& f : ex.req) {
+    std::string name(f.name_string());
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto value = json::string(f.value());
+    if (auto* existing = headers.if_contains(name)) {
+      if (!existing->is_array()) {
+        *existing = json::array{*existing};
       }
+      existing->as_array().push_back(value);
+    } else {
+      headers[name] = value;
     }
-    json::object query;
-    for (auto p : ex.target.params()) {
-      query[p.key] = p.value;
-    }
-    json::object out{{"method", std::string(ex.req.method_string())},
-                     {"target", std::string(ex.req.target())},
-                     {"path", std::string(ex.target.path())},
-                     {"query", std::move(query)},
-                     {"http_version", ex.req.version() == 11 ? "1.1" : "1.0"},
-                     {"headers", std::move(headers)},
-                     {"body", ex.req.body()},
-                     {"body_bytes", ex.req.body().size()}};
+  }
+  json::object query;
+  for (auto p : ex.target.params()) {
+    query[p.key] = p.value;
+  }
+  json::object out{{"method", std::string(ex.req.method_string())},
+                   {"target", std::string(ex.req.target())},
+                   {"path", std::string(ex.target.path())},
+                   {"query", std::move(query)},
+                   {"http_version", ex.req.version() == 11 ? "1.1" : "1.0"},
+                   {"headers", std::move(headers)},
+                   {"body", ex.req.body()},
+                   {"body_bytes", ex.req.body().size()}};
   return json::serialize(out) + "\n";
 }
 
@@ -569,7 +577,8 @@ net::awaitable<after> dispatch(Stream& s, exchange& ex) {
       co_await bad_request(s, ex, "usage: /status/CODE with CODE in 200..599");
     } else {
       auto st = static_cast<http::status>(*code);
-      std::string body = (*code == 204 || *code == 304) ? std::string() : "status " + segs[1] + "\n";
+      std::string body =
+          (*code == 204 || *code == 304) ? std::string() : "status " + segs[1] + "\n";
       co_await send_text(s, ex, st, std::move(body));
     }
   } else if ((head == "gzip" || head == "deflate") && segs.size() == 2) {
@@ -585,7 +594,8 @@ net::awaitable<after> dispatch(Stream& s, exchange& ex) {
     auto duration = std::chrono::milliseconds(param_u64(ex, "duration").value_or(2000));
     auto delay = std::chrono::milliseconds(param_u64(ex, "delay").value_or(0));
     auto code = param_u64(ex, "code").value_or(200);
-    if (n > max_generated_bytes || duration > max_delay || delay > max_delay || code < 200 || code > 599) {
+    if (n > max_generated_bytes || duration > max_delay || delay > max_delay || code < 200 ||
+        code > 599) {
       co_await bad_request(s, ex, "usage: /drip?bytes=N&duration=MS&delay=MS&code=C");
     } else {
       co_await sleep_for(delay);
@@ -651,11 +661,12 @@ net::awaitable<after> dispatch(Stream& s, exchange& ex) {
     } else if (key && times && ex.st.hit("retry-after:" + *key) > *times) {
       co_await send_text(s, ex, http::status::ok, "ok after retry-after\n");
     } else {
-      std::string value = param(ex, "date") == "1"
-                              ? http_date(std::chrono::system_clock::now() + std::chrono::seconds(*secs))
-                              : std::to_string(*secs);
-      co_await send_text(s, ex, static_cast<http::status>(code), "retry after " + value + "\n", "text/plain",
-                         field("Retry-After", value));
+      std::string value =
+          param(ex, "date") == "1"
+              ? http_date(std::chrono::system_clock::now() + std::chrono::seconds(*secs))
+              : std::to_string(*secs);
+      co_await send_text(s, ex, static_cast<http::status>(code), "retry after " + value + "\n",
+                         "text/plain", field("Retry-After", value));
     }
   } else if (head == "flaky" && segs.size() == 2) {
     auto n = arg(1);
@@ -691,7 +702,8 @@ net::awaitable<after> dispatch(Stream& s, exchange& ex) {
       fields_t fillers;
       for (std::uint64_t done = 0, i = 0; done < *n; ++i) {
         auto len = std::min<std::uint64_t>(*n - done, 60000);
-        fillers.emplace_back("X-Filler-" + std::to_string(i), std::string(static_cast<std::size_t>(len), 'x'));
+        fillers.emplace_back("X-Filler-" + std::to_string(i),
+                             std::string(static_cast<std::size_t>(len), 'x'));
         done += len;
       }
       co_await send_text(s, ex, http::status::ok, "big header\n", "text/plain", std::move(fillers));
@@ -714,7 +726,8 @@ net::awaitable<after> dispatch(Stream& s, exchange& ex) {
       co_await send_text(s, ex, http::status::ok, std::move(body), "application/json");
     }
   } else {
-    co_await send_text(s, ex, http::status::not_found, "not found: " + std::string(ex.req.target()) + "\n");
+    co_await send_text(s, ex, http::status::not_found,
+                       "not found: " + std::string(ex.req.target()) + "\n");
   }
   co_return ex.keep_alive ? after::keep : after::close;
 }
@@ -755,8 +768,9 @@ net::awaitable<void> session(Stream stream, detail::origin_state& st) {
     lowest(stream).expires_after(st.opts.idle_timeout);
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, nothrow);
     if (ec) {
-      if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != net::error::eof &&
-          ec != net::error::connection_reset && ec != net::error::operation_aborted) {
+      if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
+          ec != net::error::eof && ec != net::error::connection_reset &&
+          ec != net::error::operation_aborted) {
         // Malformed request: answer 400 once, then close.
         http::response<http::string_body> res{http::status::bad_request, 11};
         res.set(http::field::content_type, "text/plain");
@@ -785,7 +799,8 @@ net::awaitable<void> session(Stream stream, detail::origin_state& st) {
       }
     } flight{st, counted};
     ++served;
-    bool last = st.opts.max_requests_per_connection != 0 && served >= st.opts.max_requests_per_connection;
+    bool last =
+        st.opts.max_requests_per_connection != 0 && served >= st.opts.max_requests_per_connection;
     after next = after::close;
     if (!parsed) {
       exchange ex{req, urls::url_view(), {}, false, st};
@@ -839,15 +854,19 @@ net::awaitable<void> detail::origin_state::accept_loop() {
     // A connection's failure (a reset, a timeout) ends that connection only.
     auto on_done = [](std::exception_ptr) {};
     if (tls) {
-      net::co_spawn(ex, session(beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(sock)), *tls), *this),
-               on_done);
+      net::co_spawn(
+          ex,
+          session(beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(sock)), *tls),
+                  *this),
+          on_done);
     } else {
       net::co_spawn(ex, session(beast::tcp_stream(std::move(sock)), *this), on_done);
     }
   }
 }
 
-origin_server::origin_server(origin_options opts) : impl_(std::make_unique<detail::origin_state>()) {
+origin_server::origin_server(origin_options opts)
+    : impl_(std::make_unique<detail::origin_state>()) {
   impl_->opts = std::move(opts);
   auto& st = *impl_;
   if (st.opts.threads == 0) {
@@ -855,11 +874,13 @@ origin_server::origin_server(origin_options opts) : impl_(std::make_unique<detai
   }
   if (st.opts.tls) {
     st.tls.emplace(ssl::context::tls_server);
-    st.tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3);
+    st.tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                        ssl::context::no_sslv3);
     if (!st.opts.cert_file.empty() && !st.opts.key_file.empty()) {
       st.tls->use_certificate_chain_file(st.opts.cert_file);
       st.tls->use_private_key_file(st.opts.key_file, ssl::context::pem);
-      std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(st.opts.cert_file.c_str(), "r"), BIO_free);
+      std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(st.opts.cert_file.c_str(), "r"),
+                                                    BIO_free);
       if (bio) {
         char buf[4096];
         int n = 0;
@@ -890,7 +911,9 @@ origin_server::origin_server(origin_options opts) : impl_(std::make_unique<detai
   }
 }
 
-origin_server::~origin_server() { stop(); }
+origin_server::~origin_server() {
+  stop();
+}
 
 void origin_server::start() {
   auto& st = *impl_;
@@ -922,7 +945,9 @@ void origin_server::stop() {
   st.ioc.reset();
 }
 
-std::uint16_t origin_server::port() const noexcept { return impl_->port; }
+std::uint16_t origin_server::port() const noexcept {
+  return impl_->port;
+}
 
 std::string origin_server::base_url() const {
   auto addr = net::ip::make_address(impl_->opts.address);
@@ -930,10 +955,16 @@ std::string origin_server::base_url() const {
   return impl_->scheme() + "://" + host + ":" + std::to_string(impl_->port);
 }
 
-std::string origin_server::certificate_pem() const { return impl_->cert_pem; }
+std::string origin_server::certificate_pem() const {
+  return impl_->cert_pem;
+}
 
-origin_counters origin_server::counters() const noexcept { return impl_->snapshot(); }
+origin_counters origin_server::counters() const noexcept {
+  return impl_->snapshot();
+}
 
-void origin_server::reset_counters() noexcept { impl_->reset(); }
+void origin_server::reset_counters() noexcept {
+  impl_->reset();
+}
 
 }  // namespace sluice

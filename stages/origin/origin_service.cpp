@@ -27,26 +27,29 @@ class origin_service final : public service {
     so.address = o.get_string("address");
     so.port = static_cast<std::uint16_t>(o.get_int("port"));
     so.tls = o.get_bool("tls");
-    if (auto cert = o.get_string("cert"); !cert.empty()) {
-      so.cert_file = ctx.resolve(cert).string();
+    if (o.has("cert")) {
+      so.cert_file = ctx.resolve(o.get_string("cert")).string();
     }
-    if (auto key = o.get_string("key"); !key.empty()) {
-      so.key_file = ctx.resolve(key).string();
+    if (o.has("key")) {
+      so.key_file = ctx.resolve(o.get_string("key")).string();
     }
     if (so.cert_file.empty() != so.key_file.empty()) {
-      throw config_error(so.cert_file.empty() ? "cert" : "key", "origin: give both `cert` and `key`, or neither");
+      throw config_error(so.cert_file.empty() ? "cert" : "key",
+                         "origin: give both `cert` and `key`, or neither");
     }
     if (!so.cert_file.empty()) {
       so.tls = true;
     }
     so.threads = static_cast<unsigned>(o.get_int("threads"));
-    so.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.get_duration("idle_timeout"));
-    so.max_requests_per_connection = static_cast<std::uint64_t>(o.get_int("max_requests_per_connection"));
+    so.idle_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(o.get_duration("idle_timeout"));
+    so.max_requests_per_connection =
+        static_cast<std::uint64_t>(o.get_int("max_requests_per_connection"));
     try {
       server_ = std::make_unique<origin_server>(so);
     } catch (const std::system_error& e) {
-      throw config_error("port", fmt::format("origin: cannot listen on {}:{}: {}", so.address, so.port,
-                                             e.code().message()));
+      throw config_error("port", fmt::format("origin: cannot listen on {}:{}: {}", so.address,
+                                             so.port, e.code().message()));
     } catch (const std::exception& e) {
       throw config_error(so.cert_file.empty() ? "" : "cert", fmt::format("origin: {}", e.what()));
     }
@@ -58,14 +61,15 @@ class origin_service final : public service {
 
   void start() override {
     server_->start();
-    ctx_.log(log_level::info, fmt::format("origin serving {}", server_->base_url()));
+    ctx_.log(log_level::info, fmt::format("serving {}", server_->base_url()));
   }
 
   void stop() override {
     server_->stop();
     auto c = server_->counters();
-    ctx_.log(log_level::info, fmt::format("origin stopped: {} requests on {} connections, max {} in flight",
-                                          c.requests, c.connections_accepted, c.max_in_flight));
+    ctx_.log(log_level::info,
+             fmt::format("stopped: {} requests on {} connections, max {} in flight", c.requests,
+                         c.connections_accepted, c.max_in_flight));
   }
 
  private:
@@ -104,11 +108,13 @@ void register_origin_stages(registry& reg) {
       spec("address", option_type::string, "127.0.0.1", "address to listen on"),
       port,
       spec("tls", option_type::boolean, "false",
-           "serve HTTPS (a self-signed certificate for localhost/127.0.0.1 unless cert/key are given)"),
+           "serve HTTPS (a self-signed certificate for localhost/127.0.0.1 unless cert/key are "
+           "given)"),
       spec("cert", option_type::string, "", "PEM certificate chain file (implies tls)"),
       spec("key", option_type::string, "", "PEM private key file"),
       threads,
-      spec("idle_timeout", option_type::duration, "60s", "close keep-alive connections idle this long"),
+      spec("idle_timeout", option_type::duration, "60s",
+           "close keep-alive connections idle this long"),
       max_requests,
   };
   info.make_service = [](const stage_context& ctx) -> std::unique_ptr<service> {

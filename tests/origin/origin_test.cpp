@@ -6,11 +6,11 @@
 #include <fstream>
 #include <thread>
 
+#include <doctest/doctest.h>
+#include <zlib.h>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
-#include <doctest/doctest.h>
-#include <zlib.h>
 
 #include "sluice_fixtures.hpp"
 
@@ -141,7 +141,9 @@ TEST_CASE("origin.gzip.decodes_with_zlib") {
     CHECK(r.header("content-encoding") == "deflate");
     CHECK(inflate_all(r.body) == origin_body(1000));
   }
-  SUBCASE("empty") { CHECK(inflate_all(o.get("/gzip/0").body).empty()); }
+  SUBCASE("empty") {
+    CHECK(inflate_all(o.get("/gzip/0").body).empty());
+  }
 }
 
 TEST_CASE("origin.redirect.chains") {
@@ -319,7 +321,8 @@ TEST_CASE("origin.counters.concurrent_requests") {
   // server sees them all at once.
   auto deadline = std::chrono::steady_clock::now() + 10s;
   std::uint64_t seen = 0;
-  while (std::chrono::steady_clock::now() < deadline && (seen = o.server.counters().in_flight) < n) {
+  while (std::chrono::steady_clock::now() < deadline &&
+         (seen = o.server.counters().in_flight) < n) {
     std::this_thread::sleep_for(5ms);
   }
   for (auto& t : clients) {
@@ -366,7 +369,7 @@ TEST_CASE("origin.stop.closes_connections") {
 }
 
 TEST_CASE("origin.tls.self_signed_and_given_certificate") {
-  sluice::test::temp_dir dir;
+  sluice::test::scratch_dir dir;
   SUBCASE("self-signed") {
     origin_options opts;
     opts.tls = true;

@@ -4,3 +4,10 @@ sluice_add_test(origin_test
   LIBS sluice_test_fixtures ZLIB::ZLIB
   LABELS origin integration
   TIMEOUT 120)
+
+# `sluice serve` and the `origin:` pipeline section, through the built program.
+sluice_add_test(origin_cli_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/origin_cli_test.cpp
+  LIBS sluice_test_fixtures
+  LABELS origin integration
+  TIMEOUT 120)

@@ -78,10 +78,14 @@ class bounded_queue {
   /// Returns false (and leaves `value` untouched) when full or closed.
   /// Cost: a few atomics, no lock unless a consumer is waiting.
   bool try_push(T& value) {
-    if (is_closed() || !slots_.try_acquire()) {
+    if (is_closed()) {
       return false;
     }
-    store_and_signal(std::move(value));
+    auto free_before = slots_.try_take();
+    if (free_before == 0) {
+      return false;
+    }
+    store_and_signal(std::move(value), capacity_ - static_cast<std::size_t>(free_before) + 1);
     return true;
   }
 
@@ -100,8 +104,8 @@ class bounded_queue {
           if (is_closed()) {
             return complete_now(std::move(handler), make_error_code(errc::closed));
           }
-          if (slots_.try_acquire()) {
-            store_and_signal(std::move(v));
+          if (auto free_before = slots_.try_take(); free_before > 0) {
+            store_and_signal(std::move(v), capacity_ - static_cast<std::size_t>(free_before) + 1);
             return complete_now(std::move(handler), boost::system::error_code{});
           }
           auto action = [this, v = std::move(v)](handler_t h,
@@ -111,7 +115,7 @@ class bounded_queue {
               ec = make_error_code(errc::closed);
             }
             if (!ec) {
-              store_and_signal(std::move(v));
+              store_and_signal(std::move(v), size());
             }
             std::move(h)(ec);
           };
@@ -246,13 +250,14 @@ class bounded_queue {
     std::move(h)(std::forward<Args>(args)...);
   }
 
-  void store_and_signal(T&& v) {
+  // `now` is the number of stored items counting this one, as the slot
+  // acquisition saw it (exact at that instant, never above capacity).
+  void store_and_signal(T&& v, std::size_t now) {
     if constexpr (requires { queue_on_enqueue(v); }) {
       queue_on_enqueue(v);
     }
     unfinished_.fetch_add(1, std::memory_order_relaxed);
     store_.enqueue(std::move(v));
-    std::size_t now = size();
     std::size_t hw = high_water_.load(std::memory_order_relaxed);
     while (now > hw && !high_water_.compare_exchange_weak(hw, now, std::memory_order_relaxed)) {
     }

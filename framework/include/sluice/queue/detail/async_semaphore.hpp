@@ -18,17 +18,21 @@ class async_semaphore {
  public:
   explicit async_semaphore(std::int64_t initial) noexcept : permits_(initial) {}
 
-  /// Takes one permit if one is free. Lock-free.
-  bool try_acquire() noexcept {
+  /// Takes one permit if one is free and returns how many were free before
+  /// (0: none taken). Lock-free.
+  std::int64_t try_take() noexcept {
     std::int64_t c = permits_.load(std::memory_order_relaxed);
     while (c > 0) {
       if (permits_.compare_exchange_weak(c, c - 1, std::memory_order_acquire,
                                          std::memory_order_relaxed)) {
-        return true;
+        return c;
       }
     }
-    return false;
+    return 0;
   }
+
+  /// Takes one permit if one is free. Lock-free.
+  bool try_acquire() noexcept { return try_take() > 0; }
 
   /// Returns one permit and, if someone waits, hands it to the oldest waiter.
   /// Lock-free unless there are waiters.

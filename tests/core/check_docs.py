@@ -1,0 +1,26 @@
+#!/usr/bin/python3
+"""Keeps the README true: the stage reference matches the registry's schemas,
+and every example pipeline under pipelines/ passes `sluice check`."""
+import glob, os, subprocess, sys
+
+bin_ = os.environ["SLUICE_BIN"]
+src = os.environ["SLUICE_SOURCE_DIR"]
+failures = []
+
+ref = subprocess.run([bin_, "stages", "--markdown"], capture_output=True, text=True, check=True).stdout
+readme = open(os.path.join(src, "README.md")).read()
+begin, end = "<!-- STAGES:BEGIN -->", "<!-- STAGES:END -->"
+section = readme[readme.index(begin) + len(begin):readme.index(end)].strip()
+if section != ref.strip():
+    failures.append("README stage reference is stale: run scripts/gen-stage-reference.sh")
+
+for path in sorted(glob.glob(os.path.join(src, "pipelines", "*.yaml"))):
+    r = subprocess.run([bin_, "check", path], capture_output=True, text=True)
+    if r.returncode != 0:
+        failures.append(f"sluice check {path} failed:\n{r.stderr}")
+    else:
+        print(f"ok: {os.path.basename(path)}")
+
+for f in failures:
+    print("FAIL:", f, file=sys.stderr)
+sys.exit(1 if failures else 0)
