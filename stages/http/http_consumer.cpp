@@ -814,15 +814,17 @@ struct http_consumer::fetch {
     }
 
     // Body: decode (gzip/deflate) on the fly, spill to a file when large.
-    std::optional<inflater> inf;
+    // On the heap, and only when needed: its 16 KiB buffer would otherwise
+    // make every exchange's coroutine frame a large allocation.
+    std::unique_ptr<inflater> inf;
     if (cfg.decompress && !ae_user_set()) {
       if (auto ce = msg.find(bhttp::field::content_encoding); ce != msg.end()) {
         std::string_view v(ce->value().data(), ce->value().size());
         if (iequals(v, "gzip") || iequals(v, "x-gzip")) {
-          inf.emplace();
+          inf = std::make_unique<inflater>();
           inf->start(true);
         } else if (iequals(v, "deflate")) {
-          inf.emplace();
+          inf = std::make_unique<inflater>();
           inf->start(false);
         }
       }
@@ -1031,7 +1033,10 @@ struct http_consumer::fetch {
       r.attempts = 0;
       for (std::uint32_t attempt_no = 1;; ++attempt_no) {
         permit_guard permit;
-        if (!co_await admit(*o, permit)) {
+        // Skip the admission coroutine (a frame per request) when nothing limits this origin.
+        bool limited = o->permits() != nullptr || cfg.rate_per_sec > 0 ||
+                       o->paused_until() > clock::now();
+        if (limited && !co_await admit(*o, permit)) {
           fail("cancelled", "cancelled");
           co_return;
         }
@@ -1077,6 +1082,11 @@ struct http_consumer::fetch {
           co_return;
         }
         next.remove_fragment();
+        target next_target;
+        if (auto why = make_target(next, next_target); !why.empty()) {
+          fail("redirect_scheme", fmt::format("redirect to {} refused: {}", next.buffer(), why));
+          co_return;
+        }
         if (r.redirects >= cfg.max_redirects) {
           fail("too_many_redirects",
                fmt::format("more than {} redirects (next: {})", cfg.max_redirects, next.buffer()));
