@@ -1,7 +1,10 @@
 // Acceptance of the sinks end to end with the real program: 10,000 URLs from
 // the built-in origin through the http consumer into files + jsonl + sqlite;
 // then kill -9 in the middle of a run and a restart.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -26,10 +29,10 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string pipeline(const fs::path& out, int n, const std::string& url, int workers,
-                     int flush_records, int batch) {
+                     int flush_records, int batch, int port = 0) {
   return "name: sinks-acceptance\n"
          "origin:\n"
-         "  port: 0\n"
+         "  port: " + std::to_string(port) + "\n"
          "  threads: 1\n"
          "producers:\n"
          "  - type: range\n"
@@ -138,6 +141,30 @@ pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
   return pid;
 }
 
+// A port that was free a moment ago (the restarted run must serve the same
+// URLs, so the port cannot be picked anew by the origin).
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Points TMPDIR (the consumer's temporary files) into `dir` for the child
+// processes, on the same file system as the outputs; restored on exit.
+struct tmpdir_guard {
+  explicit tmpdir_guard(const fs::path& dir) {
+    fs::create_directories(dir);
+    ::setenv("TMPDIR", dir.c_str(), 1);
+  }
+  ~tmpdir_guard() { ::unsetenv("TMPDIR"); }
+};
+
 }  // namespace
 
 TEST_CASE("sinks.acceptance.ten_thousand_urls_into_files_jsonl_sqlite") {
@@ -146,7 +173,7 @@ TEST_CASE("sinks.acceptance.ten_thousand_urls_into_files_jsonl_sqlite") {
   fs::path yaml = d.path / "acceptance.yaml";
   constexpr int n = 10000;
   test::write_file(yaml, pipeline(out, n, "/bytes/{i}", 50, 500, 500));
-  ::setenv("TMPDIR", d.path.c_str(), 1);  // the consumer's temp files: same file system
+  tmpdir_guard tmp(d.path / "tmp");
   auto r = test::run_process({test::sluice_bin(), "run", "--no-progress", yaml.string()}, "",
                              std::chrono::seconds(240));
   INFO(r.err);
@@ -204,32 +231,37 @@ TEST_CASE("sinks.acceptance.kill_9_then_restart") {
   scratch_dir d("kill9");
   fs::path out = d.path / "out";
   fs::path yaml = d.path / "kill.yaml";
-  constexpr int n = 3000;
-  // Slow bodies (each dripped over 20 ms), small batches: many writes in
-  // flight when the process dies.
-  test::write_file(yaml, pipeline(out, n, "/drip?duration=20&bytes=1{i}", 64, 10, 20));
-  ::setenv("TMPDIR", d.path.c_str(), 1);
+  constexpr int n = 5000;
+  // Small batches: many writes in flight when the process dies.
+  test::write_file(yaml, pipeline(out, n, "/bytes/1{i}", 8, 10, 20, free_port()));
+  tmpdir_guard tmp(d.path / "tmp");
   std::vector<std::string> argv = {test::sluice_bin(), "run", "--no-progress", yaml.string()};
 
   pid_t pid = spawn(argv, d.path / "run1.log");
   // Wait until results are being written, then kill without warning.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool exited = false;
+  int status = 0;
   while (std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;  // too early: it should still be running
+      break;
+    }
     std::error_code ec;
     if (fs::file_size(out / "results.jsonl", ec) > 20000 && !ec) {
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  REQUIRE_MESSAGE(!exited, slurp(d.path / "run1.log"));
   REQUIRE(::kill(pid, SIGKILL) == 0);
-  int status = 0;
   ::waitpid(pid, &status, 0);
   REQUIRE(WIFSIGNALED(status));
   CHECK(WTERMSIG(status) == SIGKILL);
 
   auto check_bodies = [&](bool all) {
-    // Under final names only complete bodies: /drip?...bytes=1<i> serves
-    // "1<i>" bytes of the pattern.
+    // Under final names only complete bodies: /bytes/1<i> serves "1<i>"
+    // bytes of the pattern.
     auto files = final_files(out / "bodies");
     std::string pattern = expected_body(1 + 10 * n);
     for (const auto& [rel, size] : files) {
