@@ -248,7 +248,7 @@ TEST_CASE("sinks.acceptance.kill_9_then_restart") {
       break;
     }
     std::error_code ec;
-    if (fs::file_size(out / "results.jsonl", ec) > 20000 && !ec) {
+    if (fs::file_size(out / "results.jsonl", ec) > 150000 && !ec) {
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
