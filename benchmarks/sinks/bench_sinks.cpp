@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <memory>
 
+#include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
-#include <fmt/format.h>
 
 #include "sinks.hpp"
 
@@ -74,26 +74,38 @@ int main(int argc, char** argv) {
   fs::create_directories(dir);
   fmt::print("sink throughput: {} results with {}-byte bodies, batches of 256, in {}\n", n, body,
              dir.string());
-  run("jsonl", [](const stage_context& c, const fs::path& d) {
-    sinks::jsonl_config cfg;
-    cfg.path = d / "out.jsonl";
-    return sinks::make_jsonl_sink(c, cfg);
-  }, dir, n, body);
-  run("csv", [](const stage_context& c, const fs::path& d) {
-    sinks::csv_config cfg;
-    cfg.path = d / "out.csv";
-    return sinks::make_csv_sink(c, cfg);
-  }, dir, n, body);
-  run("sqlite", [](const stage_context& c, const fs::path& d) {
-    sinks::sqlite_config cfg;
-    cfg.path = d / "out.db";
-    return sinks::make_sqlite_sink(c, cfg);
-  }, dir, n, body);
-  run("files", [](const stage_context& c, const fs::path& d) {
-    sinks::files_config cfg;
-    cfg.store.dir = d / "bodies";
-    return sinks::make_files_sink(c, cfg);
-  }, dir, std::min<std::size_t>(n, 50000), body);
+  run(
+      "jsonl",
+      [](const stage_context& c, const fs::path& d) {
+        sinks::jsonl_config cfg;
+        cfg.path = d / "out.jsonl";
+        return sinks::make_jsonl_sink(c, cfg);
+      },
+      dir, n, body);
+  run(
+      "csv",
+      [](const stage_context& c, const fs::path& d) {
+        sinks::csv_config cfg;
+        cfg.path = d / "out.csv";
+        return sinks::make_csv_sink(c, cfg);
+      },
+      dir, n, body);
+  run(
+      "sqlite",
+      [](const stage_context& c, const fs::path& d) {
+        sinks::sqlite_config cfg;
+        cfg.path = d / "out.db";
+        return sinks::make_sqlite_sink(c, cfg);
+      },
+      dir, n, body);
+  run(
+      "files",
+      [](const stage_context& c, const fs::path& d) {
+        sinks::files_config cfg;
+        cfg.store.dir = d / "bodies";
+        return sinks::make_files_sink(c, cfg);
+      },
+      dir, std::min<std::size_t>(n, 50000), body);
   fs::remove_all(dir);
   return 0;
 }

@@ -276,8 +276,8 @@ class parser {
       return false;
     }
     std::size_t end = pos_ + word.size();
-    if (end < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[end])) ||
-                               text_[end] == '_')) {
+    if (end < text_.size() &&
+        (std::isalnum(static_cast<unsigned char>(text_[end])) || text_[end] == '_')) {
       return false;
     }
     pos_ = end;

@@ -63,7 +63,8 @@ bool utf8_locale() {
     const char* v = std::getenv(name);
     if (v != nullptr && *v != '\0') {
       std::string s(v);
-      std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::transform(s.begin(), s.end(), s.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
       return s.find("utf-8") != std::string::npos || s.find("utf8") != std::string::npos;
     }
   }
@@ -302,8 +303,8 @@ std::unique_ptr<progress_reporter> make_progress(int fd, bool terminal, int widt
   progress_style st;
   st.fd = fd;
   st.terminal = terminal;
-  st.color = terminal && !env_set("NO_COLOR") && !(std::getenv("TERM") != nullptr &&
-                                                    std::strcmp(std::getenv("TERM"), "dumb") == 0);
+  st.color = terminal && !env_set("NO_COLOR") &&
+             !(std::getenv("TERM") != nullptr && std::strcmp(std::getenv("TERM"), "dumb") == 0);
   st.unicode = terminal && utf8_locale();
   st.width = width;
   st.log_interval_s = log_interval_s;

@@ -14,9 +14,9 @@
 #include <system_error>
 #include <vector>
 
+#include <fmt/format.h>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-#include <fmt/format.h>
 
 #include "common.hpp"
 

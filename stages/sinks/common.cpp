@@ -13,10 +13,10 @@
 #include <fstream>
 #include <vector>
 
+#include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <fmt/format.h>
 
 namespace sluice::sinks {
 
@@ -79,8 +79,7 @@ net::awaitable<void> with_retries(const stage_context& ctx, retry_policy policy,
                                            attempt == 1 ? "" : "s", cause));
     }
     ctx.log(log_level::warn, fmt::format("{} failed (attempt {} of {}): {}; retrying in {}", what,
-                                         attempt, policy.attempts, cause,
-                                         format_duration(delay)));
+                                         attempt, policy.attempts, cause, format_duration(delay)));
     net::steady_timer timer(co_await net::this_coro::executor);
     timer.expires_after(delay);
     co_await timer.async_wait(net::use_awaitable);
@@ -145,13 +144,15 @@ std::string utf8_clean(std::string_view s) {
 
 namespace {
 
-bool valid_utf8(std::string_view s) { return utf8_clean(s) == s; }
+bool valid_utf8(std::string_view s) {
+  return utf8_clean(s) == s;
+}
 
 std::string base64(std::string_view s) {
   std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(s.data()),
-                          static_cast<int>(s.size()));
+  int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }
@@ -166,8 +167,8 @@ std::string read_file(const std::string& path) {
 std::string utc_now_rfc3339() {
   auto now = std::chrono::system_clock::now();
   auto secs = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
-            1000;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[40];
@@ -382,12 +383,14 @@ struct flush_timer::state {
   std::exception_ptr error;
 };
 
-flush_timer::flush_timer(net::any_io_executor ex) : state_(std::make_shared<state>(std::move(ex))) {}
+flush_timer::flush_timer(net::any_io_executor ex)
+    : state_(std::make_shared<state>(std::move(ex))) {}
 
-flush_timer::~flush_timer() { cancel(); }
+flush_timer::~flush_timer() {
+  cancel();
+}
 
-void flush_timer::arm(std::chrono::nanoseconds after,
-                      std::function<net::awaitable<void>()> flush) {
+void flush_timer::arm(std::chrono::nanoseconds after, std::function<net::awaitable<void>()> flush) {
   if (state_->armed || state_->cancelled) {
     return;
   }

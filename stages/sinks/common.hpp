@@ -85,7 +85,9 @@ boost::json::object result_to_json(const result& r, const json_options& opts = {
 std::string utc_now_rfc3339();
 
 /// Milliseconds as a double, for reports.
-inline double to_ms(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e6; }
+inline double to_ms(std::chrono::nanoseconds d) {
+  return static_cast<double>(d.count()) / 1e6;
+}
 
 /// How an append_file finds the end of the last complete record on open.
 enum class record_format {

@@ -1,9 +1,9 @@
 // The append-only sinks `jsonl` and `csv`: records are formatted into a
 // buffer and appended in batches (by count, size and time) to a file whose
 // torn tail, if a crash left one, is cut when it is opened.
+#include <fmt/format.h>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
-#include <fmt/format.h>
 
 #include "sinks.hpp"
 
@@ -94,7 +94,8 @@ class record_sink : public sink {
 class jsonl_sink final : public record_sink {
  public:
   jsonl_sink(const stage_context& ctx, jsonl_config cfg)
-      : record_sink(ctx, cfg.path, record_format::lines, cfg.append, cfg.batch, cfg.retry), json_(cfg.json) {}
+      : record_sink(ctx, cfg.path, record_format::lines, cfg.append, cfg.batch, cfg.retry),
+        json_(cfg.json) {}
 
  protected:
   void format(const result& r, std::string& out) override {
@@ -204,10 +205,10 @@ class csv_sink final : public record_sink {
 
 const std::vector<std::string>& csv_all_columns() {
   static const std::vector<std::string> all = {
-      "url",      "final_url", "ok",         "status",    "error_kind", "error_message",
-      "attempts", "redirects", "bytes",      "content_type", "index",  "producer",
-      "worker",   "queue_ms",  "dns_ms",     "connect_ms", "tls_ms",   "ttfb_ms",
-      "total_ms", "stored_at"};
+      "url",           "final_url", "ok",        "status",   "error_kind",
+      "error_message", "attempts",  "redirects", "bytes",    "content_type",
+      "index",         "producer",  "worker",    "queue_ms", "dns_ms",
+      "connect_ms",    "tls_ms",    "ttfb_ms",   "total_ms", "stored_at"};
   return all;
 }
 

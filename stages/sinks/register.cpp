@@ -86,8 +86,7 @@ void register_sink_stages(registry& reg) {
     stage_info info;
     info.kind = stage_kind::sink;
     info.name = "files";
-    info.summary =
-        "each successful result's body as a file under a directory, written atomically";
+    info.summary = "each successful result's body as a file under a directory, written atomically";
     info.schema = {
         required("dir", option_type::string, "output directory (relative to the pipeline file)"),
         choice("layout", "hash", {"hash", "path"},
@@ -137,7 +136,8 @@ void register_sink_stages(registry& reg) {
                          (c >= '0' && c <= '9') || c == '_';
                 });
       if (!ok) {
-        throw config_error("table", "table must be letters, digits and '_', not starting with a digit");
+        throw config_error("table",
+                           "table must be letters, digits and '_', not starting with a digit");
       }
     };
     info.make_sink = [](const stage_context& ctx) {
@@ -167,7 +167,8 @@ void register_sink_stages(registry& reg) {
       all += (all.empty() ? "" : ", ") + c;
     }
     info.schema = {
-        required("path", option_type::string, "CSV file (relative to the pipeline file; - = stdout)"),
+        required("path", option_type::string,
+                 "CSV file (relative to the pipeline file; - = stdout)"),
         opt("columns", option_type::string_list, "", "columns in order (default: all): " + all),
         opt("append", option_type::boolean, "false",
             "keep the file's records and append (a torn last record is cut); false empties it"),
@@ -207,7 +208,8 @@ void register_jsonl_sink(registry& reg) {
   info.name = "jsonl";
   info.summary = "one JSON object per result and line, appended in batches; repairs a torn tail";
   info.schema = {
-      required("path", option_type::string, "JSON lines file (relative to the pipeline file; - = stdout)"),
+      required("path", option_type::string,
+               "JSON lines file (relative to the pipeline file; - = stdout)"),
       opt("append", option_type::boolean, "false",
           "keep the file's records and append (a torn last line from a crash is cut); "
           "false empties the file first"),

@@ -2,9 +2,9 @@
 // in transactions batched by count and by time.
 #include <sqlite3.h>
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/object.hpp>
 #include <fmt/format.h>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "sinks.hpp"
 
@@ -27,9 +27,9 @@ class database {
     if (path.has_parent_path()) {
       std::filesystem::create_directories(path.parent_path(), ec);
     }
-    int rc = sqlite3_open_v2(path.c_str(), &db_,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+    int rc =
+        sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
       std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
       sqlite3_close(db_);

@@ -70,17 +70,21 @@ std::string human_line(const result& r, bool color) {
   std::string url = printable(r.url);
   std::string line;
   if (!r.ok()) {
-    line = fmt::format("{} {:<10} {:>9} {:>9}  {}", paint(color, "31", "ERR"), printable(r.error_kind), "",
-                       short_duration(r.time.total), url);
+    line = fmt::format("{} {:<10} {:>9} {:>9}  {}", paint(color, "31", "ERR"),
+                       printable(r.error_kind), "", short_duration(r.time.total), url);
     if (!r.error_message.empty()) {
       line += ": " + printable(r.error_message);
     }
   } else {
-    const char* sgr = r.status >= 500 ? "31" : r.status >= 400 ? "33" : r.status >= 300 ? "36"
-                                                                                       : "32";
-    line = fmt::format("{} {:<10} {:>9} {:>9}  {}", paint(color, sgr, r.status != 0 ? fmt::format("{:3}", r.status) : std::string(" ok")),
-                       printable(r.content_type.substr(0, r.content_type.find(';')).substr(0, 10)),
-                       format_bytes(r.bytes), short_duration(r.time.total), url);
+    const char* sgr = r.status >= 500   ? "31"
+                      : r.status >= 400 ? "33"
+                      : r.status >= 300 ? "36"
+                                        : "32";
+    line = fmt::format(
+        "{} {:<10} {:>9} {:>9}  {}",
+        paint(color, sgr, r.status != 0 ? fmt::format("{:3}", r.status) : std::string(" ok")),
+        printable(r.content_type.substr(0, r.content_type.find(';')).substr(0, 10)),
+        format_bytes(r.bytes), short_duration(r.time.total), url);
     if (!r.final_url.empty() && r.final_url != r.url) {
       line += " -> " + printable(r.final_url);
     }

@@ -31,8 +31,8 @@ struct scratch_dir {
   std::filesystem::path path;
   explicit scratch_dir(const std::string& name) {
     const char* bin = std::getenv("SLUICE_BINARY_DIR");
-    std::filesystem::path base = bin ? std::filesystem::path(bin) / "test-scratch"
-                                     : std::filesystem::temp_directory_path();
+    std::filesystem::path base =
+        bin ? std::filesystem::path(bin) / "test-scratch" : std::filesystem::temp_directory_path();
     path = base / (name + "-" + std::to_string(::getpid()));
     std::filesystem::remove_all(path);
     std::filesystem::create_directories(path);

@@ -4,9 +4,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,8 +14,8 @@
 #include <set>
 #include <thread>
 
-#include <boost/json/parse.hpp>
 #include <doctest/doctest.h>
+#include <boost/json/parse.hpp>
 
 #include "body_store.hpp"
 #include "sink_test_util.hpp"
@@ -32,32 +32,51 @@ std::string pipeline(const fs::path& out, int n, const std::string& url, int wor
                      int flush_records, int batch, int port = 0) {
   return "name: sinks-acceptance\n"
          "origin:\n"
-         "  port: " + std::to_string(port) + "\n"
+         "  port: " +
+         std::to_string(port) +
+         "\n"
          "  threads: 1\n"
          "producers:\n"
          "  - type: range\n"
-         "    url: \"${origin}" + url + "\"\n"
+         "    url: \"${origin}" +
+         url +
+         "\"\n"
          "    from: 0\n"
-         "    to: " + std::to_string(n) + "\n"
+         "    to: " +
+         std::to_string(n) +
+         "\n"
          "queue:\n"
          "  capacity: 200\n"
          "consumers:\n"
          "  type: http\n"
-         "  workers: " + std::to_string(workers) + "\n"
+         "  workers: " +
+         std::to_string(workers) +
+         "\n"
          "  memory_body: 4KiB\n"
          "sinks:\n"
          "  - type: files\n"
-         "    dir: " + (out / "bodies").string() + "\n"
+         "    dir: " +
+         (out / "bodies").string() +
+         "\n"
          "    when: status == 2xx\n"
          "  - type: jsonl\n"
-         "    path: " + (out / "results.jsonl").string() + "\n"
+         "    path: " +
+         (out / "results.jsonl").string() +
+         "\n"
          "    append: true\n"
-         "    flush_records: " + std::to_string(flush_records) + "\n"
+         "    flush_records: " +
+         std::to_string(flush_records) +
+         "\n"
          "  - type: sqlite\n"
-         "    path: " + (out / "results.db").string() + "\n"
-         "    batch: " + std::to_string(batch) + "\n"
+         "    path: " +
+         (out / "results.db").string() +
+         "\n"
+         "    batch: " +
+         std::to_string(batch) +
+         "\n"
          "    inline_max: 1KiB\n"
-         "    body_dir: " + (out / "db-bodies").string() + "\n";
+         "    body_dir: " +
+         (out / "db-bodies").string() + "\n";
 }
 
 // Every line of a jsonl file, each parsed; fails on a torn or invalid line.

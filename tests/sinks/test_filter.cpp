@@ -107,20 +107,42 @@ TEST_CASE("filter.parse.errors_have_columns") {
     CHECK(err.find("status class") != std::string::npos);
     CHECK(col == 0);
   }
-  SUBCASE("class ordering") { CHECK(error_of("status < 2xx").second == 7); }
-  SUBCASE("bare class") { error_of("2xx"); }
-  SUBCASE("bad class") { error_of("status == 7xx"); }
+  SUBCASE("class ordering") {
+    CHECK(error_of("status < 2xx").second == 7);
+  }
+  SUBCASE("bare class") {
+    error_of("2xx");
+  }
+  SUBCASE("bad class") {
+    error_of("status == 7xx");
+  }
   SUBCASE("single equals") {
     auto [err, col] = error_of("status = 200");
     CHECK(err.find("'=='") != std::string::npos);
     CHECK(col == 7);
   }
-  SUBCASE("unclosed parenthesis") { CHECK(error_of("(ok && !ok").second == 10); }
-  SUBCASE("trailing garbage") { CHECK(error_of("ok ok").second == 3); }
-  SUBCASE("unterminated string") { CHECK(error_of("url == \"abc").second == 7); }
-  SUBCASE("empty") { error_of(""); }
-  SUBCASE("dangling operator") { error_of("ok &&"); }
-  SUBCASE("boolean ordering") { error_of("ok < true"); }
-  SUBCASE("decimal") { error_of("bytes > 1.5"); }
-  SUBCASE("huge number") { error_of("bytes > 99999999999999999999999"); }
+  SUBCASE("unclosed parenthesis") {
+    CHECK(error_of("(ok && !ok").second == 10);
+  }
+  SUBCASE("trailing garbage") {
+    CHECK(error_of("ok ok").second == 3);
+  }
+  SUBCASE("unterminated string") {
+    CHECK(error_of("url == \"abc").second == 7);
+  }
+  SUBCASE("empty") {
+    error_of("");
+  }
+  SUBCASE("dangling operator") {
+    error_of("ok &&");
+  }
+  SUBCASE("boolean ordering") {
+    error_of("ok < true");
+  }
+  SUBCASE("decimal") {
+    error_of("bytes > 1.5");
+  }
+  SUBCASE("huge number") {
+    error_of("bytes > 99999999999999999999999");
+  }
 }

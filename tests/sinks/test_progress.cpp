@@ -91,8 +91,8 @@ TEST_CASE("progress.bar.renders_in_place_and_ends_with_final_counts") {
   CHECK(out.find("in flight 5") != std::string::npos);
   CHECK(out.find("errors 3") != std::string::npos);
   CHECK(out.find("/s") != std::string::npos);
-  CHECK(out.find('<') != std::string::npos);  // an ETA
-  CHECK(out.find('\x1b') != std::string::npos);  // only the clear-to-end-of-line
+  CHECK(out.find('<') != std::string::npos);       // an ETA
+  CHECK(out.find('\x1b') != std::string::npos);    // only the clear-to-end-of-line
   CHECK(out.find("\x1b[3") == std::string::npos);  // NO_COLOR: no colour
   // The last line is the final state, then a newline.
   auto last = out.substr(out.rfind('\r'));

@@ -4,9 +4,9 @@
 
 #include <csignal>
 
+#include <doctest/doctest.h>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/parse.hpp>
-#include <doctest/doctest.h>
 
 #include "sink_test_util.hpp"
 #include "sinks.hpp"

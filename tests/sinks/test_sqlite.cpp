@@ -58,8 +58,8 @@ TEST_CASE("sqlite.upsert.one_row_per_url") {
   context_fixture f("sqlite");
   auto s = make_sqlite_sink(f.ctx, config_at(p));
   auto failed = make_result("http://h/c", 0, "", "timeout");
-  f.run(s->write({make_result("http://h/a", 200, "A"), make_result("http://h/b", 404, "B"),
-                  failed}));
+  f.run(
+      s->write({make_result("http://h/a", 200, "A"), make_result("http://h/b", 404, "B"), failed}));
   f.run(s->write({make_result("http://h/a", 500, "A2"), make_result("http://h/c", 200, "C")}));
   f.run(s->close());
   reader r(p);
