@@ -321,3 +321,34 @@ TEST_CASE("sinks.acceptance.kill_9_then_restart") {
   check_bodies(true);
   CHECK(fs::is_empty(out / "bodies" / ".sluice-tmp"));  // the crash's leftovers were removed
 }
+
+TEST_CASE("sinks.errors.disk_full_stops_the_pipeline_with_a_clear_message") {
+  scratch_dir d("devfull");
+  fs::path yaml = d.path / "full.yaml";
+  test::write_file(yaml,
+                   "name: full\n"
+                   "producers:\n"
+                   "  - type: range\n"
+                   "    url: \"http://127.0.0.1:1/{i}\"\n"
+                   "    from: 0\n"
+                   "    to: 100\n"
+                   "consumers:\n"
+                   "  type: sleep\n"
+                   "  workers: 4\n"
+                   "sinks:\n"
+                   "  - type: jsonl\n"
+                   "    path: ok.jsonl\n"
+                   "  - type: jsonl\n"
+                   "    path: /dev/full\n"
+                   "    retries: 3\n"
+                   "    retry_backoff: 10ms\n");
+  auto r = test::run_process({test::sluice_bin(), "run", "--no-progress", yaml.string()}, "",
+                             std::chrono::seconds(60));
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("(jsonl): writing /dev/full failed after 3 attempts: cannot write /dev/full: "
+                   "No space left on device") != std::string::npos);
+  CHECK(r.err.find("attempt 1 of 3") != std::string::npos);  // the retries were logged
+  // The healthy sink kept every result.
+  CHECK(read_jsonl(d.path / "ok.jsonl").size() == 100);
+}
