@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "sinks.hpp"
+#include "sluice/config/config.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/stages/sinks.hpp"
 
@@ -182,7 +183,9 @@ void register_sink_stages(registry& reg) {
       for (const auto& c : o.get_string_list("columns")) {
         const auto& all = csv_all_columns();
         if (std::find(all.begin(), all.end(), c) == all.end()) {
-          throw config_error("columns", "unknown csv column '" + c + "'");
+          auto hint = did_you_mean(c, all);
+          throw config_error("columns", "unknown csv column '" + c + "'" +
+                                            (hint ? "; did you mean '" + *hint + "'?" : ""));
         }
       }
     };
