@@ -258,6 +258,20 @@ std::string make_target(const urls::url_view& u, target& t) {
   return {};
 }
 
+/// Why Boost.URL rejected a URL, in words a user can act on.
+std::string describe_bad_url(std::string_view text) {
+  if (text.empty()) {
+    return "empty URL";
+  }
+  if (text.find_first_of(" \t\r\n") != std::string_view::npos) {
+    return "URL contains whitespace (percent-encode it as %20)";
+  }
+  if (auto ref = urls::parse_uri_reference(text); ref && !ref->has_scheme()) {
+    return "not an absolute URL (no scheme such as http://)";
+  }
+  return "malformed URL (invalid character or syntax)";
+}
+
 bool iequals(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
 
 /// zlib inflater for gzip (and zlib-wrapped or raw deflate).
@@ -371,25 +385,15 @@ class http_consumer final : public consumer {
       : cfg_(std::move(cfg)),
         executor_(ctx.executor),
         temp_dir_(ctx.temp_dir.empty() ? std::filesystem::temp_directory_path() : ctx.temp_dir),
-        ssl_ctx_(ssl::context::tls_client),
         log_(ctx.log_sink) {
-    ssl_ctx_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                         ssl::context::no_sslv3);
-    if (cfg_.tls_verify) {
-      ssl_ctx_.set_verify_mode(ssl::verify_peer);
-    } else {
-      ssl_ctx_.set_verify_mode(ssl::verify_none);
-    }
-    error_code ec;
     if (!cfg_.tls_ca_file.empty()) {
-      ssl_ctx_.load_verify_file(cfg_.tls_ca_file, ec);
-      if (ec) {
+      // Load it now, so a missing or bad file is a configuration error (exit 2).
+      ssl_context();
+      if (ssl_error_) {
         throw config_error("tls.ca_file",
                            fmt::format("cannot load CA file '{}': {}", cfg_.tls_ca_file,
-                                       ec.message()));
+                                       ssl_error_.message()));
       }
-    } else {
-      ssl_ctx_.set_default_verify_paths(ec);
     }
     if (!cfg_.basic_auth.empty()) {
       authorization_ = "Basic " + base64(cfg_.basic_auth);
@@ -428,7 +432,26 @@ class http_consumer final : public consumer {
   config cfg_;
   net::any_io_executor executor_;
   std::filesystem::path temp_dir_;
-  ssl::context ssl_ctx_;
+  /// The TLS client context, built on first use: loading the system CA store
+  /// costs tens of milliseconds, which a run over plain http should not pay.
+  ssl::context& ssl_context() {
+    std::call_once(ssl_once_, [this] {
+      ssl_ctx_ = std::make_unique<ssl::context>(ssl::context::tls_client);
+      ssl_ctx_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                            ssl::context::no_sslv3);
+      ssl_ctx_->set_verify_mode(cfg_.tls_verify ? ssl::verify_peer : ssl::verify_none);
+      if (!cfg_.tls_ca_file.empty()) {
+        ssl_ctx_->load_verify_file(cfg_.tls_ca_file, ssl_error_);
+      } else if (cfg_.tls_verify) {
+        ssl_ctx_->set_default_verify_paths(ssl_error_);
+      }
+    });
+    return *ssl_ctx_;
+  }
+
+  std::once_flag ssl_once_;
+  std::unique_ptr<ssl::context> ssl_ctx_;
+  error_code ssl_error_;
   std::function<void(log_level, std::string_view)> log_;
   std::string authorization_;
   bool ua_overridden_ = false;
@@ -663,7 +686,7 @@ struct http_consumer::fetch {
     auto c = std::make_unique<connection>();
     if (t.tls) {
       c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(worker.executor,
-                                                                      self.ssl_ctx_);
+                                                                      self.ssl_context());
     } else {
       c->plain = std::make_unique<beast::tcp_stream>(worker.executor);
     }
@@ -733,7 +756,13 @@ struct http_consumer::fetch {
   void classify(const error_code& ec, const char* phase, const char* timeout_kind, outcome& out) {
     if (ec == beast::error::timeout) {
       out.kind = timeout_kind;
-      out.message = std::string(phase) + " timed out";
+      if (out.kind == "timeout_header") {
+        out.message = fmt::format("no complete response header within {} ({})",
+                                  format_duration(cfg.header_timeout), phase);
+      } else {
+        out.message = fmt::format("attempt exceeded the total timeout of {} ({})",
+                                  format_duration(cfg.total_timeout), phase);
+      }
     } else if (ec == net::error::operation_aborted) {
       out.cancelled = true;
       out.kind = "cancelled";
@@ -1008,7 +1037,7 @@ struct http_consumer::fetch {
   net::awaitable<void> run() {
     auto parsed = urls::parse_uri(r.url);
     if (!parsed) {
-      fail("bad_url", fmt::format("malformed URL: {}", parsed.error().message()));
+      fail("bad_url", describe_bad_url(r.url));
       co_return;
     }
     urls::url current(*parsed);

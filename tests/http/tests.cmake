@@ -10,3 +10,10 @@ target_include_directories(http_options_tests PRIVATE ${CMAKE_SOURCE_DIR}/stages
 sluice_add_test(http_consumer_tests
   SOURCES ${SLUICE_HTTP_TEST_DIR}/http_consumer_test.cpp ${SLUICE_HTTP_TEST_DIR}/test_server.cpp
   LABELS http integration TIMEOUT 120 LIBS ZLIB::ZLIB)
+
+# nginx, httpbin (Debian packages), sluice's origin and the sluice program;
+# the fixtures library (tests/fixtures) starts them on free ports.
+sluice_add_test(http_servers_tests
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/http_servers_test.cpp ${SLUICE_HTTP_TEST_DIR}/test_server.cpp
+  LABELS http integration TIMEOUT 180 LIBS sluice_test_fixtures ZLIB::ZLIB)
+add_dependencies(http_servers_tests sluice)
