@@ -1,0 +1,239 @@
+// The append-only sinks `jsonl` and `csv`: records are formatted into a
+// buffer and appended in batches (by count, size and time) to a file whose
+// torn tail, if a crash left one, is cut when it is opened.
+#include <fmt/format.h>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "sinks.hpp"
+
+namespace sluice::sinks {
+
+namespace net = boost::asio;
+
+namespace {
+
+class record_sink : public sink {
+ public:
+  record_sink(const stage_context& ctx, const std::filesystem::path& path, record_format format,
+              bool append, batching batch, retry_policy retry)
+      : ctx_(ctx), batch_(batch), retry_(retry), timer_(ctx.executor) {
+    file_ = std::make_unique<append_file>(path, format, !append);
+    if (file_->repaired_bytes() > 0) {
+      ctx_.log(log_level::warn,
+               fmt::format("{}: removed a torn last record ({} bytes) left by an earlier crash",
+                           path.string(), file_->repaired_bytes()));
+    }
+  }
+
+  net::awaitable<void> write(const std::vector<result_ptr>& batch) override {
+    timer_.rethrow();
+    for (const auto& r : batch) {
+      format(*r, buffer_);
+      ++records_;
+    }
+    if (records_ >= batch_.records || buffer_.size() >= batch_.bytes) {
+      co_await flush();
+    } else if (!buffer_.empty()) {
+      timer_.arm(batch_.interval, [this] { return flush(); });
+    }
+  }
+
+  net::awaitable<void> close() override {
+    co_await timer_.shutdown();
+    timer_.rethrow();
+    co_await flush();
+  }
+
+ protected:
+  virtual void format(const result& r, std::string& out) = 0;
+
+  // Appends directly, for a header written before any record.
+  void append_now(const std::string& data) { file_->append(data); }
+  std::uint64_t file_size() const { return file_->size(); }
+
+ private:
+  net::awaitable<void> flush() {
+    if (buffer_.empty()) {
+      co_return;
+    }
+    // Take the data out first: a timer flush and a write flush may interleave
+    // while one of them waits to retry.
+    auto data = std::make_shared<std::string>(std::move(buffer_));
+    buffer_.clear();
+    records_ = 0;
+    auto appended = std::make_shared<bool>(false);
+    append_file* file = file_.get();
+    bool do_sync = batch_.fsync;
+    std::string what = "writing " + file->path().string();
+    // Named locals, not temporaries, in the co_await: g++ 12 mishandles the
+    // lifetime of non-trivial temporaries there.
+    std::function<void()> step = [=] {
+      // append() leaves nothing behind when it fails, so a retry is exact;
+      // once appended, only the fsync is retried.
+      if (!*appended) {
+        file->append(*data);
+        *appended = true;
+      }
+      if (do_sync) {
+        file->sync();
+      }
+    };
+    co_await with_retries(ctx_, retry_, std::move(what), std::move(step));
+  }
+
+  stage_context ctx_;
+  batching batch_;
+  retry_policy retry_;
+  std::unique_ptr<append_file> file_;
+  std::string buffer_;
+  std::size_t records_ = 0;
+  flush_timer timer_;
+};
+
+class jsonl_sink final : public record_sink {
+ public:
+  jsonl_sink(const stage_context& ctx, jsonl_config cfg)
+      : record_sink(ctx, cfg.path, record_format::lines, cfg.append, cfg.batch, cfg.retry),
+        json_(cfg.json) {}
+
+ protected:
+  void format(const result& r, std::string& out) override {
+    out += boost::json::serialize(result_to_json(r, json_));
+    out += '\n';
+  }
+
+ private:
+  json_options json_;
+};
+
+std::string csv_value(const result& r, const std::string& column) {
+  if (column == "url") {
+    return r.url;
+  }
+  if (column == "final_url") {
+    return r.final_url;
+  }
+  if (column == "ok") {
+    return r.ok() ? "true" : "false";
+  }
+  if (column == "status") {
+    return std::to_string(r.status);
+  }
+  if (column == "error_kind") {
+    return r.error_kind;
+  }
+  if (column == "error_message") {
+    return r.error_message;
+  }
+  if (column == "attempts") {
+    return std::to_string(r.attempts);
+  }
+  if (column == "redirects") {
+    return std::to_string(r.redirects);
+  }
+  if (column == "bytes") {
+    return std::to_string(r.bytes);
+  }
+  if (column == "content_type") {
+    return r.content_type;
+  }
+  if (column == "index") {
+    return std::to_string(r.index);
+  }
+  if (column == "producer") {
+    return std::to_string(r.producer);
+  }
+  if (column == "worker") {
+    return std::to_string(r.worker);
+  }
+  auto ms = [](std::chrono::nanoseconds d) { return fmt::format("{:.3f}", to_ms(d)); };
+  if (column == "queue_ms") {
+    return ms(r.time.queue);
+  }
+  if (column == "dns_ms") {
+    return ms(r.time.dns);
+  }
+  if (column == "connect_ms") {
+    return ms(r.time.connect);
+  }
+  if (column == "tls_ms") {
+    return ms(r.time.tls);
+  }
+  if (column == "ttfb_ms") {
+    return ms(r.time.ttfb);
+  }
+  if (column == "total_ms") {
+    return ms(r.time.total);
+  }
+  if (column == "stored_at") {
+    return utc_now_rfc3339();
+  }
+  throw std::logic_error("unknown csv column " + column);
+}
+
+class csv_sink final : public record_sink {
+ public:
+  csv_sink(const stage_context& ctx, csv_config cfg)
+      : record_sink(ctx, cfg.path, record_format::csv, cfg.append, cfg.batch, cfg.retry),
+        columns_(cfg.columns.empty() ? csv_all_columns() : cfg.columns) {
+    if (cfg.header && file_size() == 0) {
+      std::string line;
+      for (std::size_t i = 0; i < columns_.size(); ++i) {
+        line += (i ? "," : "") + csv_field(columns_[i]);
+      }
+      append_now(line + "\r\n");
+    }
+  }
+
+ protected:
+  void format(const result& r, std::string& out) override {
+    for (std::size_t i = 0; i < columns_.size(); ++i) {
+      if (i) {
+        out += ',';
+      }
+      out += csv_field(csv_value(r, columns_[i]));
+    }
+    out += "\r\n";
+  }
+
+ private:
+  std::vector<std::string> columns_;
+};
+
+}  // namespace
+
+const std::vector<std::string>& csv_all_columns() {
+  static const std::vector<std::string> all = {
+      "url",           "final_url", "ok",        "status",   "error_kind",
+      "error_message", "attempts",  "redirects", "bytes",    "content_type",
+      "index",         "producer",  "worker",    "queue_ms", "dns_ms",
+      "connect_ms",    "tls_ms",    "ttfb_ms",   "total_ms", "stored_at"};
+  return all;
+}
+
+std::string csv_field(std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
+    return std::string(s);
+  }
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') {
+      out += "\"\"";
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::unique_ptr<sink> make_jsonl_sink(const stage_context& ctx, jsonl_config cfg) {
+  return std::make_unique<jsonl_sink>(ctx, std::move(cfg));
+}
+
+std::unique_ptr<sink> make_csv_sink(const stage_context& ctx, csv_config cfg) {
+  return std::make_unique<csv_sink>(ctx, std::move(cfg));
+}
+
+}  // namespace sluice::sinks

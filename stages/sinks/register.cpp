@@ -1,0 +1,252 @@
+// Registration of the result sinks with their option schemas.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "sinks.hpp"
+#include "sluice/config/config.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/stages/sinks.hpp"
+
+namespace sluice {
+
+namespace {
+
+using namespace sinks;
+
+option_spec opt(std::string name, option_type type, std::string def, std::string doc) {
+  option_spec s;
+  s.name = std::move(name);
+  s.type = type;
+  s.default_value = std::move(def);
+  s.doc = std::move(doc);
+  return s;
+}
+
+option_spec required(std::string name, option_type type, std::string doc) {
+  option_spec s = opt(std::move(name), type, "", std::move(doc));
+  s.required = true;
+  return s;
+}
+
+option_spec choice(std::string name, std::string def, std::vector<std::string> choices,
+                   std::string doc) {
+  option_spec s = opt(std::move(name), option_type::string, std::move(def), std::move(doc));
+  s.choices = std::move(choices);
+  return s;
+}
+
+void append(option_schema& to, const option_schema& more) {
+  to.insert(to.end(), more.begin(), more.end());
+}
+
+option_schema batching_schema() {
+  option_spec records =
+      opt("flush_records", option_type::integer, "1000", "write after this many buffered results");
+  records.minimum = 1;
+  return {records,
+          opt("flush_bytes", option_type::size, "1MiB", "write after this many buffered bytes"),
+          opt("flush_interval", option_type::duration, "1s",
+              "write at most this long after a result arrived"),
+          opt("fsync", option_type::boolean, "false",
+              "fsync after every write (survives power loss, not just a crash)")};
+}
+
+batching batching_from(const options& o) {
+  batching b;
+  b.records = static_cast<std::size_t>(o.get_int("flush_records"));
+  b.bytes = o.get_size("flush_bytes");
+  b.interval = o.get_duration("flush_interval");
+  b.fsync = o.get_bool("fsync");
+  return b;
+}
+
+std::filesystem::path output_path(const stage_context& ctx, const std::string& p) {
+  if (p == "-") {
+    return "/dev/stdout";
+  }
+  return ctx.resolve(p);
+}
+
+bool color_for(const std::string& mode, int fd) {
+  if (mode == "always") {
+    return true;
+  }
+  if (mode == "never") {
+    return false;
+  }
+  const char* no_color = std::getenv("NO_COLOR");
+  return ::isatty(fd) == 1 && (no_color == nullptr || *no_color == '\0');
+}
+
+}  // namespace
+
+void register_sink_stages(registry& reg) {
+  {
+    stage_info info;
+    info.kind = stage_kind::sink;
+    info.name = "files";
+    info.summary = "each successful result's body as a file under a directory, written atomically";
+    info.schema = {
+        required("dir", option_type::string, "output directory (relative to the pipeline file)"),
+        choice("layout", "hash", {"hash", "path"},
+               "hash: <host>/<sha256 prefix>/<sha256 of the URL>; path: <host>/<URL path>, "
+               "readable and escape-proof"),
+        opt("fsync", option_type::boolean, "false",
+            "fsync each file before its rename and its directory after (power-loss safety)")};
+    append(info.schema, retry_schema());
+    info.make_sink = [](const stage_context& ctx) {
+      files_config c;
+      c.store.dir = ctx.resolve(ctx.opts.get_string("dir"));
+      c.store.layout =
+          ctx.opts.get_string("layout") == "path" ? body_layout::path : body_layout::hash;
+      c.store.fsync = ctx.opts.get_bool("fsync");
+      c.retry = retry_from(ctx.opts);
+      return make_files_sink(ctx, std::move(c));
+    };
+    reg.add(std::move(info));
+  }
+  {
+    stage_info info;
+    info.kind = stage_kind::sink;
+    info.name = "sqlite";
+    info.summary = "results upserted into a SQLite table keyed by URL (WAL, batched transactions)";
+    option_spec batch = opt("batch", option_type::integer, "500", "rows per transaction");
+    batch.minimum = 1;
+    info.schema = {
+        required("path", option_type::string, "database file (relative to the pipeline file)"),
+        opt("table", option_type::string, "results", "table name (letters, digits, _)"),
+        batch,
+        opt("batch_interval", option_type::duration, "1s",
+            "commit at most this long after a result arrived"),
+        opt("body", option_type::boolean, "true", "store bodies (inline or as files)"),
+        opt("inline_max", option_type::size, "64KiB",
+            "bodies up to this size go into the `body` column"),
+        opt("body_dir", option_type::string, "",
+            "larger bodies are written here (files sink hash layout); `body_path` holds the "
+            "relative path. Unset: larger bodies are not stored"),
+        choice("synchronous", "normal", {"normal", "full"},
+               "normal survives a crash; full also a power loss (slower)")};
+    append(info.schema, retry_schema());
+    info.validate = [](const options& o) {
+      std::string t = o.get_string("table");
+      bool ok = !t.empty() && !(t[0] >= '0' && t[0] <= '9') &&
+                std::all_of(t.begin(), t.end(), [](char c) {
+                  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '_';
+                });
+      if (!ok) {
+        throw config_error("table",
+                           "table must be letters, digits and '_', not starting with a digit");
+      }
+    };
+    info.make_sink = [](const stage_context& ctx) {
+      sqlite_config c;
+      c.path = ctx.resolve(ctx.opts.get_string("path"));
+      c.table = ctx.opts.get_string("table");
+      c.batch_rows = static_cast<std::size_t>(ctx.opts.get_int("batch"));
+      c.batch_interval = ctx.opts.get_duration("batch_interval");
+      c.store_body = ctx.opts.get_bool("body");
+      c.inline_max = ctx.opts.get_size("inline_max");
+      if (ctx.opts.has("body_dir") && !ctx.opts.get_string("body_dir").empty()) {
+        c.body_dir = ctx.resolve(ctx.opts.get_string("body_dir"));
+      }
+      c.synchronous_full = ctx.opts.get_string("synchronous") == "full";
+      c.retry = retry_from(ctx.opts);
+      return make_sqlite_sink(ctx, std::move(c));
+    };
+    reg.add(std::move(info));
+  }
+  {
+    stage_info info;
+    info.kind = stage_kind::sink;
+    info.name = "csv";
+    info.summary = "one RFC 4180 CSV record per result";
+    std::string all;
+    for (const auto& c : csv_all_columns()) {
+      all += (all.empty() ? "" : ", ") + c;
+    }
+    info.schema = {
+        required("path", option_type::string,
+                 "CSV file (relative to the pipeline file; - = stdout)"),
+        opt("columns", option_type::string_list, "", "columns in order (default: all): " + all),
+        opt("append", option_type::boolean, "false",
+            "keep the file's records and append (a torn last record is cut); false empties it"),
+        opt("header", option_type::boolean, "true", "write a header record into a new file")};
+    append(info.schema, batching_schema());
+    append(info.schema, retry_schema());
+    info.validate = [](const options& o) {
+      if (!o.has("columns")) {
+        return;
+      }
+      for (const auto& c : o.get_string_list("columns")) {
+        const auto& all = csv_all_columns();
+        if (std::find(all.begin(), all.end(), c) == all.end()) {
+          auto hint = did_you_mean(c, all);
+          throw config_error("columns", "unknown csv column '" + c + "'" +
+                                            (hint ? "; did you mean '" + *hint + "'?" : ""));
+        }
+      }
+    };
+    info.make_sink = [](const stage_context& ctx) {
+      csv_config c;
+      c.path = output_path(ctx, ctx.opts.get_string("path"));
+      if (ctx.opts.has("columns")) {
+        c.columns = ctx.opts.get_string_list("columns");
+      }
+      c.header = ctx.opts.get_bool("header");
+      c.append = ctx.opts.get_bool("append");
+      c.batch = batching_from(ctx.opts);
+      c.retry = retry_from(ctx.opts);
+      return make_csv_sink(ctx, std::move(c));
+    };
+    reg.add(std::move(info));
+  }
+}
+
+void register_jsonl_sink(registry& reg) {
+  stage_info info;
+  info.kind = stage_kind::sink;
+  info.name = "jsonl";
+  info.summary = "one JSON object per result and line, appended in batches; repairs a torn tail";
+  info.schema = {
+      required("path", option_type::string,
+               "JSON lines file (relative to the pipeline file; - = stdout)"),
+      opt("append", option_type::boolean, "false",
+          "keep the file's records and append (a torn last line from a crash is cut); "
+          "false empties the file first"),
+      opt("body", option_type::boolean, "false",
+          "include the body (`body` when UTF-8, else `body_base64`)"),
+      opt("headers", option_type::boolean, "true", "include the selected response headers")};
+  append(info.schema, batching_schema());
+  append(info.schema, retry_schema());
+  info.make_sink = [](const stage_context& ctx) {
+    jsonl_config c;
+    c.path = output_path(ctx, ctx.opts.get_string("path"));
+    c.append = ctx.opts.get_bool("append");
+    c.json.include_body = ctx.opts.get_bool("body");
+    c.json.include_headers = ctx.opts.get_bool("headers");
+    c.batch = batching_from(ctx.opts);
+    c.retry = retry_from(ctx.opts);
+    return make_jsonl_sink(ctx, std::move(c));
+  };
+  reg.add(std::move(info));
+}
+
+void register_stdout_sink(registry& reg) {
+  stage_info info;
+  info.kind = stage_kind::sink;
+  info.name = "stdout";
+  info.summary = "one human-readable line per result on standard output";
+  info.schema = {choice("color", "auto", {"auto", "always", "never"},
+                        "auto: when stdout is a terminal and NO_COLOR is unset")};
+  info.make_sink = [](const stage_context& ctx) {
+    stdout_config c;
+    c.color = color_for(ctx.opts.get_string("color"), 1);
+    return make_stdout_sink(ctx, c);
+  };
+  reg.add(std::move(info));
+}
+
+}  // namespace sluice

@@ -1,0 +1,148 @@
+// The `when:` expression language: parsing, typing, evaluation, errors.
+#include "sluice/runtime/filter.hpp"
+
+#include <doctest/doctest.h>
+
+namespace {
+
+sluice::result res(int status, std::string error_kind = "", std::uint64_t bytes = 0,
+                   std::string url = "http://a/x") {
+  sluice::result r;
+  r.url = std::move(url);
+  r.status = status;
+  r.error_kind = std::move(error_kind);
+  r.bytes = bytes;
+  r.attempts = 1;
+  return r;
+}
+
+bool eval(const std::string& expr, const sluice::result& r) {
+  std::string err;
+  int col = -1;
+  auto f = sluice::result_filter::parse(expr, err, col);
+  INFO(expr, " -> ", err);
+  REQUIRE(f);
+  return f->matches(r);
+}
+
+std::pair<std::string, int> error_of(const std::string& expr) {
+  std::string err;
+  int col = -1;
+  auto f = sluice::result_filter::parse(expr, err, col);
+  CHECK_MESSAGE(!f, expr);
+  CHECK(!err.empty());
+  return {err, col};
+}
+
+}  // namespace
+
+TEST_CASE("filter.parse.fields_and_booleans") {
+  CHECK(eval("ok", res(200)));
+  CHECK_FALSE(eval("ok", res(0, "timeout")));
+  CHECK(eval("!ok", res(0, "timeout")));
+  CHECK(eval("not ok", res(0, "timeout")));
+  CHECK(eval("!!ok", res(200)));
+  CHECK(eval("ok == true", res(200)));
+  CHECK(eval("ok != false", res(200)));
+  CHECK(eval("true", res(0, "x")));
+  CHECK_FALSE(eval("false", res(200)));
+  // Non-boolean operands are truthy when non-zero / non-empty.
+  CHECK(eval("error_kind", res(0, "timeout")));
+  CHECK_FALSE(eval("error_kind", res(200)));
+  CHECK(eval("bytes", res(200, "", 5)));
+}
+
+TEST_CASE("filter.parse.comparisons") {
+  CHECK(eval("status >= 200 && status < 300", res(204)));
+  CHECK_FALSE(eval("status >= 200 && status < 300", res(301)));
+  CHECK(eval("status == 404", res(404)));
+  CHECK(eval("status != 404", res(200)));
+  CHECK(eval("status <= 200", res(200)));
+  CHECK(eval("status > 199", res(200)));
+  CHECK(eval("bytes > 1000000", res(200, "", 2000000)));
+  CHECK(eval("attempts == 1", res(200)));
+  CHECK(eval("error_kind == \"timeout\"", res(0, "timeout")));
+  CHECK(eval("error_kind == 'timeout'", res(0, "timeout")));
+  CHECK(eval("error_kind != \"timeout\"", res(0, "connect")));
+  CHECK(eval("url == \"http://a/x\"", res(200)));
+  CHECK(eval("\"a\" < \"b\"", res(200)));
+  CHECK(eval("url == \"q\\\"x\"", res(200, "", 0, "q\"x")));
+}
+
+TEST_CASE("filter.parse.status_classes") {
+  CHECK(eval("status == 2xx", res(200)));
+  CHECK(eval("status == 2xx", res(299)));
+  CHECK_FALSE(eval("status == 2xx", res(300)));
+  CHECK(eval("status == 5XX", res(503)));
+  CHECK(eval("status != 2xx", res(404)));
+  CHECK(eval("4xx == status", res(418)));
+  CHECK_FALSE(eval("status == 2xx", res(0, "connect")));
+}
+
+TEST_CASE("filter.parse.precedence_and_parentheses") {
+  // && binds tighter than ||.
+  CHECK(eval("ok && status == 2xx || error_kind == \"timeout\"", res(0, "timeout")));
+  CHECK(eval("!ok || bytes > 10 && status == 2xx", res(0, "x")));
+  CHECK_FALSE(eval("(ok || status == 0) && bytes > 10", res(0, "x", 5)));
+  CHECK(eval("ok and (status == 2xx or status == 3xx)", res(301)));
+  CHECK(eval("!(status == 4xx)", res(200)));
+  CHECK(eval("  ( ( ok ) )  ", res(200)));
+  // Short-circuit results.
+  CHECK(eval("ok || error_kind == \"x\"", res(200)));
+}
+
+TEST_CASE("filter.parse.errors_have_columns") {
+  SUBCASE("unknown field") {
+    auto [err, col] = error_of("stats == 200");
+    CHECK(err.find("unknown field 'stats'") != std::string::npos);
+    CHECK(col == 0);
+  }
+  SUBCASE("type mismatch") {
+    auto [err, col] = error_of("url > 3");
+    CHECK(err.find("cannot compare a string with a number") != std::string::npos);
+    CHECK(col == 6);
+  }
+  SUBCASE("class with a string") {
+    auto [err, col] = error_of("error_kind == 2xx");
+    CHECK(err.find("status class") != std::string::npos);
+    CHECK(col == 0);
+  }
+  SUBCASE("class ordering") {
+    CHECK(error_of("status < 2xx").second == 7);
+  }
+  SUBCASE("bare class") {
+    error_of("2xx");
+  }
+  SUBCASE("bad class") {
+    error_of("status == 7xx");
+  }
+  SUBCASE("single equals") {
+    auto [err, col] = error_of("status = 200");
+    CHECK(err.find("'=='") != std::string::npos);
+    CHECK(col == 7);
+  }
+  SUBCASE("unclosed parenthesis") {
+    CHECK(error_of("(ok && !ok").second == 10);
+  }
+  SUBCASE("trailing garbage") {
+    CHECK(error_of("ok ok").second == 3);
+  }
+  SUBCASE("unterminated string") {
+    CHECK(error_of("url == \"abc").second == 7);
+  }
+  SUBCASE("empty") {
+    error_of("");
+  }
+  SUBCASE("dangling operator") {
+    error_of("ok &&");
+  }
+  SUBCASE("boolean ordering") {
+    error_of("ok < true");
+  }
+  SUBCASE("decimal") {
+    error_of("bytes > 1.5");
+  }
+  SUBCASE("huge number") {
+    error_of("bytes > 99999999999999999999999");
+  }
+}

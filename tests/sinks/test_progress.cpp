@@ -1,0 +1,204 @@
+// The progress reporter: the in-place bar (rendered into a pipe, and in a
+// real pseudo-terminal through script(1)), the plain log lines, NO_COLOR.
+#include "sluice/runtime/progress.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <doctest/doctest.h>
+
+namespace sluice::detail {
+std::unique_ptr<progress_reporter> make_progress(int fd, bool terminal, int width,
+                                                 double log_interval_s);
+}
+
+namespace {
+
+// Runs `fn(fd)` with fd a pipe and returns what was written to it.
+template <class F>
+std::string capture(F fn) {
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  fn(p[1]);
+  ::close(p[1]);
+  std::string out;
+  std::array<char, 4096> buf{};
+  ssize_t n;
+  while ((n = ::read(p[0], buf.data(), buf.size())) > 0) {
+    out.append(buf.data(), static_cast<std::size_t>(n));
+  }
+  ::close(p[0]);
+  return out;
+}
+
+std::size_t count(const std::string& s, const std::string& what) {
+  std::size_t n = 0;
+  for (auto pos = s.find(what); pos != std::string::npos; pos = s.find(what, pos + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+void feed(sluice::progress_reporter& r, int steps, double dt, std::uint64_t total, bool known) {
+  sluice::progress_snapshot s;
+  if (known) {
+    s.total = total;
+  }
+  for (int i = 1; i <= steps; ++i) {
+    s.elapsed_s = dt * i;
+    s.done = total * i / steps;
+    s.failed = i >= steps / 2 ? 3 : 0;
+    s.in_flight = 5;
+    r.update(s);
+  }
+  s.in_flight = 0;
+  r.finish(s);
+}
+
+std::string run_command(const std::string& cmd) {
+  std::string out;
+  FILE* f = ::popen(cmd.c_str(), "r");
+  REQUIRE(f != nullptr);
+  std::array<char, 4096> buf{};
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
+    out.append(buf.data(), n);
+  }
+  CHECK(::pclose(f) == 0);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("progress.bar.renders_in_place_and_ends_with_final_counts") {
+  ::setenv("NO_COLOR", "1", 1);
+  ::setenv("LANG", "C", 1);
+  std::string out = capture([](int fd) {
+    auto r = sluice::detail::make_progress(fd, true, 100, 10);
+    feed(*r, 40, 0.05, 1000, true);  // 2 s of updates every 50 ms
+  });
+  // At most 10 draws a second: 2 s -> about 20 redraws, plus the final one.
+  std::size_t draws = count(out, "\r");
+  CHECK(draws >= 10);
+  CHECK(draws <= 22);
+  CHECK(out.find(" 47%|") != std::string::npos);  // drawn steps: 25 items each, every other
+  CHECK(out.find("| 475/1000 [") != std::string::npos);
+  CHECK(out.find("in flight 5") != std::string::npos);
+  CHECK(out.find("errors 3") != std::string::npos);
+  CHECK(out.find("/s") != std::string::npos);
+  CHECK(out.find('<') != std::string::npos);       // an ETA
+  CHECK(out.find('\x1b') != std::string::npos);    // only the clear-to-end-of-line
+  CHECK(out.find("\x1b[3") == std::string::npos);  // NO_COLOR: no colour
+  // The last line is the final state, then a newline.
+  auto last = out.substr(out.rfind('\r'));
+  CHECK(last.find("100%|") != std::string::npos);
+  CHECK(last.find("1000/1000") != std::string::npos);
+  CHECK(last.back() == '\n');
+  // Every line fits the width.
+  std::size_t start = 0;
+  while ((start = out.find('\r', start)) != std::string::npos) {
+    auto end = out.find_first_of("\r\x1b", start + 1);
+    CHECK(end - start - 1 <= 100);
+    start = end;
+  }
+  ::unsetenv("NO_COLOR");
+}
+
+TEST_CASE("progress.bar.unknown_total_and_colour") {
+  ::unsetenv("NO_COLOR");
+  ::setenv("TERM", "xterm", 1);
+  std::string out = capture([](int fd) {
+    auto r = sluice::detail::make_progress(fd, true, 80, 10);
+    feed(*r, 10, 0.2, 300, false);
+  });
+  CHECK(out.find("300 done") != std::string::npos);
+  CHECK(out.find('%') == std::string::npos);
+  CHECK(out.find("\x1b[31merrors 3") != std::string::npos);  // errors in red
+}
+
+TEST_CASE("progress.plain.periodic_lines_when_not_a_terminal") {
+  std::string out = capture([](int fd) {
+    auto r = sluice::detail::make_progress(fd, false, 0, 1.0);
+    feed(*r, 50, 0.1, 5000, true);  // 5 s of updates, a line every second
+  });
+  CHECK(out.find('\r') == std::string::npos);
+  CHECK(out.find('\x1b') == std::string::npos);
+  CHECK(count(out, "\n") == 6);  // 5 periodic lines and the final one
+  CHECK(out.find("progress: 1000/5000 (20.0%)") != std::string::npos);
+  CHECK(out.find("eta ") != std::string::npos);
+  CHECK(out.find("progress: finished 5000/5000 (100.0%)") != std::string::npos);
+}
+
+TEST_CASE("progress.pty.script_renders_the_bar") {
+  std::string demo = SINKS_PROGRESS_DEMO;
+  SUBCASE("in a pseudo-terminal: a bar redrawn in place, with colour") {
+    std::string out = run_command("env -u NO_COLOR TERM=xterm COLUMNS=100 script -qfec '" + demo +
+                                  " 2000 50' /dev/null");
+    CHECK(count(out, "\r") >= 10);
+    CHECK(out.find("2000/2000") != std::string::npos);
+    CHECK(out.find("\x1b[3") != std::string::npos);  // coloured
+    auto last = out.substr(out.rfind("\r", out.find("2000/2000")));
+    CHECK(last.find("100%|") != std::string::npos);
+    CHECK(last.find("errors 20") != std::string::npos);
+  }
+  SUBCASE("in a pseudo-terminal with NO_COLOR") {
+    std::string out =
+        run_command("env NO_COLOR=1 TERM=xterm script -qfec '" + demo + " 2000 50' /dev/null");
+    CHECK(out.find("2000/2000") != std::string::npos);
+    CHECK(out.find("\x1b[3") == std::string::npos);
+  }
+  SUBCASE("stderr to a pipe: plain lines") {
+    std::string out = run_command(demo + " 2000 50 2>&1 | cat");
+    CHECK(out.find('\r') == std::string::npos);
+    CHECK(out.find("progress: 800/2000 (40.0%)") != std::string::npos);
+    CHECK(out.find("progress: finished 2000/2000") != std::string::npos);
+  }
+}
+
+TEST_CASE("progress.pty.sluice_run_shows_the_bar_and_final_counts") {
+  const char* bin = std::getenv("SLUICE_BIN");
+  REQUIRE(bin != nullptr);
+  char dir_template[] = "/tmp/sluice-progress-XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  std::string dir = dir_template;
+  std::string yaml = dir + "/p.yaml";
+  {
+    FILE* f = std::fopen(yaml.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fputs(
+        "name: progress\n"
+        "producers:\n"
+        "  - type: range\n"
+        "    url: \"http://127.0.0.1:1/{i}\"\n"
+        "    from: 0\n"
+        "    to: 3000\n"
+        "consumers:\n"
+        "  type: sleep\n"
+        "  workers: 20\n"
+        "  delay: 5ms..15ms\n"
+        "sinks:\n"
+        "  - type: null\n",
+        f);
+    std::fclose(f);
+  }
+  // About 1.5 s of run time in a real pseudo-terminal: several redraws.
+  std::string out = run_command("env -u NO_COLOR TERM=xterm COLUMNS=120 script -qfec '" +
+                                std::string(bin) + " run " + yaml + "' /dev/null");
+  std::system(("rm -rf " + dir).c_str());
+  CHECK(count(out, "%|") >= 3);
+  CHECK(out.find("in flight") != std::string::npos);
+  auto final_at = out.find("3000/3000");
+  REQUIRE(final_at != std::string::npos);
+  auto line_start = out.rfind('\r', final_at);
+  auto line_end = out.find('\n', final_at);
+  std::string last = out.substr(line_start, line_end - line_start);
+  CHECK(last.find("100%|") != std::string::npos);
+  CHECK(last.find("errors 0") != std::string::npos);
+  // The report follows the finished bar, on its own lines.
+  CHECK(out.find("consumed 3000", line_end) != std::string::npos);
+}
