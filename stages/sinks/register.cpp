@@ -83,6 +83,8 @@ bool color_for(const std::string& mode, int fd) {
 }  // namespace
 
 void register_sink_stages(registry& reg) {
+  register_jsonl_sink(reg);
+  register_stdout_sink(reg);
   {
     stage_info info;
     info.kind = stage_kind::sink;

@@ -1,5 +1,5 @@
 // The core built-in stages: producers range, list, file; consumer sleep;
-// sinks stdout, jsonl, null.
+// sink null.
 #pragma once
 
 #include "sluice/stage/registry.hpp"
