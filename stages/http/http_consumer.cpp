@@ -422,13 +422,45 @@ class http_consumer final : public consumer {
       if (iequals(k, "accept-encoding")) {
         ae_overridden_ = true;
       }
+      if (iequals(k, "host")) {
+        host_overridden_ = true;
+      }
     }
+    tail_with_body_ = request_tail(cfg_.method, true);
+    tail_without_body_ = request_tail("GET", false);
   }
 
   net::awaitable<result> process(item it, worker_info w) override;
 
  private:
   struct fetch;  // per-item state, defined below
+
+  /// Everything after the request line of a request with the configured
+  /// fields (and body), serialized by Beast.
+  std::string request_tail(const std::string& method, bool with_body) const {
+    bhttp::request<bhttp::string_body> req;
+    req.version(11);
+    req.method_string(method);
+    req.target("/");
+    if (!ua_overridden_ && !cfg_.user_agent.empty()) {
+      req.set(bhttp::field::user_agent, cfg_.user_agent);
+    }
+    if (cfg_.decompress && !ae_overridden_) {
+      req.set(bhttp::field::accept_encoding, "gzip, deflate");
+    }
+    if (!authorization_.empty()) {
+      req.set(bhttp::field::authorization, authorization_);
+    }
+    for (auto& [k, v] : cfg_.headers) {
+      req.set(k, v);
+    }
+    if (with_body && !cfg_.body.empty()) {
+      req.body() = cfg_.body;
+      req.prepare_payload();
+    }
+    std::string wire = serialize(req);
+    return wire.substr(wire.find("\r\n") + 2);
+  }
 
   std::shared_ptr<origin> origin_for(const std::string& key) {
     std::lock_guard lock(origins_mutex_);
@@ -473,6 +505,9 @@ class http_consumer final : public consumer {
   std::string authorization_;
   bool ua_overridden_ = false;
   bool ae_overridden_ = false;
+  bool host_overridden_ = false;
+  std::string tail_with_body_;
+  std::string tail_without_body_;
   std::mutex origins_mutex_;
   std::unordered_map<std::string, std::shared_ptr<origin>> origins_;
   std::atomic<std::uint64_t> temp_counter_{0};
@@ -1005,30 +1040,18 @@ struct http_consumer::fetch {
     co_return out;
   }
 
-  bhttp::request<bhttp::string_body> build_request(const target& t, std::string_view method,
-                                                   bool with_body) {
-    bhttp::request<bhttp::string_body> req;
-    req.version(11);
-    req.method_string(method);
-    req.target(t.path);
-    req.set(bhttp::field::host, t.host_header);
-    if (!self.ua_overridden_ && !cfg.user_agent.empty()) {
-      req.set(bhttp::field::user_agent, cfg.user_agent);
+  /// The request for one hop: the request line and Host are per URL; every
+  /// other field (and the body) was serialized by Beast once, at construction.
+  std::string build_request(const target& t, std::string_view method, bool with_body) {
+    const std::string& tail = with_body ? self.tail_with_body_ : self.tail_without_body_;
+    std::string out;
+    out.reserve(method.size() + t.path.size() + t.host_header.size() + tail.size() + 24);
+    out.append(method).append(" ").append(t.path).append(" HTTP/1.1\r\n");
+    if (!self.host_overridden_) {
+      out.append("Host: ").append(t.host_header).append("\r\n");
     }
-    if (cfg.decompress && !self.ae_overridden_) {
-      req.set(bhttp::field::accept_encoding, "gzip, deflate");
-    }
-    if (!self.authorization_.empty()) {
-      req.set(bhttp::field::authorization, self.authorization_);
-    }
-    for (auto& [k, v] : cfg.headers) {
-      req.set(k, v);
-    }
-    if (with_body && !cfg.body.empty()) {
-      req.body() = cfg.body;
-      req.prepare_payload();
-    }
-    return req;
+    out.append(tail);
+    return out;
   }
 
   /// Waits for the origin's Retry-After pause, a permit and a rate token.
@@ -1091,7 +1114,7 @@ struct http_consumer::fetch {
       r.final_url.assign(current.buffer().data(), current.buffer().size());
       auto o = self.origin_for(t.key);
       bool head = iequals(method, "HEAD");
-      auto req = serialize(build_request(t, method, with_body));
+      auto req = build_request(t, method, with_body);
       outcome out;
       r.attempts = 0;
       for (std::uint32_t attempt_no = 1;; ++attempt_no) {
