@@ -391,6 +391,7 @@ struct outcome {
   std::string kind;  // empty: a response was received
   std::string message;
   std::optional<nanoseconds> retry_after;
+  std::string retry_after_value;
   std::string location;
   bool cancelled = false;
   bool stale_reuse = false;  // a pooled connection failed before any response byte
@@ -837,6 +838,97 @@ struct http_consumer::fetch {
     }
   }
 
+  /// A Beast parser that keeps only what a result needs: the status, the
+  /// selected headers, and the body, decoded and stored as it arrives (no
+  /// field container, no intermediate body buffer).
+  class response_reader final : public bhttp::basic_parser<false> {
+   public:
+    response_reader(fetch& f, outcome& o) : f_(f), out_(o) {}
+
+    std::unique_ptr<inflater> inf;  // when the body is gzip/deflate encoded
+
+   private:
+    void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int,
+                         error_code&) override {}
+
+    void on_response_impl(int code, beast::string_view, int, error_code&) override {
+      f_.r.status = code;
+    }
+
+    void on_field_impl(bhttp::field name, beast::string_view name_string,
+                       beast::string_view value, error_code&) override {
+      std::string_view v(value.data(), value.size());
+      switch (name) {
+        case bhttp::field::content_type:
+          f_.r.content_type.assign(v);
+          break;
+        case bhttp::field::content_encoding:
+          encoding_ = v;
+          break;
+        case bhttp::field::retry_after:
+          out_.retry_after_value.assign(v);
+          break;
+        case bhttp::field::location:
+          out_.location.assign(v);
+          break;
+        default:
+          break;
+      }
+      for (auto& keep : f_.cfg.keep_headers) {
+        if (iequals(keep, std::string_view(name_string.data(), name_string.size()))) {
+          f_.r.headers.emplace_back(keep, std::string(v));
+          break;
+        }
+      }
+    }
+
+    void on_header_impl(error_code&) override {}
+
+    void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
+      const config& cfg = f_.cfg;
+      if (cfg.decompress && !f_.self.ae_overridden_ && !encoding_.empty()) {
+        if (iequals(encoding_, "gzip") || iequals(encoding_, "x-gzip")) {
+          inf = std::make_unique<inflater>();
+          inf->start(true);
+        } else if (iequals(encoding_, "deflate")) {
+          inf = std::make_unique<inflater>();
+          inf->start(false);
+        }
+      }
+      if (cfg.keep_body && !inf && length && *length <= cfg.memory_body) {
+        f_.r.body.reserve(static_cast<std::size_t>(*length));
+      }
+    }
+
+    std::size_t on_body_impl(beast::string_view body, error_code& ec) override {
+      f_.wire_bytes += body.size();
+      auto sink = [this](const char* d, std::size_t n) { return f_.append(d, n, out_); };
+      bool ok = inf ? inf->feed(body.data(), body.size(), sink, out_.message)
+                    : sink(body.data(), body.size());
+      if (!ok) {
+        if (out_.kind.empty()) {
+          out_.kind = "decode";
+        }
+        // Any error stops the parser; out_.kind says which.
+        ec = make_error_code(boost::system::errc::illegal_byte_sequence);
+      }
+      return body.size();
+    }
+
+    void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+
+    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                   error_code& ec) override {
+      return on_body_impl(body, ec);
+    }
+
+    void on_finish_impl(error_code&) override {}
+
+    fetch& f_;
+    outcome& out_;
+    std::string encoding_;
+  };
+
   /// Writes the request and reads the response on an open connection.
   template <class Stream>
   net::awaitable<void> exchange(Stream& s, connection& c, bool reused,
@@ -859,7 +951,7 @@ struct http_consumer::fetch {
       co_return;
     }
     auto written = clock::now();
-    bhttp::response_parser<bhttp::buffer_body> p;
+    response_reader p(*this, out);
     p.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(cfg.max_header, UINT32_MAX)));
     p.body_limit(cfg.max_body);
     if (head) {
@@ -874,59 +966,21 @@ struct http_consumer::fetch {
       co_return;
     }
     r.time.ttfb += clock::now() - written;
-    auto& msg = p.get();
-    r.status = static_cast<int>(msg.result_int());
-    if (auto ct = msg.find(bhttp::field::content_type); ct != msg.end()) {
-      r.content_type.assign(ct->value().data(), ct->value().size());
+    if (!out.retry_after_value.empty()) {
+      out.retry_after = parse_retry_after(out.retry_after_value, std::chrono::system_clock::now());
     }
-    for (auto& name : cfg.keep_headers) {
-      auto range = msg.equal_range(name);
-      for (auto it = range.first; it != range.second; ++it) {
-        r.headers.emplace_back(name, std::string(it->value()));
-      }
-    }
-    if (auto ra = msg.find(bhttp::field::retry_after); ra != msg.end()) {
-      out.retry_after =
-          parse_retry_after(std::string_view(ra->value().data(), ra->value().size()),
-                            std::chrono::system_clock::now());
-    }
-    if (is_redirect(r.status)) {
-      if (auto loc = msg.find(bhttp::field::location); loc != msg.end()) {
-        out.location.assign(loc->value().data(), loc->value().size());
-      }
+    if (!is_redirect(r.status)) {
+      out.location.clear();
     }
 
-    // Body: decode (gzip/deflate) on the fly, spill to a file when large.
-    // On the heap, and only when needed: its 16 KiB buffer would otherwise
-    // make every exchange's coroutine frame a large allocation.
-    std::unique_ptr<inflater> inf;
-    if (cfg.decompress && !ae_user_set()) {
-      if (auto ce = msg.find(bhttp::field::content_encoding); ce != msg.end()) {
-        std::string_view v(ce->value().data(), ce->value().size());
-        if (iequals(v, "gzip") || iequals(v, "x-gzip")) {
-          inf = std::make_unique<inflater>();
-          inf->start(true);
-        } else if (iequals(v, "deflate")) {
-          inf = std::make_unique<inflater>();
-          inf->start(false);
-        }
-      }
-    }
-    if (cfg.keep_body && !inf && cfg.memory_body > 0) {
-      if (auto len = p.content_length(); len && *len <= cfg.memory_body) {
-        r.body.reserve(static_cast<std::size_t>(*len));
-      }
-    }
-    auto sink = [&](const char* d, std::size_t n) { return append(d, n, out); };
+    // Body: the reader decodes (gzip/deflate) on the fly and spills to a file
+    // when large; here only the I/O, the timeouts and the speed guard.
     bool speed_guard = cfg.min_speed > 0;
     auto window_start = clock::now();
     std::uint64_t window_bytes = 0;
     double need_per_window =
         static_cast<double>(cfg.min_speed) * std::chrono::duration<double>(cfg.speed_window).count();
     while (!p.is_done()) {
-      auto& body = p.get().body();
-      body.data = c.chunk.get();
-      body.size = k_chunk;
       bool speed_first = false;
       const char* kind = "timeout_total";
       clock::time_point at = deadline;
@@ -936,6 +990,7 @@ struct http_consumer::fetch {
           kind = "too_slow";
         }
       }
+      auto before = wire_bytes;
       error_code ec;
       bool progressed = false;
       if (c.buffer.size() > 0) {
@@ -943,29 +998,19 @@ struct http_consumer::fetch {
         // instead of starting an asynchronous read that completes at once.
         auto used = p.put(c.buffer.data(), ec);
         c.buffer.consume(used);
-        if (ec == bhttp::error::need_buffer || ec == bhttp::error::need_more) {
+        if (ec == bhttp::error::need_more) {
           ec = {};
         }
         progressed = used > 0;
       }
       if (!progressed && !ec) {
         set_expiry(low, at);
-        auto [rec, n] = co_await bhttp::async_read(s, c.buffer, p, use_tuple);
+        auto [rec, n] = co_await bhttp::async_read_some(s, c.buffer, p, use_tuple);
         ec = rec;
-        if (ec == bhttp::error::need_buffer) {
-          ec = {};
-        }
       }
-      std::size_t got = k_chunk - p.get().body().size;
-      wire_bytes += got;
-      if (got > 0) {
-        bool ok = inf ? inf->feed(c.chunk.get(), got, sink, out.message) : sink(c.chunk.get(), got);
-        if (!ok) {
-          if (out.kind.empty()) {
-            out.kind = "decode";
-          }
-          co_return;
-        }
+      std::size_t got = wire_bytes - before;
+      if (!out.kind.empty()) {
+        co_return;  // the reader failed the body (decode, body_limit, body_file)
       }
       if (ec) {
         if (ec == beast::error::timeout && speed_first) {
@@ -986,7 +1031,7 @@ struct http_consumer::fetch {
         }
       }
     }
-    if (inf && !inf->finished() && r.bytes == 0 && wire_bytes > 0) {
+    if (p.inf && !p.inf->finished() && r.bytes == 0 && wire_bytes > 0) {
       out.kind = "decode";
       out.message = "truncated compressed body";
       co_return;
