@@ -63,7 +63,10 @@ using std::chrono::nanoseconds;
 namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-constexpr std::size_t k_chunk = 64 * 1024;
+/// Read buffer capacity per connection. Beast sizes each read by the flat
+/// buffer's free capacity (at least 512 bytes), and the body is parsed out of
+/// it at once, so without this reserve a large body arrives 512 bytes a read.
+constexpr std::size_t k_read_buffer = 64 * 1024;
 
 /// One keep-alive connection; owned by exactly one coroutine at a time
 /// (a worker while in use, the origin's idle list otherwise).
@@ -71,8 +74,9 @@ struct connection {
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
-  std::unique_ptr<char[]> chunk{new char[k_chunk]};
   clock::time_point idle_since{};
+
+  connection() { buffer.reserve(k_read_buffer); }
 
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
