@@ -855,12 +855,20 @@ struct http_consumer::fetch {
     void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int,
                          error_code&) override {}
 
-    void on_response_impl(int code, beast::string_view, int, error_code&) override {
+    void on_response_impl(int code, beast::string_view reason, int, error_code&) override {
       f_.r.status = code;
+      header_bytes_ = 15 + reason.size();
     }
 
     void on_field_impl(bhttp::field name, beast::string_view name_string,
-                       beast::string_view value, error_code&) override {
+                       beast::string_view value, error_code& ec) override {
+      // Beast checks header_limit per parse call, and fields parsed by one
+      // call are consumed before the next, so count the whole header here.
+      header_bytes_ += name_string.size() + value.size() + 4;
+      if (header_bytes_ > f_.cfg.max_header) {
+        ec = bhttp::error::header_limit;
+        return;
+      }
       std::string_view v(value.data(), value.size());
       switch (name) {
         case bhttp::field::content_type:
@@ -931,6 +939,7 @@ struct http_consumer::fetch {
     fetch& f_;
     outcome& out_;
     std::string encoding_;
+    std::uint64_t header_bytes_ = 0;
   };
 
   /// Writes the request and reads the response on an open connection.
