@@ -20,12 +20,17 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <unordered_map>
 
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <unistd.h>
+#include <zlib.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -40,11 +45,6 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
-#include <fmt/format.h>
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <unistd.h>
-#include <zlib.h>
 
 #include "http_options.hpp"
 #include "sluice/core/error.hpp"
@@ -115,9 +115,8 @@ class origin {
       }
       // Whatever is left below the freshest one is older still.
       if (c != nullptr && idle_timeout.count() != 0) {
-        auto keep_from = std::find_if(idle_.begin(), idle_.end(), [&](auto& x) {
-          return now - x->idle_since < idle_timeout;
-        });
+        auto keep_from = std::find_if(idle_.begin(), idle_.end(),
+                                      [&](auto& x) { return now - x->idle_since < idle_timeout; });
         for (auto it = idle_.begin(); it != keep_from; ++it) {
           stale.push_back(std::move(*it));
         }
@@ -200,7 +199,7 @@ class origin {
 /// A request target derived from one URL.
 struct target {
   bool tls = false;
-  std::string host;       // for DNS, SNI and verification (no brackets)
+  std::string host;  // for DNS, SNI and verification (no brackets)
   bool ip_literal = false;
   std::uint16_t port = 0;
   std::string host_header;  // host[:port] as written in the URL
@@ -276,7 +275,9 @@ std::string describe_bad_url(std::string_view text) {
   return "malformed URL (invalid character or syntax)";
 }
 
-bool iequals(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
+bool iequals(std::string_view a, std::string_view b) {
+  return beast::iequals(a, b);
+}
 
 /// zlib inflater for gzip (and zlib-wrapped or raw deflate).
 class inflater {
@@ -412,9 +413,8 @@ class http_consumer final : public consumer {
       // Load it now, so a missing or bad file is a configuration error (exit 2).
       ssl_context();
       if (ssl_error_) {
-        throw config_error("tls.ca_file",
-                           fmt::format("cannot load CA file '{}': {}", cfg_.tls_ca_file,
-                                       ssl_error_.message()));
+        throw config_error("tls.ca_file", fmt::format("cannot load CA file '{}': {}",
+                                                      cfg_.tls_ca_file, ssl_error_.message()));
       }
     }
     if (!cfg_.basic_auth.empty()) {
@@ -650,7 +650,7 @@ struct http_consumer::fetch {
 
   /// Resolves (or takes from cache) the endpoints of `t`.
   net::awaitable<std::vector<tcp::endpoint>> endpoints(const target& t, origin& o,
-                                                      clock::time_point limit, outcome& out) {
+                                                       clock::time_point limit, outcome& out) {
     std::vector<tcp::endpoint> eps;
     if (t.ip_literal) {
       error_code ec;
@@ -729,7 +729,7 @@ struct http_consumer::fetch {
 
   /// Opens a new connection to `t` (DNS, TCP, TLS).
   net::awaitable<std::unique_ptr<connection>> open(const target& t, origin& o,
-                                                  clock::time_point deadline, outcome& out) {
+                                                   clock::time_point deadline, outcome& out) {
     bool connect_first = false;
     auto limit = earlier(deadline, cfg.connect_timeout, clock::now(), connect_first);
     auto timeout_kind = connect_first ? "timeout_connect" : "timeout_total";
@@ -860,8 +860,8 @@ struct http_consumer::fetch {
       header_bytes_ = 15 + reason.size();
     }
 
-    void on_field_impl(bhttp::field name, beast::string_view name_string,
-                       beast::string_view value, error_code& ec) override {
+    void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
+                       error_code& ec) override {
       // Beast checks header_limit per parse call, and fields parsed by one
       // call are consumed before the next, so count the whole header here.
       header_bytes_ += name_string.size() + value.size() + 4;
@@ -944,8 +944,7 @@ struct http_consumer::fetch {
 
   /// Writes the request and reads the response on an open connection.
   template <class Stream>
-  net::awaitable<void> exchange(Stream& s, connection& c, bool reused,
-                                const std::string& req,
+  net::awaitable<void> exchange(Stream& s, connection& c, bool reused, const std::string& req,
                                 clock::time_point deadline, bool head, outcome& out,
                                 bool& reusable) {
     auto& low = c.lowest();
@@ -991,8 +990,8 @@ struct http_consumer::fetch {
     bool speed_guard = cfg.min_speed > 0;
     auto window_start = clock::now();
     std::uint64_t window_bytes = 0;
-    double need_per_window =
-        static_cast<double>(cfg.min_speed) * std::chrono::duration<double>(cfg.speed_window).count();
+    double need_per_window = static_cast<double>(cfg.min_speed) *
+                             std::chrono::duration<double>(cfg.speed_window).count();
     while (!p.is_done()) {
       bool speed_first = false;
       const char* kind = "timeout_total";
@@ -1028,9 +1027,9 @@ struct http_consumer::fetch {
       if (ec) {
         if (ec == beast::error::timeout && speed_first) {
           out.kind = "too_slow";
-          out.message = fmt::format(
-              "body slower than min_speed ({} bytes/s): {} bytes in the last {}", cfg.min_speed,
-              window_bytes + got, format_duration(cfg.speed_window));
+          out.message =
+              fmt::format("body slower than min_speed ({} bytes/s): {} bytes in the last {}",
+                          cfg.min_speed, window_bytes + got, format_duration(cfg.speed_window));
           co_return;
         }
         classify(ec, "read", kind, out);
@@ -1058,8 +1057,7 @@ struct http_consumer::fetch {
   bool ae_user_set() const { return self.ae_overridden_; }
 
   /// One attempt: connection, exchange, pool hand-back.
-  net::awaitable<outcome> attempt(const target& t, origin& o,
-                                  const std::string& req, bool head) {
+  net::awaitable<outcome> attempt(const target& t, origin& o, const std::string& req, bool head) {
     outcome out;
     auto now = clock::now();
     auto deadline = cfg.total_timeout > nanoseconds::zero() ? now + cfg.total_timeout
@@ -1178,8 +1176,8 @@ struct http_consumer::fetch {
       for (std::uint32_t attempt_no = 1;; ++attempt_no) {
         permit_guard permit;
         // Skip the admission coroutine (a frame per request) when nothing limits this origin.
-        bool limited = o->permits() != nullptr || cfg.rate_per_sec > 0 ||
-                       o->paused_until() > clock::now();
+        bool limited =
+            o->permits() != nullptr || cfg.rate_per_sec > 0 || o->paused_until() > clock::now();
         if (limited && !co_await admit(*o, permit)) {
           fail("cancelled", "cancelled");
           co_return;
