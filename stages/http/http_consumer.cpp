@@ -574,6 +574,11 @@ struct http_consumer::fetch {
 
   void reset_response() {
     discard_file();
+    if (!r.body_file.empty()) {
+      // A finished body of a response we are not keeping (a redirect, a retry).
+      std::error_code ec;
+      std::filesystem::remove(r.body_file, ec);
+    }
     r.status = 0;
     r.bytes = 0;
     r.body.clear();
