@@ -215,7 +215,9 @@ TEST_CASE("http.pipeline.bad_urls_fail_their_items_and_exit_0") {
          "    path: "
       << out.string() << "\n";
   }
-  auto r = sluice::test::run_command({std::getenv("SLUICE_BIN"), "run", yaml.string()});
+  const char* bin = std::getenv("SLUICE_BIN");
+  REQUIRE_MESSAGE(bin != nullptr, "SLUICE_BIN is not set (run through ctest)");
+  auto r = sluice::test::run_command({bin, "run", yaml.string()});
   CHECK(r.exit_code == 0);
   std::ifstream in(out);
   std::string line;
