@@ -1,8 +1,14 @@
-// Placeholder until plugin loading lands (replaced by cli/plugins.cpp of the plugin work).
+// `--plugin PATH` and the `plugins:` key: both load through the framework's
+// plugin loader into the CLI's registry.
+#include <string>
+
 #include "commands.hpp"
+#include "sluice/plugin/plugin.hpp"
 
 namespace sluice::cli {
-std::string load_plugin_into(registry&, const std::string& path) {
-  return "cannot load '" + path + "': plugin support is not built in";
+
+std::string load_plugin_into(registry& reg, const std::string& path) {
+  return load_plugin(reg, path).error;
 }
+
 }  // namespace sluice::cli

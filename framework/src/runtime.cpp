@@ -412,7 +412,11 @@ class pipeline_run {
   net::awaitable<void> worker_loop(worker_slot& slot, worker_metrics& m, worker_info info) {
     const std::uint32_t index = info.index;
     (void)slot;
+    const bool paced = consumer_->paces_workers();
     for (;;) {
+      if (paced) {
+        co_await consumer_->before_pop(info);
+      }
       item it;
       if (!queue_.try_pop(it)) {
         auto [ec, v] = co_await queue_.pop(net::as_tuple(net::use_awaitable));

@@ -1,7 +1,11 @@
 #!/usr/bin/python3
-"""Keeps the README true: the stage reference matches the registry's schemas,
-and every example pipeline under pipelines/ passes `sluice check`."""
+"""Keeps the README true: its stage reference matches the registry's schemas,
+its guides match docs/*.md, and every example pipeline under pipelines/ passes
+`sluice check`."""
 import glob, os, subprocess, sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from readme_parts import render
 
 bin_ = os.environ["SLUICE_BIN"]
 src = os.environ["SLUICE_SOURCE_DIR"]
@@ -9,10 +13,8 @@ failures = []
 
 ref = subprocess.run([bin_, "stages", "--markdown"], capture_output=True, text=True, check=True).stdout
 readme = open(os.path.join(src, "README.md")).read()
-begin, end = "<!-- STAGES:BEGIN -->", "<!-- STAGES:END -->"
-section = readme[readme.index(begin) + len(begin):readme.index(end)].strip()
-if section != ref.strip():
-    failures.append("README stage reference is stale: run scripts/gen-stage-reference.sh")
+if render(readme, ref) != readme:
+    failures.append("README.md is out of date: run scripts/gen-readme.sh")
 
 for path in sorted(glob.glob(os.path.join(src, "pipelines", "*.yaml"))):
     r = subprocess.run([bin_, "check", path], capture_output=True, text=True)

@@ -84,6 +84,19 @@ class consumer {
   virtual ~consumer() = default;
   virtual boost::asio::awaitable<result> process(item it, worker_info worker) = 0;
   virtual boost::asio::awaitable<void> close() { co_return; }
+
+  /// True when the runtime must await before_pop() before each pop. Read once
+  /// per worker at start, so consumers that do not pace pay nothing per item.
+  virtual bool paces_workers() const { return false; }
+
+  /// Awaited by a worker before it takes its next item, on the worker's
+  /// strand, when paces_workers() is true. A consumer that paces its workers
+  /// waits here, so the item stays in the queue (and counts as queued) while
+  /// the worker waits: the asyncq demo's "sleep before every get", a rate
+  /// limit. Cancellation at shutdown surfaces as operation_aborted, as in
+  /// process(); the worker then ends without taking an item.
+  /// Thread safety: concurrently from many strands, like process().
+  virtual boost::asio::awaitable<void> before_pop(worker_info) { co_return; }
 };
 
 /// Results as delivered to sinks: shared read-only between all sinks.

@@ -1,0 +1,586 @@
+// The asyncq demo's deterministic schedule, its zero-overhead simulation, the
+// output lines, the recorder and the timelines (text and SVG).
+#include "sluice/stages/asyncq.hpp"
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <functional>
+#include <limits>
+#include <queue>
+#include <stdexcept>
+#include <tuple>
+
+#include <fmt/format.h>
+
+namespace sluice::asyncq {
+
+// ---------------------------------------------------------------- streams
+
+stream::stream(std::uint64_t seed, role r, std::uint32_t index) {
+  std::seed_seq seq{static_cast<std::uint32_t>(seed & 0xffffffffu),
+                    static_cast<std::uint32_t>(seed >> 32), static_cast<std::uint32_t>(r), index};
+  engine_.seed(seq);
+}
+
+int stream::randint(int low, int high) {
+  if (low > high) {
+    throw std::invalid_argument("randint: low > high");
+  }
+  // Rejection sampling: the same numbers with every standard library, and no
+  // modulo bias.
+  const std::uint64_t range = static_cast<std::uint64_t>(high - low) + 1;
+  const std::uint64_t limit =
+      std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % range;
+  std::uint64_t x = engine_();
+  while (x >= limit) {
+    x = engine_();
+  }
+  return low + static_cast<int>(x % range);
+}
+
+std::string stream::hex5() {
+  return fmt::format("{:010x}", engine_() & 0xffffffffffULL);
+}
+
+std::optional<int_range> parse_int_range(std::string_view text) {
+  auto parse_int = [](std::string_view t) -> std::optional<int> {
+    if (t.empty() || t.size() > 10) {
+      return std::nullopt;
+    }
+    long long v = 0;
+    for (char ch : t) {
+      if (ch < '0' || ch > '9') {
+        return std::nullopt;
+      }
+      v = v * 10 + (ch - '0');
+    }
+    if (v > 1'000'000'000) {
+      return std::nullopt;
+    }
+    return static_cast<int>(v);
+  };
+  const auto dots = text.find("..");
+  if (dots == std::string_view::npos) {
+    auto v = parse_int(text);
+    if (!v) {
+      return std::nullopt;
+    }
+    return int_range{*v, *v};
+  }
+  auto lo = parse_int(text.substr(0, dots));
+  auto hi = parse_int(text.substr(dots + 2));
+  if (!lo || !hi || *lo > *hi) {
+    return std::nullopt;
+  }
+  return int_range{*lo, *hi};
+}
+
+producer_plan make_producer_plan(std::uint64_t seed, std::uint32_t index, int_range count,
+                                 int_range sleep) {
+  producer_plan plan;
+  stream s(seed, role::producer, index);
+  stream names(seed, role::item_name, index);
+  const int n = s.randint(count.low, count.high);
+  for (int k = 0; k < n; ++k) {
+    plan.sleeps.push_back(s.randint(sleep.low, sleep.high));
+    plan.names.push_back(names.hex5());
+  }
+  return plan;
+}
+
+producer_plan make_producer_plan(std::uint64_t seed, std::uint32_t index) {
+  return make_producer_plan(seed, index, int_range{0, 10}, int_range{0, 10});
+}
+
+// ------------------------------------------------------------- simulation
+
+std::uint32_t simulation::number_of(std::uint32_t producer, std::uint32_t seq) const {
+  if (producer < numbers.size() && seq < numbers[producer].size()) {
+    return numbers[producer][seq];
+  }
+  return 0;
+}
+
+namespace {
+
+simulation run_simulation(const params& p, std::vector<producer_plan> plans,
+                          const std::function<int(std::uint32_t)>& next_sleep) {
+  simulation sim;
+  sim.p = p;
+  sim.producers = std::move(plans);
+  sim.numbers.resize(sim.producers.size());
+  for (std::size_t i = 0; i < sim.producers.size(); ++i) {
+    sim.numbers[i].assign(sim.producers[i].sleeps.size(), 0);
+  }
+
+  // (tick, scheduling order, is_consumer, index): events at the same tick run
+  // in the order they were scheduled, as in a single-threaded event loop.
+  using wake = std::tuple<std::int64_t, std::uint64_t, bool, std::uint32_t>;
+  std::priority_queue<wake, std::vector<wake>, std::greater<>> pending;
+  std::uint64_t order = 0;
+  std::mt19937_64 tie_rng(p.tie_order);
+  auto key = [&]() -> std::uint64_t { return p.tie_order ? tie_rng() : order++; };
+  auto emit = [&](std::int64_t tick, event_kind kind, std::uint32_t who, std::uint32_t item,
+                  int secs) {
+    sim.events.push_back({static_cast<double>(tick) * p.scale, kind, who, item, secs});
+  };
+
+  const auto nprod = static_cast<std::uint32_t>(sim.producers.size());
+  std::vector<std::size_t> next_put(nprod, 0);
+  std::uint32_t producers_done = 0;
+  for (std::uint32_t i = 0; i < nprod; ++i) {
+    const auto& plan = sim.producers[i];
+    if (plan.sleeps.empty()) {
+      ++producers_done;
+      continue;
+    }
+    emit(0, event_kind::producer_sleep, i, 0, plan.sleeps[0]);
+    pending.emplace(plan.sleeps[0], key(), false, i);
+  }
+  auto consumer_sleep = [&](std::int64_t tick, std::uint32_t c) {
+    const int s = next_sleep(c);
+    emit(tick, event_kind::consumer_sleep, c, 0, s);
+    pending.emplace(tick + s, key(), true, c);
+  };
+  for (std::uint32_t c = 0; c < p.consumers; ++c) {
+    consumer_sleep(0, c);
+  }
+
+  std::deque<std::uint32_t> fifo;
+  std::deque<std::uint32_t> waiters;
+  std::uint64_t gets = 0;
+  auto deliver = [&](std::int64_t tick, std::uint32_t c, std::uint32_t number) {
+    emit(tick, event_kind::got, c, number, 0);
+    ++gets;
+    // task_done, then straight back to the loop: the next sleep is drawn (and
+    // printed) even when this get joined the queue, as in asyncq.py.
+    consumer_sleep(tick, c);
+  };
+  auto finished = [&] { return producers_done == nprod && gets == sim.items.size(); };
+
+  std::int64_t now = 0;
+  while (!finished() && !pending.empty()) {
+    auto [tick, seq, is_consumer, who] = pending.top();
+    pending.pop();
+    now = tick;
+    if (!is_consumer) {
+      auto& k = next_put[who];
+      const auto& plan = sim.producers[who];
+      const auto number = static_cast<std::uint32_t>(sim.items.size() + 1);
+      sim.items.push_back({who, static_cast<std::uint32_t>(k), plan.names[k]});
+      sim.numbers[who][k] = number;
+      emit(tick, event_kind::put, who, number, 0);
+      if (!waiters.empty()) {
+        const auto c = waiters.front();
+        waiters.pop_front();
+        deliver(tick, c, number);
+      } else {
+        fifo.push_back(number);
+      }
+      ++k;
+      if (k < plan.sleeps.size()) {
+        emit(tick, event_kind::producer_sleep, who, 0, plan.sleeps[k]);
+        pending.emplace(tick + plan.sleeps[k], key(), false, who);
+      } else {
+        ++producers_done;
+      }
+    } else {
+      emit(tick, event_kind::wait, who, 0, 0);
+      if (!fifo.empty()) {
+        const auto number = fifo.front();
+        fifo.pop_front();
+        deliver(tick, who, number);
+      } else {
+        waiters.push_back(who);
+      }
+    }
+  }
+  for (std::uint32_t c = 0; c < p.consumers; ++c) {
+    emit(now, event_kind::cancelled, c, 0, 0);
+  }
+  sim.completion_ticks = now;
+  sim.completion_s = static_cast<double>(now) * p.scale;
+  return sim;
+}
+
+}  // namespace
+
+simulation simulate(const params& p) {
+  std::vector<producer_plan> plans;
+  plans.reserve(p.producers);
+  for (std::uint32_t i = 0; i < p.producers; ++i) {
+    plans.push_back(make_producer_plan(p.seed, i));
+  }
+  std::vector<consumer_plan> consumers;
+  consumers.reserve(p.consumers);
+  for (std::uint32_t c = 0; c < p.consumers; ++c) {
+    consumers.emplace_back(p.seed, c);
+  }
+  return run_simulation(p, std::move(plans),
+                        [&](std::uint32_t c) { return consumers[c].next_sleep(); });
+}
+
+std::pair<double, double> ideal_range(params p, int tries) {
+  p.tie_order = 0;
+  const double base = simulate(p).completion_s;
+  double lo = base, hi = base;
+  for (int k = 1; k <= tries; ++k) {
+    p.tie_order = static_cast<std::uint64_t>(k);
+    const double v = simulate(p).completion_s;
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  return {lo, hi};
+}
+
+simulation simulate(const params& p, std::vector<producer_plan> producers,
+                    const std::vector<std::vector<int>>& consumer_sleeps) {
+  for (auto& plan : producers) {
+    while (plan.names.size() < plan.sleeps.size()) {
+      plan.names.push_back(fmt::format("{:010x}", plan.names.size()));
+    }
+  }
+  std::vector<std::size_t> used(p.consumers, 0);
+  return run_simulation(p, std::move(producers), [&](std::uint32_t c) {
+    if (c < consumer_sleeps.size() && used[c] < consumer_sleeps[c].size()) {
+      return consumer_sleeps[c][used[c]++];
+    }
+    return 0;
+  });
+}
+
+// ------------------------------------------------------------------ lines
+
+std::string producer_sleep_line(std::uint32_t producer, int secs) {
+  return fmt::format("Producer {} sleeping for {} seconds.", producer, secs);
+}
+
+std::string put_line(std::uint32_t producer, std::string_view name) {
+  return fmt::format("Producer {} added <{}> to queue.", producer, name);
+}
+
+std::string consumer_sleep_line(std::uint32_t consumer, int secs) {
+  return fmt::format("Consumer {} sleeping for {} seconds.", consumer, secs);
+}
+
+std::string got_line(std::uint32_t consumer, std::string_view name, double seconds_in_queue) {
+  return fmt::format("Consumer {} got element <{}> in {:.5f} seconds.", consumer, name,
+                     seconds_in_queue);
+}
+
+std::string completed_line(double seconds) {
+  return fmt::format("Program completed in {:.5f} seconds.", seconds);
+}
+
+void print_line(std::string_view line) {
+  std::string buf;
+  buf.reserve(line.size() + 1);
+  buf.append(line);
+  buf.push_back('\n');
+  // One fwrite holds stdout's lock for the whole line.
+  std::fwrite(buf.data(), 1, buf.size(), stdout);
+  std::fflush(stdout);
+}
+
+// --------------------------------------------------------------- recorder
+
+void recorder::record(entry e) {
+  std::lock_guard lock(mutex_);
+  entries_.push_back(e);
+}
+
+std::vector<recorder::entry> recorder::entries() const {
+  std::lock_guard lock(mutex_);
+  return entries_;
+}
+
+std::vector<event> recorder::events(const simulation& sim) const {
+  std::vector<event> out;
+  for (const auto& e : entries()) {
+    event ev;
+    ev.t = std::chrono::duration<double>(e.at - start_).count();
+    ev.kind = e.kind;
+    ev.who = e.who;
+    ev.secs = e.secs;
+    if (e.kind == event_kind::put || e.kind == event_kind::got) {
+      ev.item = sim.number_of(e.producer, e.seq);
+    }
+    out.push_back(ev);
+  }
+  return out;
+}
+
+namespace {
+std::shared_ptr<recorder>& recorder_slot() {
+  static std::shared_ptr<recorder> slot;
+  return slot;
+}
+}  // namespace
+
+void install_recorder(std::shared_ptr<recorder> r) {
+  recorder_slot() = std::move(r);
+}
+
+recorder* current_recorder() noexcept {
+  return recorder_slot().get();
+}
+
+// --------------------------------------------------------------- timeline
+
+timeline make_timeline(const std::vector<event>& events, std::uint32_t producers,
+                       std::uint32_t consumers, double duration) {
+  timeline tl;
+  tl.duration = duration;
+  for (std::uint32_t i = 0; i < producers; ++i) {
+    tl.producers.push_back({fmt::format("Producer {}", i), {}, {}});
+  }
+  for (std::uint32_t i = 0; i < consumers; ++i) {
+    tl.consumers.push_back({fmt::format("Consumer {}", i), {}, {}});
+  }
+  // An open span per lane (start time, waiting), closed by the lane's next event.
+  std::vector<std::optional<span>> open_p(producers), open_c(consumers);
+  auto close = [&](std::optional<span>& open, lane& l, double t) {
+    if (open) {
+      open->end = std::max(open->start, t);
+      l.spans.push_back(*open);
+      open.reset();
+    }
+  };
+  for (const auto& e : events) {
+    const bool is_producer = e.kind == event_kind::producer_sleep || e.kind == event_kind::put;
+    if (is_producer && e.who >= producers) {
+      continue;
+    }
+    if (!is_producer && e.who >= consumers) {
+      continue;
+    }
+    switch (e.kind) {
+      case event_kind::producer_sleep:
+        close(open_p[e.who], tl.producers[e.who], e.t);
+        open_p[e.who] = span{e.t, e.t, false};
+        break;
+      case event_kind::put:
+        close(open_p[e.who], tl.producers[e.who], e.t);
+        tl.producers[e.who].marks.push_back({e.t, e.item});
+        break;
+      case event_kind::consumer_sleep:
+        close(open_c[e.who], tl.consumers[e.who], e.t);
+        open_c[e.who] = span{e.t, e.t, false};
+        break;
+      case event_kind::wait:
+        close(open_c[e.who], tl.consumers[e.who], e.t);
+        open_c[e.who] = span{e.t, e.t, true};
+        break;
+      case event_kind::got:
+        close(open_c[e.who], tl.consumers[e.who], e.t);
+        tl.consumers[e.who].marks.push_back({e.t, e.item});
+        break;
+      case event_kind::cancelled:
+        close(open_c[e.who], tl.consumers[e.who], e.t);
+        break;
+    }
+  }
+  for (std::uint32_t i = 0; i < producers; ++i) {
+    close(open_p[i], tl.producers[i], duration);
+  }
+  for (std::uint32_t i = 0; i < consumers; ++i) {
+    close(open_c[i], tl.consumers[i], duration);
+  }
+  return tl;
+}
+
+std::vector<std::string> render_timeline_text(const timeline& tl, int width) {
+  std::size_t label = 0;
+  for (const auto& l : tl.consumers) {
+    label = std::max(label, l.label.size());
+  }
+  label += 2;  // ": "
+  const int cols = std::max(10, width - static_cast<int>(label));
+  const double dt = tl.duration > 0 ? tl.duration / cols : 1.0;
+  std::vector<std::string> rows;
+  for (const auto& l : tl.consumers) {
+    std::string cells(static_cast<std::size_t>(cols), ' ');
+    for (int c = 0; c < cols; ++c) {
+      const double mid = (c + 0.5) * dt;
+      for (const auto& s : l.spans) {
+        if (mid >= s.start && mid < s.end) {
+          cells[static_cast<std::size_t>(c)] = s.waiting ? '-' : '.';
+        }
+      }
+    }
+    for (const auto& m : l.marks) {
+      auto col =
+          static_cast<std::size_t>(std::clamp(static_cast<int>(std::floor(m.t / dt)), 0, cols - 1));
+      const std::string digits = std::to_string(m.item);
+      for (std::size_t k = 0; k < digits.size() && col + k < cells.size(); ++k) {
+        cells[col + k] = digits[k];
+      }
+    }
+    std::string head = l.label + ":";
+    head.resize(label, ' ');
+    rows.push_back(head + cells);
+  }
+  rows.push_back(
+      fmt::format("(N = item N got, - waiting in get, . sleeping; one column = {:.5f} s)", dt));
+  return rows;
+}
+
+int terminal_width() {
+  winsize ws{};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+    return ws.ws_col;
+  }
+  if (const char* c = std::getenv("COLUMNS")) {
+    char* end = nullptr;
+    const long v = std::strtol(c, &end, 10);
+    if (end != c && *end == '\0' && v > 0 && v < 10000) {
+      return static_cast<int>(v);
+    }
+  }
+  return 80;
+}
+
+std::string xml_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char ch : text) {
+    switch (ch) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        // Control characters other than tab/newline are not allowed in XML 1.0.
+        if (static_cast<unsigned char>(ch) < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') {
+          out += '?';
+        } else {
+          out += ch;
+        }
+    }
+  }
+  return out;
+}
+
+namespace {
+
+/// A tick step of 1, 2 or 5 times a power of ten giving about `target` ticks.
+double nice_step(double span, int target) {
+  if (span <= 0) {
+    return 1;
+  }
+  const double raw = span / target;
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 5.0, 10.0}) {
+    if (raw <= m * mag) {
+      return m * mag;
+    }
+  }
+  return 10 * mag;
+}
+
+}  // namespace
+
+std::string render_timeline_svg(const timeline& tl, std::string_view title) {
+  const double left = 110, right = 20, top = 40, lane_h = 24, bar_h = 14;
+  const double plot_w = 900;
+  const std::size_t lanes = tl.producers.size() + tl.consumers.size();
+  const double axis_y = top + lane_h * static_cast<double>(lanes) + 6;
+  const double width = left + plot_w + right;
+  const double height = axis_y + 60;
+  const double duration = tl.duration > 0 ? tl.duration : 1.0;
+  auto x_of = [&](double t) { return left + plot_w * std::clamp(t / duration, 0.0, 1.0); };
+
+  std::string s;
+  s += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  s += fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0f}\" height=\"{:.0f}\" "
+      "viewBox=\"0 0 {:.0f} {:.0f}\" font-family=\"monospace\" font-size=\"12\">\n",
+      width, height, width, height);
+  s += fmt::format("<title>{}</title>\n", xml_escape(title));
+  s += "<rect x=\"0\" y=\"0\" width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  s += fmt::format("<text x=\"{:.1f}\" y=\"20\" font-size=\"14\">{}</text>\n", left,
+                   xml_escape(title));
+
+  auto draw_lane = [&](const lane& l, std::size_t row, const char* kind) {
+    const double y = top + lane_h * static_cast<double>(row);
+    s += fmt::format("<g class=\"lane {}\" data-label=\"{}\">\n", kind, xml_escape(l.label));
+    s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", left - 8,
+                     y + bar_h - 2, xml_escape(l.label));
+    s += fmt::format(
+        "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#ddd\"/>\n", left,
+        y + bar_h / 2, left + plot_w, y + bar_h / 2);
+    for (const auto& sp : l.spans) {
+      const double x0 = x_of(sp.start), x1 = x_of(sp.end);
+      s += fmt::format(
+          "<rect class=\"{}\" x=\"{:.2f}\" y=\"{:.1f}\" width=\"{:.2f}\" height=\"{:.1f}\" "
+          "fill=\"{}\"><title>{} {} {:.5f}..{:.5f} s</title></rect>\n",
+          sp.waiting ? "waiting" : "sleeping", x0, y, std::max(0.0, x1 - x0), bar_h,
+          sp.waiting ? "#f4a259" : "#8ecae6", xml_escape(l.label),
+          sp.waiting ? "waiting" : "sleeping", sp.start, sp.end);
+    }
+    for (const auto& m : l.marks) {
+      const double x = x_of(m.t);
+      s += fmt::format(
+          "<line class=\"item\" x1=\"{:.2f}\" y1=\"{:.1f}\" x2=\"{:.2f}\" y2=\"{:.1f}\" "
+          "stroke=\"#c1121f\" stroke-width=\"2\"><title>item {} at {:.5f} s</title></line>\n",
+          x, y - 2, x, y + bar_h + 2, m.item, m.t);
+      s += fmt::format("<text x=\"{:.2f}\" y=\"{:.1f}\" font-size=\"10\">{}</text>\n", x + 2,
+                       y + bar_h - 3, m.item);
+    }
+    s += "</g>\n";
+  };
+  std::size_t row = 0;
+  for (const auto& l : tl.producers) {
+    draw_lane(l, row++, "producer");
+  }
+  for (const auto& l : tl.consumers) {
+    draw_lane(l, row++, "consumer");
+  }
+
+  // The time axis.
+  s += "<g class=\"axis\">\n";
+  s += fmt::format(
+      "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"black\"/>\n", left,
+      axis_y, left + plot_w, axis_y);
+  const double step = nice_step(duration, 10);
+  for (int k = 0; k * step <= duration * (1 + 1e-9); ++k) {
+    const double t = k * step;
+    const double x = x_of(t);
+    s += fmt::format(
+        "<line x1=\"{:.2f}\" y1=\"{:.1f}\" x2=\"{:.2f}\" y2=\"{:.1f}\" stroke=\"black\"/>\n", x,
+        axis_y, x, axis_y + 5);
+    s += fmt::format("<text x=\"{:.2f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", x,
+                     axis_y + 18, fmt::format("{:g}", t));
+  }
+  s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">time (s)</text>\n",
+                   left + plot_w / 2, axis_y + 36);
+  s += "</g>\n";
+  s += fmt::format(
+      "<g class=\"legend\"><rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"12\" height=\"10\" "
+      "fill=\"#8ecae6\"/><text x=\"{:.1f}\" y=\"{:.1f}\">sleeping</text>"
+      "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"12\" height=\"10\" fill=\"#f4a259\"/>"
+      "<text x=\"{:.1f}\" y=\"{:.1f}\">waiting in get</text></g>\n",
+      left + plot_w - 260, 10.0, left + plot_w - 244, 19.0, left + plot_w - 160, 10.0,
+      left + plot_w - 144, 19.0);
+  s += "</svg>\n";
+  return s;
+}
+
+}  // namespace sluice::asyncq
