@@ -20,12 +20,17 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <unordered_map>
 
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <unistd.h>
+#include <zlib.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -40,11 +45,6 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
-#include <fmt/format.h>
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <unistd.h>
-#include <zlib.h>
 
 #include "http_options.hpp"
 #include "sluice/core/error.hpp"
@@ -63,7 +63,10 @@ using std::chrono::nanoseconds;
 namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-constexpr std::size_t k_chunk = 64 * 1024;
+/// Read buffer capacity per connection. Beast sizes each read by the flat
+/// buffer's free capacity (at least 512 bytes), and the body is parsed out of
+/// it at once, so without this reserve a large body arrives 512 bytes a read.
+constexpr std::size_t k_read_buffer = 64 * 1024;
 
 /// One keep-alive connection; owned by exactly one coroutine at a time
 /// (a worker while in use, the origin's idle list otherwise).
@@ -71,8 +74,9 @@ struct connection {
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
-  std::unique_ptr<char[]> chunk{new char[k_chunk]};
   clock::time_point idle_since{};
+
+  connection() { buffer.reserve(k_read_buffer); }
 
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
@@ -111,9 +115,8 @@ class origin {
       }
       // Whatever is left below the freshest one is older still.
       if (c != nullptr && idle_timeout.count() != 0) {
-        auto keep_from = std::find_if(idle_.begin(), idle_.end(), [&](auto& x) {
-          return now - x->idle_since < idle_timeout;
-        });
+        auto keep_from = std::find_if(idle_.begin(), idle_.end(),
+                                      [&](auto& x) { return now - x->idle_since < idle_timeout; });
         for (auto it = idle_.begin(); it != keep_from; ++it) {
           stale.push_back(std::move(*it));
         }
@@ -196,7 +199,7 @@ class origin {
 /// A request target derived from one URL.
 struct target {
   bool tls = false;
-  std::string host;       // for DNS, SNI and verification (no brackets)
+  std::string host;  // for DNS, SNI and verification (no brackets)
   bool ip_literal = false;
   std::uint16_t port = 0;
   std::string host_header;  // host[:port] as written in the URL
@@ -272,7 +275,9 @@ std::string describe_bad_url(std::string_view text) {
   return "malformed URL (invalid character or syntax)";
 }
 
-bool iequals(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
+bool iequals(std::string_view a, std::string_view b) {
+  return beast::iequals(a, b);
+}
 
 /// zlib inflater for gzip (and zlib-wrapped or raw deflate).
 class inflater {
@@ -365,6 +370,23 @@ bool is_reset(const error_code& ec) {
          ec == ssl::error::stream_truncated;
 }
 
+/// The request as it goes on the wire (Beast's serializer, run once).
+std::string serialize(const bhttp::request<bhttp::string_body>& req) {
+  std::string out;
+  out.reserve(256 + req.body().size());
+  bhttp::request_serializer<bhttp::string_body> sr{req};
+  error_code ec;
+  while (!sr.is_done() && !ec) {
+    sr.next(ec, [&](error_code&, const auto& buffers) {
+      for (auto b : beast::buffers_range_ref(buffers)) {
+        out.append(static_cast<const char*>(b.data()), b.size());
+      }
+      sr.consume(beast::buffer_bytes(buffers));
+    });
+  }
+  return out;
+}
+
 bool is_redirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
@@ -374,6 +396,7 @@ struct outcome {
   std::string kind;  // empty: a response was received
   std::string message;
   std::optional<nanoseconds> retry_after;
+  std::string retry_after_value;
   std::string location;
   bool cancelled = false;
   bool stale_reuse = false;  // a pooled connection failed before any response byte
@@ -390,9 +413,8 @@ class http_consumer final : public consumer {
       // Load it now, so a missing or bad file is a configuration error (exit 2).
       ssl_context();
       if (ssl_error_) {
-        throw config_error("tls.ca_file",
-                           fmt::format("cannot load CA file '{}': {}", cfg_.tls_ca_file,
-                                       ssl_error_.message()));
+        throw config_error("tls.ca_file", fmt::format("cannot load CA file '{}': {}",
+                                                      cfg_.tls_ca_file, ssl_error_.message()));
       }
     }
     if (!cfg_.basic_auth.empty()) {
@@ -405,13 +427,45 @@ class http_consumer final : public consumer {
       if (iequals(k, "accept-encoding")) {
         ae_overridden_ = true;
       }
+      if (iequals(k, "host")) {
+        host_overridden_ = true;
+      }
     }
+    tail_with_body_ = request_tail(cfg_.method, true);
+    tail_without_body_ = request_tail("GET", false);
   }
 
   net::awaitable<result> process(item it, worker_info w) override;
 
  private:
   struct fetch;  // per-item state, defined below
+
+  /// Everything after the request line of a request with the configured
+  /// fields (and body), serialized by Beast.
+  std::string request_tail(const std::string& method, bool with_body) const {
+    bhttp::request<bhttp::string_body> req;
+    req.version(11);
+    req.method_string(method);
+    req.target("/");
+    if (!ua_overridden_ && !cfg_.user_agent.empty()) {
+      req.set(bhttp::field::user_agent, cfg_.user_agent);
+    }
+    if (cfg_.decompress && !ae_overridden_) {
+      req.set(bhttp::field::accept_encoding, "gzip, deflate");
+    }
+    if (!authorization_.empty()) {
+      req.set(bhttp::field::authorization, authorization_);
+    }
+    for (auto& [k, v] : cfg_.headers) {
+      req.set(k, v);
+    }
+    if (with_body && !cfg_.body.empty()) {
+      req.body() = cfg_.body;
+      req.prepare_payload();
+    }
+    std::string wire = serialize(req);
+    return wire.substr(wire.find("\r\n") + 2);
+  }
 
   std::shared_ptr<origin> origin_for(const std::string& key) {
     std::lock_guard lock(origins_mutex_);
@@ -456,6 +510,9 @@ class http_consumer final : public consumer {
   std::string authorization_;
   bool ua_overridden_ = false;
   bool ae_overridden_ = false;
+  bool host_overridden_ = false;
+  std::string tail_with_body_;
+  std::string tail_without_body_;
   std::mutex origins_mutex_;
   std::unordered_map<std::string, std::shared_ptr<origin>> origins_;
   std::atomic<std::uint64_t> temp_counter_{0};
@@ -517,6 +574,11 @@ struct http_consumer::fetch {
 
   void reset_response() {
     discard_file();
+    if (!r.body_file.empty()) {
+      // A finished body of a response we are not keeping (a redirect, a retry).
+      std::error_code ec;
+      std::filesystem::remove(r.body_file, ec);
+    }
     r.status = 0;
     r.bytes = 0;
     r.body.clear();
@@ -593,7 +655,7 @@ struct http_consumer::fetch {
 
   /// Resolves (or takes from cache) the endpoints of `t`.
   net::awaitable<std::vector<tcp::endpoint>> endpoints(const target& t, origin& o,
-                                                      clock::time_point limit, outcome& out) {
+                                                       clock::time_point limit, outcome& out) {
     std::vector<tcp::endpoint> eps;
     if (t.ip_literal) {
       error_code ec;
@@ -672,7 +734,7 @@ struct http_consumer::fetch {
 
   /// Opens a new connection to `t` (DNS, TCP, TLS).
   net::awaitable<std::unique_ptr<connection>> open(const target& t, origin& o,
-                                                  clock::time_point deadline, outcome& out) {
+                                                   clock::time_point deadline, outcome& out) {
     bool connect_first = false;
     auto limit = earlier(deadline, cfg.connect_timeout, clock::now(), connect_first);
     auto timeout_kind = connect_first ? "timeout_connect" : "timeout_total";
@@ -785,10 +847,109 @@ struct http_consumer::fetch {
     }
   }
 
+  /// A Beast parser that keeps only what a result needs: the status, the
+  /// selected headers, and the body, decoded and stored as it arrives (no
+  /// field container, no intermediate body buffer).
+  class response_reader final : public bhttp::basic_parser<false> {
+   public:
+    response_reader(fetch& f, outcome& o) : f_(f), out_(o) {}
+
+    std::unique_ptr<inflater> inf;  // when the body is gzip/deflate encoded
+
+   private:
+    void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int,
+                         error_code&) override {}
+
+    void on_response_impl(int code, beast::string_view reason, int, error_code&) override {
+      f_.r.status = code;
+      header_bytes_ = 15 + reason.size();
+    }
+
+    void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
+                       error_code& ec) override {
+      // Beast checks header_limit per parse call, and fields parsed by one
+      // call are consumed before the next, so count the whole header here.
+      header_bytes_ += name_string.size() + value.size() + 4;
+      if (header_bytes_ > f_.cfg.max_header) {
+        ec = bhttp::error::header_limit;
+        return;
+      }
+      std::string_view v(value.data(), value.size());
+      switch (name) {
+        case bhttp::field::content_type:
+          f_.r.content_type.assign(v);
+          break;
+        case bhttp::field::content_encoding:
+          encoding_ = v;
+          break;
+        case bhttp::field::retry_after:
+          out_.retry_after_value.assign(v);
+          break;
+        case bhttp::field::location:
+          out_.location.assign(v);
+          break;
+        default:
+          break;
+      }
+      for (auto& keep : f_.cfg.keep_headers) {
+        if (iequals(keep, std::string_view(name_string.data(), name_string.size()))) {
+          f_.r.headers.emplace_back(keep, std::string(v));
+          break;
+        }
+      }
+    }
+
+    void on_header_impl(error_code&) override {}
+
+    void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
+      const config& cfg = f_.cfg;
+      if (cfg.decompress && !f_.self.ae_overridden_ && !encoding_.empty()) {
+        if (iequals(encoding_, "gzip") || iequals(encoding_, "x-gzip")) {
+          inf = std::make_unique<inflater>();
+          inf->start(true);
+        } else if (iequals(encoding_, "deflate")) {
+          inf = std::make_unique<inflater>();
+          inf->start(false);
+        }
+      }
+      if (cfg.keep_body && !inf && length && *length <= cfg.memory_body) {
+        f_.r.body.reserve(static_cast<std::size_t>(*length));
+      }
+    }
+
+    std::size_t on_body_impl(beast::string_view body, error_code& ec) override {
+      f_.wire_bytes += body.size();
+      auto sink = [this](const char* d, std::size_t n) { return f_.append(d, n, out_); };
+      bool ok = inf ? inf->feed(body.data(), body.size(), sink, out_.message)
+                    : sink(body.data(), body.size());
+      if (!ok) {
+        if (out_.kind.empty()) {
+          out_.kind = "decode";
+        }
+        // Any error stops the parser; out_.kind says which.
+        ec = make_error_code(boost::system::errc::illegal_byte_sequence);
+      }
+      return body.size();
+    }
+
+    void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+
+    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                   error_code& ec) override {
+      return on_body_impl(body, ec);
+    }
+
+    void on_finish_impl(error_code&) override {}
+
+    fetch& f_;
+    outcome& out_;
+    std::string encoding_;
+    std::uint64_t header_bytes_ = 0;
+  };
+
   /// Writes the request and reads the response on an open connection.
   template <class Stream>
-  net::awaitable<void> exchange(Stream& s, connection& c, bool reused,
-                                const bhttp::request<bhttp::string_body>& req,
+  net::awaitable<void> exchange(Stream& s, connection& c, bool reused, const std::string& req,
                                 clock::time_point deadline, bool head, outcome& out,
                                 bool& reusable) {
     auto& low = c.lowest();
@@ -796,7 +957,9 @@ struct http_consumer::fetch {
     auto header_at = earlier(deadline, cfg.header_timeout, clock::now(), header_first);
     const char* header_timeout_kind = header_first ? "timeout_header" : "timeout_total";
     set_expiry(low, header_at);
-    auto [wec, wn] = co_await bhttp::async_write(s, req, use_tuple);
+    // One flat buffer, serialized once per hop: far cheaper than Beast's
+    // buffer-sequence serializer on every write.
+    auto [wec, wn] = co_await net::async_write(s, net::buffer(req), use_tuple);
     if (wec) {
       if (reused && is_reset(wec)) {
         out.stale_reuse = true;
@@ -805,7 +968,7 @@ struct http_consumer::fetch {
       co_return;
     }
     auto written = clock::now();
-    bhttp::response_parser<bhttp::buffer_body> p;
+    response_reader p(*this, out);
     p.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(cfg.max_header, UINT32_MAX)));
     p.body_limit(cfg.max_body);
     if (head) {
@@ -820,59 +983,21 @@ struct http_consumer::fetch {
       co_return;
     }
     r.time.ttfb += clock::now() - written;
-    auto& msg = p.get();
-    r.status = static_cast<int>(msg.result_int());
-    if (auto ct = msg.find(bhttp::field::content_type); ct != msg.end()) {
-      r.content_type.assign(ct->value().data(), ct->value().size());
+    if (!out.retry_after_value.empty()) {
+      out.retry_after = parse_retry_after(out.retry_after_value, std::chrono::system_clock::now());
     }
-    for (auto& name : cfg.keep_headers) {
-      auto range = msg.equal_range(name);
-      for (auto it = range.first; it != range.second; ++it) {
-        r.headers.emplace_back(name, std::string(it->value()));
-      }
-    }
-    if (auto ra = msg.find(bhttp::field::retry_after); ra != msg.end()) {
-      out.retry_after =
-          parse_retry_after(std::string_view(ra->value().data(), ra->value().size()),
-                            std::chrono::system_clock::now());
-    }
-    if (is_redirect(r.status)) {
-      if (auto loc = msg.find(bhttp::field::location); loc != msg.end()) {
-        out.location.assign(loc->value().data(), loc->value().size());
-      }
+    if (!is_redirect(r.status)) {
+      out.location.clear();
     }
 
-    // Body: decode (gzip/deflate) on the fly, spill to a file when large.
-    // On the heap, and only when needed: its 16 KiB buffer would otherwise
-    // make every exchange's coroutine frame a large allocation.
-    std::unique_ptr<inflater> inf;
-    if (cfg.decompress && !ae_user_set()) {
-      if (auto ce = msg.find(bhttp::field::content_encoding); ce != msg.end()) {
-        std::string_view v(ce->value().data(), ce->value().size());
-        if (iequals(v, "gzip") || iequals(v, "x-gzip")) {
-          inf = std::make_unique<inflater>();
-          inf->start(true);
-        } else if (iequals(v, "deflate")) {
-          inf = std::make_unique<inflater>();
-          inf->start(false);
-        }
-      }
-    }
-    if (cfg.keep_body && !inf && cfg.memory_body > 0) {
-      if (auto len = p.content_length(); len && *len <= cfg.memory_body) {
-        r.body.reserve(static_cast<std::size_t>(*len));
-      }
-    }
-    auto sink = [&](const char* d, std::size_t n) { return append(d, n, out); };
+    // Body: the reader decodes (gzip/deflate) on the fly and spills to a file
+    // when large; here only the I/O, the timeouts and the speed guard.
     bool speed_guard = cfg.min_speed > 0;
     auto window_start = clock::now();
     std::uint64_t window_bytes = 0;
-    double need_per_window =
-        static_cast<double>(cfg.min_speed) * std::chrono::duration<double>(cfg.speed_window).count();
+    double need_per_window = static_cast<double>(cfg.min_speed) *
+                             std::chrono::duration<double>(cfg.speed_window).count();
     while (!p.is_done()) {
-      auto& body = p.get().body();
-      body.data = c.chunk.get();
-      body.size = k_chunk;
       bool speed_first = false;
       const char* kind = "timeout_total";
       clock::time_point at = deadline;
@@ -882,28 +1007,34 @@ struct http_consumer::fetch {
           kind = "too_slow";
         }
       }
-      set_expiry(low, at);
-      auto [ec, n] = co_await bhttp::async_read(s, c.buffer, p, use_tuple);
-      if (ec == bhttp::error::need_buffer) {
-        ec = {};
-      }
-      std::size_t got = k_chunk - p.get().body().size;
-      wire_bytes += got;
-      if (got > 0) {
-        bool ok = inf ? inf->feed(c.chunk.get(), got, sink, out.message) : sink(c.chunk.get(), got);
-        if (!ok) {
-          if (out.kind.empty()) {
-            out.kind = "decode";
-          }
-          co_return;
+      auto before = wire_bytes;
+      error_code ec;
+      bool progressed = false;
+      if (c.buffer.size() > 0) {
+        // Usually the whole body arrived with the header: parse it in place
+        // instead of starting an asynchronous read that completes at once.
+        auto used = p.put(c.buffer.data(), ec);
+        c.buffer.consume(used);
+        if (ec == bhttp::error::need_more) {
+          ec = {};
         }
+        progressed = used > 0;
+      }
+      if (!progressed && !ec) {
+        set_expiry(low, at);
+        auto [rec, n] = co_await bhttp::async_read_some(s, c.buffer, p, use_tuple);
+        ec = rec;
+      }
+      std::size_t got = wire_bytes - before;
+      if (!out.kind.empty()) {
+        co_return;  // the reader failed the body (decode, body_limit, body_file)
       }
       if (ec) {
         if (ec == beast::error::timeout && speed_first) {
           out.kind = "too_slow";
-          out.message = fmt::format(
-              "body slower than min_speed ({} bytes/s): {} bytes in the last {}", cfg.min_speed,
-              window_bytes + got, format_duration(cfg.speed_window));
+          out.message =
+              fmt::format("body slower than min_speed ({} bytes/s): {} bytes in the last {}",
+                          cfg.min_speed, window_bytes + got, format_duration(cfg.speed_window));
           co_return;
         }
         classify(ec, "read", kind, out);
@@ -917,7 +1048,7 @@ struct http_consumer::fetch {
         }
       }
     }
-    if (inf && !inf->finished() && r.bytes == 0 && wire_bytes > 0) {
+    if (p.inf && !p.inf->finished() && r.bytes == 0 && wire_bytes > 0) {
       out.kind = "decode";
       out.message = "truncated compressed body";
       co_return;
@@ -931,8 +1062,7 @@ struct http_consumer::fetch {
   bool ae_user_set() const { return self.ae_overridden_; }
 
   /// One attempt: connection, exchange, pool hand-back.
-  net::awaitable<outcome> attempt(const target& t, origin& o,
-                                  const bhttp::request<bhttp::string_body>& req, bool head) {
+  net::awaitable<outcome> attempt(const target& t, origin& o, const std::string& req, bool head) {
     outcome out;
     auto now = clock::now();
     auto deadline = cfg.total_timeout > nanoseconds::zero() ? now + cfg.total_timeout
@@ -971,30 +1101,18 @@ struct http_consumer::fetch {
     co_return out;
   }
 
-  bhttp::request<bhttp::string_body> build_request(const target& t, std::string_view method,
-                                                   bool with_body) {
-    bhttp::request<bhttp::string_body> req;
-    req.version(11);
-    req.method_string(method);
-    req.target(t.path);
-    req.set(bhttp::field::host, t.host_header);
-    if (!self.ua_overridden_ && !cfg.user_agent.empty()) {
-      req.set(bhttp::field::user_agent, cfg.user_agent);
+  /// The request for one hop: the request line and Host are per URL; every
+  /// other field (and the body) was serialized by Beast once, at construction.
+  std::string build_request(const target& t, std::string_view method, bool with_body) {
+    const std::string& tail = with_body ? self.tail_with_body_ : self.tail_without_body_;
+    std::string out;
+    out.reserve(method.size() + t.path.size() + t.host_header.size() + tail.size() + 24);
+    out.append(method).append(" ").append(t.path).append(" HTTP/1.1\r\n");
+    if (!self.host_overridden_) {
+      out.append("Host: ").append(t.host_header).append("\r\n");
     }
-    if (cfg.decompress && !self.ae_overridden_) {
-      req.set(bhttp::field::accept_encoding, "gzip, deflate");
-    }
-    if (!self.authorization_.empty()) {
-      req.set(bhttp::field::authorization, self.authorization_);
-    }
-    for (auto& [k, v] : cfg.headers) {
-      req.set(k, v);
-    }
-    if (with_body && !cfg.body.empty()) {
-      req.body() = cfg.body;
-      req.prepare_payload();
-    }
-    return req;
+    out.append(tail);
+    return out;
   }
 
   /// Waits for the origin's Retry-After pause, a permit and a rate token.
@@ -1063,8 +1181,8 @@ struct http_consumer::fetch {
       for (std::uint32_t attempt_no = 1;; ++attempt_no) {
         permit_guard permit;
         // Skip the admission coroutine (a frame per request) when nothing limits this origin.
-        bool limited = o->permits() != nullptr || cfg.rate_per_sec > 0 ||
-                       o->paused_until() > clock::now();
+        bool limited =
+            o->permits() != nullptr || cfg.rate_per_sec > 0 || o->paused_until() > clock::now();
         if (limited && !co_await admit(*o, permit)) {
           fail("cancelled", "cancelled");
           co_return;

@@ -78,7 +78,8 @@ option_schema schema() {
   s.push_back(object(
       "timeouts", "Per-attempt time limits (0 = none)",
       {opt("connect", T::duration, "10s", "DNS + TCP connect + TLS handshake"),
-       opt("header", T::duration, "30s", "From sending the request until the response header is read"),
+       opt("header", T::duration, "30s",
+           "From sending the request until the response header is read"),
        opt("total", T::duration, "120s", "Whole attempt, including the body"),
        opt("min_speed", T::size, "0", "Minimum body bytes per second over `speed_window`; 0 = off"),
        opt("speed_window", T::duration, "10s", "Window for `min_speed`")}));
@@ -98,9 +99,9 @@ option_schema schema() {
   s.push_back(opt("method", T::string, "GET", "Request method"));
   s.push_back(opt("headers", T::string_map, "", "Extra request headers"));
   s.push_back(opt("body", T::string, "", "Request body (sent with every request)"));
-  s.push_back(object("basic_auth", "HTTP basic authentication",
-                     {opt("user", T::string, "", "User name"),
-                      opt("password", T::string, "", "Password")}));
+  s.push_back(object(
+      "basic_auth", "HTTP basic authentication",
+      {opt("user", T::string, "", "User name"), opt("password", T::string, "", "Password")}));
   s.push_back(opt("user_agent", T::string, "sluice/" SLUICE_VERSION, "User-Agent header"));
   s.push_back(opt("decompress", T::boolean, "true",
                   "Send `Accept-Encoding: gzip, deflate` and decode the body with zlib"));
@@ -152,27 +153,45 @@ config parse_config(const options& o, const stage_context* ctx) {
   }
   if (o.has("timeouts")) {
     options t = o.get_object("timeouts");
-    if (t.has("connect")) c.connect_timeout = t.get_duration("connect");
-    if (t.has("header")) c.header_timeout = t.get_duration("header");
-    if (t.has("total")) c.total_timeout = t.get_duration("total");
-    if (t.has("min_speed")) c.min_speed = t.get_size("min_speed");
-    if (t.has("speed_window")) c.speed_window = t.get_duration("speed_window");
+    if (t.has("connect")) {
+      c.connect_timeout = t.get_duration("connect");
+    }
+    if (t.has("header")) {
+      c.header_timeout = t.get_duration("header");
+    }
+    if (t.has("total")) {
+      c.total_timeout = t.get_duration("total");
+    }
+    if (t.has("min_speed")) {
+      c.min_speed = t.get_size("min_speed");
+    }
+    if (t.has("speed_window")) {
+      c.speed_window = t.get_duration("speed_window");
+    }
     if (c.min_speed > 0 && c.speed_window <= std::chrono::nanoseconds::zero()) {
       throw config_error("timeouts.speed_window", "speed_window must be > 0 when min_speed is set");
     }
   }
   if (o.has("retry")) {
     options r = o.get_object("retry");
-    if (r.has("attempts")) c.attempts = static_cast<std::uint32_t>(r.get_int("attempts"));
-    if (r.has("backoff_base")) c.backoff_base = r.get_duration("backoff_base");
-    if (r.has("backoff_max")) c.backoff_max = r.get_duration("backoff_max");
-    if (r.has("retry_after_max")) c.retry_after_max = r.get_duration("retry_after_max");
+    if (r.has("attempts")) {
+      c.attempts = static_cast<std::uint32_t>(r.get_int("attempts"));
+    }
+    if (r.has("backoff_base")) {
+      c.backoff_base = r.get_duration("backoff_base");
+    }
+    if (r.has("backoff_max")) {
+      c.backoff_max = r.get_duration("backoff_max");
+    }
+    if (r.has("retry_after_max")) {
+      c.retry_after_max = r.get_duration("retry_after_max");
+    }
     if (r.has("on")) {
       c.retry_on.clear();
       for (auto& v : r.get_string_list("on")) {
         std::string k = lower(v);
-        bool known = std::find(k_retry_classes.begin(), k_retry_classes.end(), k) !=
-                     k_retry_classes.end();
+        bool known =
+            std::find(k_retry_classes.begin(), k_retry_classes.end(), k) != k_retry_classes.end();
         bool code = k.size() == 3 && valid_status_pattern(k);
         if (!known && !code) {
           throw config_error("retry.on",
@@ -184,11 +203,12 @@ config parse_config(const options& o, const stage_context* ctx) {
       }
     }
   }
-  if (o.has("redirects")) c.max_redirects = static_cast<std::uint32_t>(o.get_int("redirects"));
+  if (o.has("redirects")) {
+    c.max_redirects = static_cast<std::uint32_t>(o.get_int("redirects"));
+  }
   if (o.has("method")) {
     c.method = o.get_string("method");
-    if (c.method.empty() ||
-        !std::all_of(c.method.begin(), c.method.end(), [](unsigned char ch) {
+    if (c.method.empty() || !std::all_of(c.method.begin(), c.method.end(), [](unsigned char ch) {
           return std::isalnum(ch) || ch == '-' || ch == '_';
         })) {
       throw config_error("method", "invalid HTTP method '" + c.method + "'");
@@ -199,7 +219,9 @@ config parse_config(const options& o, const stage_context* ctx) {
       c.headers.emplace_back(k, v);
     }
   }
-  if (o.has("body")) c.body = o.get_string("body");
+  if (o.has("body")) {
+    c.body = o.get_string("body");
+  }
   if (o.has("basic_auth")) {
     options a = o.get_object("basic_auth");
     std::string user = a.has("user") ? a.get_string("user") : "";
@@ -208,12 +230,20 @@ config parse_config(const options& o, const stage_context* ctx) {
       c.basic_auth = user + ":" + pass;
     }
   }
-  if (o.has("user_agent")) c.user_agent = o.get_string("user_agent");
-  if (o.has("decompress")) c.decompress = o.get_bool("decompress");
-  if (o.has("max_decoded")) c.max_decoded = o.get_size("max_decoded");
+  if (o.has("user_agent")) {
+    c.user_agent = o.get_string("user_agent");
+  }
+  if (o.has("decompress")) {
+    c.decompress = o.get_bool("decompress");
+  }
+  if (o.has("max_decoded")) {
+    c.max_decoded = o.get_size("max_decoded");
+  }
   if (o.has("tls")) {
     options t = o.get_object("tls");
-    if (t.has("verify")) c.tls_verify = t.get_bool("verify");
+    if (t.has("verify")) {
+      c.tls_verify = t.get_bool("verify");
+    }
     if (t.has("ca_file")) {
       std::string f = t.get_string("ca_file");
       if (!f.empty()) {
@@ -221,10 +251,18 @@ config parse_config(const options& o, const stage_context* ctx) {
       }
     }
   }
-  if (o.has("max_header")) c.max_header = o.get_size("max_header");
-  if (o.has("max_body")) c.max_body = o.get_size("max_body");
-  if (o.has("memory_body")) c.memory_body = o.get_size("memory_body");
-  if (o.has("keep_body")) c.keep_body = o.get_bool("keep_body");
+  if (o.has("max_header")) {
+    c.max_header = o.get_size("max_header");
+  }
+  if (o.has("max_body")) {
+    c.max_body = o.get_size("max_body");
+  }
+  if (o.has("memory_body")) {
+    c.memory_body = o.get_size("memory_body");
+  }
+  if (o.has("keep_body")) {
+    c.keep_body = o.get_bool("keep_body");
+  }
   c.keep_headers = k_default_keep_headers;
   if (o.has("keep_headers")) {
     c.keep_headers.clear();
@@ -242,14 +280,18 @@ config parse_config(const options& o, const stage_context* ctx) {
       c.fail_status.push_back(k);
     }
   }
-  if (o.has("dns_ttl")) c.dns_ttl = o.get_duration("dns_ttl");
+  if (o.has("dns_ttl")) {
+    c.dns_ttl = o.get_duration("dns_ttl");
+  }
   return c;
 }
 
 std::optional<double> parse_rate(std::string_view text) {
   auto slash = text.find('/');
   std::string_view num = text.substr(0, slash);
-  while (!num.empty() && num.back() == ' ') num.remove_suffix(1);
+  while (!num.empty() && num.back() == ' ') {
+    num.remove_suffix(1);
+  }
   double v = 0;
   auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
   if (ec != std::errc{} || p != num.data() + num.size() || !(v > 0) || !std::isfinite(v)) {
@@ -259,17 +301,29 @@ std::optional<double> parse_rate(std::string_view text) {
     return v;
   }
   std::string_view unit = text.substr(slash + 1);
-  while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
-  if (unit == "s" || unit == "sec" || unit == "second") return v;
-  if (unit == "m" || unit == "min" || unit == "minute") return v / 60.0;
-  if (unit == "h" || unit == "hour") return v / 3600.0;
+  while (!unit.empty() && unit.front() == ' ') {
+    unit.remove_prefix(1);
+  }
+  if (unit == "s" || unit == "sec" || unit == "second") {
+    return v;
+  }
+  if (unit == "m" || unit == "min" || unit == "minute") {
+    return v / 60.0;
+  }
+  if (unit == "h" || unit == "hour") {
+    return v / 3600.0;
+  }
   return std::nullopt;
 }
 
 std::optional<std::chrono::nanoseconds> parse_retry_after(
     std::string_view value, std::chrono::system_clock::time_point now) {
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+    value.remove_prefix(1);
+  }
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+    value.remove_suffix(1);
+  }
   if (value.empty()) {
     return std::nullopt;
   }
@@ -308,8 +362,8 @@ std::chrono::nanoseconds backoff_delay(std::uint32_t retry_number, std::chrono::
   if (retry_number == 0 || base <= std::chrono::nanoseconds::zero()) {
     return std::chrono::nanoseconds::zero();
   }
-  double cap = static_cast<double>(base.count()) * std::ldexp(1.0, static_cast<int>(
-                                                                       std::min(retry_number - 1, 60u)));
+  double cap = static_cast<double>(base.count()) *
+               std::ldexp(1.0, static_cast<int>(std::min(retry_number - 1, 60u)));
   cap = std::min(cap, static_cast<double>(max.count()));
   std::uniform_real_distribution<double> dist(0.0, cap);
   return std::chrono::nanoseconds(static_cast<std::int64_t>(dist(rng)));

@@ -10,8 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <boost/asio/ip/tcp.hpp>
 #include <doctest/doctest.h>
+#include <boost/asio/ip/tcp.hpp>
 
 #include "http_harness.hpp"
 #include "test_server.hpp"
@@ -44,10 +44,10 @@ json::object no_retry() {
 TEST_CASE("http.fetch.status_codes") {
   test_server srv;
   http_harness h(no_retry());
-  auto rs = h.run({srv.base() + "/status/200", srv.base() + "/status/204",
-                   srv.base() + "/status/404", srv.base() + "/status/500",
-                   srv.base() + "/status/418"},
-                  2);
+  auto rs =
+      h.run({srv.base() + "/status/200", srv.base() + "/status/204", srv.base() + "/status/404",
+             srv.base() + "/status/500", srv.base() + "/status/418"},
+            2);
   CHECK(rs[0].status == 200);
   CHECK(rs[1].status == 204);
   CHECK(rs[2].status == 404);
@@ -211,8 +211,8 @@ TEST_CASE("http.redirect.loop_detected") {
 TEST_CASE("http.redirect.non_http_scheme_refused") {
   test_server srv;
   http_harness h;
-  auto rs = h.run({srv.base() + "/to?url=ftp://127.0.0.1/file",
-                   srv.base() + "/to?url=file:///etc/passwd"});
+  auto rs = h.run(
+      {srv.base() + "/to?url=ftp://127.0.0.1/file", srv.base() + "/to?url=file:///etc/passwd"});
   for (auto& r : rs) {
     CHECK(r.error_kind == "redirect_scheme");
     CHECK(r.status == 302);
@@ -356,8 +356,8 @@ TEST_CASE("http.retry_after.honoured_on_retry") {
 TEST_CASE("http.retry_after.capped_by_config") {
   test_server srv;
   json::object o;
-  o["retry"] = json::object{
-      {"attempts", 2}, {"backoff_base", ns(1ms)}, {"retry_after_max", ns(200ms)}};
+  o["retry"] =
+      json::object{{"attempts", 2}, {"backoff_base", ns(1ms)}, {"retry_after_max", ns(200ms)}};
   http_harness h(o);
   // Retry-After: 3600 capped to 200ms; without the cap the deadline fails this.
   auto r = h.fetch(srv.base() + "/retry-after/cap?s=3600", 20s);

@@ -12,12 +12,12 @@
 #include <thread>
 #include <vector>
 
+#include <doctest/doctest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/json.hpp>
-#include <doctest/doctest.h>
 
 #include "sluice/stage/registry.hpp"
 #include "sluice/stages/http.hpp"

@@ -89,10 +89,11 @@ TEST_CASE("http.options.schema_and_errors") {
     names.push_back(s.name);
     CHECK_MESSAGE(!s.doc.empty(), s.name);
   }
-  for (const char* n : {"per_host", "pool", "rate", "burst", "timeouts", "retry", "redirects",
-                        "method", "headers", "body", "basic_auth", "user_agent", "decompress",
-                        "max_decoded", "tls", "max_header", "max_body", "memory_body",
-                        "keep_body", "keep_headers", "fail_status", "dns_ttl"}) {
+  for (const char* n :
+       {"per_host",   "pool",         "rate",        "burst",      "timeouts",   "retry",
+        "redirects",  "method",       "headers",     "body",       "basic_auth", "user_agent",
+        "decompress", "max_decoded",  "tls",         "max_header", "max_body",   "memory_body",
+        "keep_body",  "keep_headers", "fail_status", "dns_ttl"}) {
     CHECK_MESSAGE(std::find(names.begin(), names.end(), n) != names.end(), n);
   }
   auto expect_error = [&](json::object o, const std::string& option) {

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <regex>
 
-#include <boost/json.hpp>
 #include <doctest/doctest.h>
+#include <boost/json.hpp>
 
 #include "http_harness.hpp"
 #include "sluice/stages/origin.hpp"
@@ -33,7 +33,9 @@ std::pair<std::uint64_t, std::uint64_t> nginx_counters(const std::string& base) 
   return {std::stoull(m[1]), std::stoull(m[3])};
 }
 
-json::object no_retry() { return json::object{{"retry", json::object{{"attempts", 1}}}}; }
+json::object no_retry() {
+  return json::object{{"retry", json::object{{"attempts", 1}}}};
+}
 
 }  // namespace
 
@@ -144,10 +146,10 @@ TEST_CASE("http.httpbin.status_redirects_gzip") {
   sluice::test::httpbin_fixture bin;
   auto b = bin.base_url();
   http_harness h(no_retry());
-  auto rs = h.run({b + "/status/418", b + "/relative-redirect/3", b + "/absolute-redirect/2",
-                   b + "/gzip", b + "/deflate", b + "/redirect-to?url=ftp%3A%2F%2Fexample.com%2F",
-                   b + "/status/503"},
-                  3);
+  auto rs =
+      h.run({b + "/status/418", b + "/relative-redirect/3", b + "/absolute-redirect/2", b + "/gzip",
+             b + "/deflate", b + "/redirect-to?url=ftp%3A%2F%2Fexample.com%2F", b + "/status/503"},
+            3);
   CHECK(rs[0].status == 418);
   CHECK(rs[1].ok());
   CHECK(rs[1].redirects == 3);
@@ -213,7 +215,9 @@ TEST_CASE("http.pipeline.bad_urls_fail_their_items_and_exit_0") {
          "    path: "
       << out.string() << "\n";
   }
-  auto r = sluice::test::run_command({std::getenv("SLUICE_BIN"), "run", yaml.string()});
+  const char* bin = std::getenv("SLUICE_BIN");
+  REQUIRE_MESSAGE(bin != nullptr, "SLUICE_BIN is not set (run through ctest)");
+  auto r = sluice::test::run_command({bin, "run", yaml.string()});
   CHECK(r.exit_code == 0);
   std::ifstream in(out);
   std::string line;

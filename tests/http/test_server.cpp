@@ -7,6 +7,7 @@
 #include <sstream>
 #include <thread>
 
+#include <zlib.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,7 +21,6 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-#include <zlib.h>
 
 namespace sluice::test {
 
@@ -37,8 +37,7 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 std::string compress(const std::string& in, bool gzip) {
   z_stream zs{};
-  deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, gzip ? 15 + 16 : 15, 8,
-               Z_DEFAULT_STRATEGY);
+  deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, gzip ? 15 + 16 : 15, 8, Z_DEFAULT_STRATEGY);
   std::string out(deflateBound(&zs, static_cast<uLong>(in.size())) + 32, '\0');
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   zs.avail_in = static_cast<uInt>(in.size());
@@ -83,8 +82,8 @@ struct test_server::impl {
   }
 
   std::string base() const {
-    return std::string(tls ? "https" : "http") + "://127.0.0.1:" +
-           std::to_string(acceptor.local_endpoint().port());
+    return std::string(tls ? "https" : "http") +
+           "://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
   }
 
   template <class Stream>
@@ -94,7 +93,7 @@ struct test_server::impl {
     res.keep_alive(req.keep_alive() && res.keep_alive());
     res.prepare_payload();
     auto [ec, n] = co_await bhttp::async_write(s, res, use_tuple);
-    co_return !ec&& res.keep_alive();
+    co_return !ec && res.keep_alive();
   }
 
   /// Handles one request; returns false to close the connection.
@@ -297,8 +296,12 @@ test_server::~test_server() {
   impl_->thread.join();
 }
 
-std::uint16_t test_server::port() const { return impl_->acceptor.local_endpoint().port(); }
+std::uint16_t test_server::port() const {
+  return impl_->acceptor.local_endpoint().port();
+}
 
-std::string test_server::base() const { return impl_->base(); }
+std::string test_server::base() const {
+  return impl_->base();
+}
 
 }  // namespace sluice::test
