@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${SLUICE_BUILD_DIR:-build}
+# Let ccache share objects between build directories (the plugin install test
+# builds sluice again in a temporary one).
+export CCACHE_NOHASHDIR=1
 generator=()
 if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
 if [[ ! -f $build/CMakeCache.txt ]]; then

@@ -17,6 +17,7 @@
 #include <boost/json.hpp>
 
 #include "sluice/core/error.hpp"
+#include "sluice/runtime/filter.hpp"
 
 namespace sluice {
 
@@ -763,8 +764,17 @@ class loader {
         auto path = fmt::format("sinks[{}]", i);
         if (auto d = stage(sinks[i], stage_kind::sink, path, {"when"})) {
           if (auto w = sinks[i]["when"]) {
-            scalar(w, path + ".when", d->when, "a filter expression");
             d->marks["when"] = mark_of(w);
+            if (scalar(w, path + ".when", d->when, "a filter expression")) {
+              std::string err;
+              int col = 0;
+              if (!result_filter::parse(d->when, err, col)) {
+                source_mark m = mark_of(w);
+                // A quoted scalar's text starts one column after its mark.
+                m.column += col + (w.Tag() == "!" ? 1 : 0);
+                error(m, path + ".when", "bad 'when' filter: " + err);
+              }
+            }
           }
           cfg_.sinks.push_back(std::move(*d));
         }

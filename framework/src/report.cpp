@@ -34,6 +34,17 @@ boost::json::object run_report::to_json() const {
   for (const auto& [k, v] : status_counts) {
     statuses[std::to_string(k)] = v;
   }
+  boost::json::object classes;
+  for (const auto& [k, v] : status_classes) {
+    classes[k] = v;
+  }
+  boost::json::array hosts;
+  for (const auto& h : top_hosts) {
+    hosts.push_back(boost::json::object{{"host", h.host},
+                                        {"requests", h.requests},
+                                        {"errors", h.errors},
+                                        {"p99_ms", static_cast<double>(h.p99) / 1e6}});
+  }
   return {{"name", name},
           {"produced", produced},
           {"consumed", consumed},
@@ -47,6 +58,8 @@ boost::json::object run_report::to_json() const {
           {"latency", summary_json(latency)},
           {"errors_by_kind", std::move(errors)},
           {"status_counts", std::move(statuses)},
+          {"status_classes", std::move(classes)},
+          {"top_hosts", std::move(hosts)},
           {"bytes", bytes},
           {"retries", retries},
           {"stop_reason", stop_reason},
@@ -71,6 +84,20 @@ std::string run_report::to_text() const {
       out += fmt::format(" {}: {}", k, v);
     }
     out += "\n";
+  }
+  if (!status_classes.empty()) {
+    out += "  classes  ";
+    for (const auto& [k, v] : status_classes) {
+      out += fmt::format(" {}: {}", k, v);
+    }
+    out += "\n";
+  }
+  if (!top_hosts.empty() && !(top_hosts.size() == 1 && top_hosts[0].host == "(none)")) {
+    out += "  top hosts\n";
+    for (const auto& h : top_hosts) {
+      out += fmt::format("    {:<28} requests {:>9}  errors {:>7}  p99 {}\n", h.host, h.requests,
+                         h.errors, format_duration(std::chrono::nanoseconds(h.p99)));
+    }
   }
   if (!errors_by_kind.empty()) {
     out += "  errors   ";

@@ -5,12 +5,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <unordered_map>
 
 #include <fmt/core.h>
 #include <boost/asio/as_tuple.hpp>
@@ -27,6 +29,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
 
 #include "histogram.hpp"
 #include "sluice/core/error.hpp"
@@ -70,6 +73,31 @@ class event {
   bool set_ = false;
 };
 
+/// Per-host figures of one worker; a coarse histogram keeps them small.
+struct host_metrics {
+  std::uint64_t requests = 0;
+  std::uint64_t errors = 0;
+  detail::basic_histogram<1> latency;
+};
+
+/// Distinct hosts tracked per worker; the rest are counted as "(other)", so
+/// memory stays flat whatever the number of hosts.
+constexpr std::size_t max_hosts_per_worker = 128;
+
+/// host[:port] of a URL, parsed with Boost.URL; "(none)" when it has none.
+std::string host_of(const std::string& url) {
+  auto u = boost::urls::parse_uri(url);
+  if (!u || !u->has_authority() || u->encoded_host().empty()) {
+    return "(none)";
+  }
+  std::string h(u->encoded_host());
+  if (u->has_port()) {
+    h += ':';
+    h += u->port();
+  }
+  return h;
+}
+
 /// Per-worker metrics: written only on the worker's strand; the atomics are
 /// read (relaxed) by the progress sampler.
 struct alignas(64) worker_metrics {
@@ -82,6 +110,7 @@ struct alignas(64) worker_metrics {
   detail::histogram latency;
   std::map<std::string, std::uint64_t> errors;
   std::map<int, std::uint64_t> statuses;
+  std::unordered_map<std::string, host_metrics> hosts;
 };
 
 struct alignas(64) producer_state {
@@ -476,6 +505,17 @@ class pipeline_run {
       if (r.status != 0) {
         ++m.statuses[r.status];
       }
+      {
+        auto host = host_of(r.url);
+        auto it = m.hosts.find(host);
+        if (it == m.hosts.end()) {
+          it = m.hosts.size() < max_hosts_per_worker ? m.hosts.emplace(host, host_metrics{}).first
+                                                     : m.hosts.try_emplace("(other)").first;
+        }
+        ++it->second.requests;
+        it->second.errors += r.ok() ? 0 : 1;
+        it->second.latency.record(r.time.total.count());
+      }
       if (r.attempts > 1) {
         m.retries += r.attempts - 1;
       }
@@ -591,6 +631,28 @@ class pipeline_run {
       for (const auto& [k, v] : m.statuses) {
         r.status_counts[k] += v;
       }
+    }
+    std::map<std::string, host_metrics> hosts;
+    for (const auto& w : workers_) {
+      for (const auto& [h, hm] : w->metrics.hosts) {
+        auto& t = hosts[h];
+        t.requests += hm.requests;
+        t.errors += hm.errors;
+        t.latency.merge(hm.latency);
+      }
+    }
+    for (const auto& [h, hm] : hosts) {
+      r.top_hosts.push_back({h, hm.requests, hm.errors, hm.latency.quantile(0.99)});
+    }
+    std::sort(r.top_hosts.begin(), r.top_hosts.end(),
+              [](const host_summary& a, const host_summary& b) {
+                return a.requests != b.requests ? a.requests > b.requests : a.host < b.host;
+              });
+    if (r.top_hosts.size() > 10) {
+      r.top_hosts.resize(10);
+    }
+    for (const auto& [status, n] : r.status_counts) {
+      r.status_classes[std::to_string(status / 100) + "xx"] += n;
     }
     r.time_in_queue = qt.summary();
     r.latency = lat.summary();

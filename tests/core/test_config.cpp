@@ -255,3 +255,18 @@ TEST_CASE("config.did_you_mean") {
   CHECK(did_you_mean("capcity", {"capacity"}) == "capacity");
   CHECK_FALSE(did_you_mean("zzzzzz", {"range", "list"}));
 }
+
+TEST_CASE("config.when.bad_filter_reported_at_load") {
+  fixture f;
+  auto r = f.load(R"(producers: [{type: list, urls: [a]}]
+consumers: {type: sleep}
+sinks:
+  - type: "null"
+    when: "status >= "
+)");
+  INFO(all(r));
+  REQUIRE_FALSE(r.config);
+  REQUIRE(r.diagnostics.size() == 1);
+  CHECK(r.diagnostics[0].line == 5);
+  CHECK(r.diagnostics[0].message.find("bad 'when' filter") != std::string::npos);
+}

@@ -19,6 +19,14 @@ struct latency_summary {
   std::int64_t p50 = 0, p90 = 0, p99 = 0, max = 0;
 };
 
+/// Per-host figures for the report's top hosts.
+struct host_summary {
+  std::string host;  ///< host[:port] of the item's URL, or "(none)"
+  std::uint64_t requests = 0;
+  std::uint64_t errors = 0;
+  std::int64_t p99 = 0;  ///< latency, nanoseconds
+};
+
 /// The final report of a run.
 /// Thread safety: a plain value.
 struct run_report {
@@ -34,6 +42,8 @@ struct run_report {
   latency_summary latency;  ///< per-item processing time in the consumer
   std::map<std::string, std::uint64_t> errors_by_kind;
   std::map<int, std::uint64_t> status_counts;
+  std::map<std::string, std::uint64_t> status_classes;  ///< "2xx" -> count
+  std::vector<host_summary> top_hosts;                  ///< by requests, at most 10
   std::uint64_t bytes = 0;
   std::uint64_t retries = 0;
   std::string stop_reason;  ///< "", "SIGINT", "SIGTERM", "stage failed"
