@@ -177,8 +177,7 @@ std::string utc_now_rfc3339() {
 }
 
 boost::json::object result_to_json(const result& r, const json_options& opts) {
-  // The field names and omissions follow the framework's interim
-  // result_to_json, so output stays the same when this sink replaces it.
+  // The field set is the one the README's "Results" section documents.
   boost::json::object o;
   o.reserve(24);
   o["url"] = utf8_clean(r.url);
