@@ -428,7 +428,7 @@ class pipeline_run {
     auto& m = slot.metrics;
     worker_info info{index, slot.strand};
     try {
-      co_await worker_loop(slot, m, info);
+      co_await worker_loop(m, info);
     } catch (const boost::system::system_error& e) {
       // Cancellation that arrives while the worker is between awaits surfaces
       // at its next await: at shutdown that is the normal way out.
@@ -438,9 +438,8 @@ class pipeline_run {
     }
   }
 
-  net::awaitable<void> worker_loop(worker_slot& slot, worker_metrics& m, worker_info info) {
+  net::awaitable<void> worker_loop(worker_metrics& m, worker_info info) {
     const std::uint32_t index = info.index;
-    (void)slot;
     const bool paced = consumer_->paces_workers();
     for (;;) {
       if (paced) {
