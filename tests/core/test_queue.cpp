@@ -354,3 +354,27 @@ TEST_CASE("bounded_queue.matrix.no_item_lost_or_duplicated") {
     }
   }
 }
+
+TEST_CASE("bounded_queue.pop.immediate_completions_do_not_grow_the_stack") {
+  // 200,000 awaits that can all complete at once: an inline completion would
+  // nest one coroutine resumption per await and overflow the stack.
+  constexpr int n = 200000;
+  net::io_context ioc;
+  bounded_queue<int> q(n);
+  for (int i = 0; i < n; ++i) {
+    REQUIRE(q.try_push(i));
+  }
+  long long sum = 0;
+  net::co_spawn(
+      ioc,
+      [&]() -> net::awaitable<void> {
+        for (int i = 0; i < n; ++i) {
+          sum += co_await q.pop();
+          co_await q.push(i);
+        }
+      },
+      rethrow);
+  REQUIRE(run_with_deadline(ioc, std::chrono::seconds(60)));
+  CHECK(sum == static_cast<long long>(n) * (n - 1) / 2);
+  CHECK(q.size() == static_cast<std::size_t>(n));
+}

@@ -13,7 +13,9 @@
 
 #include <concurrentqueue/concurrentqueue.h>
 
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "sluice/core/error.hpp"
@@ -30,8 +32,10 @@ namespace sluice {
 /// Both are lock-free while nobody has to wait; only a waiting operation takes
 /// a lock. Every wait is an Asio asynchronous operation (any completion token;
 /// the default is `use_awaitable`) that completes on the caller's associated
-/// executor and honours its cancellation slot: a cancelled wait completes with
-/// `operation_aborted` and has taken nothing.
+/// executor (always posted, never inline) and honours its cancellation slot:
+/// a cancelled wait completes with `operation_aborted` and has taken nothing.
+/// The lock-free, scheduler-free fast path is `try_push`/`try_pop`: call it
+/// first and await `push`/`pop` only when it fails.
 ///
 /// `task_done`/`join` follow asyncio.Queue: each successful push adds one
 /// unfinished task, each task_done removes one, and join completes when the
@@ -244,10 +248,17 @@ class bounded_queue {
  private:
   template <class Handler, class... Args>
   static void complete_now(Handler&& h, Args&&... args) {
-    // The operation finished inside its initiation. Completing directly is
-    // what makes the fast path cheap; use_awaitable resumes the coroutine
-    // without a round trip through the scheduler.
-    std::move(h)(std::forward<Args>(args)...);
+    // The operation finished inside its initiation. Completion is posted to
+    // the handler's executor, never made inline: an inline completion
+    // resumes the awaiting coroutine on this stack, so a loop of awaits that
+    // all complete at once would nest without bound (Asio 1.26 has no
+    // immediate executor). Callers wanting the scheduler-free fast path use
+    // try_push/try_pop first.
+    auto ex = boost::asio::get_associated_executor(h);
+    boost::asio::post(ex, [h = std::forward<Handler>(h),
+                           args = std::make_tuple(std::forward<Args>(args)...)]() mutable {
+      std::apply(std::move(h), std::move(args));
+    });
   }
 
   // `now` is the number of stored items counting this one, as the slot
