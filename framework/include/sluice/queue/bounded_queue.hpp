@@ -23,6 +23,11 @@
 
 namespace sluice {
 
+namespace detail {
+/// How many inline completions are nested on this thread's stack right now.
+inline thread_local int inline_completion_depth = 0;
+}  // namespace detail
+
 /// A bounded MPMC queue with asynchronous push/pop/join, modelled on
 /// asyncio.Queue and Seastar's queue.
 ///
@@ -32,7 +37,8 @@ namespace sluice {
 /// Both are lock-free while nobody has to wait; only a waiting operation takes
 /// a lock. Every wait is an Asio asynchronous operation (any completion token;
 /// the default is `use_awaitable`) that completes on the caller's associated
-/// executor (always posted, never inline) and honours its cancellation slot:
+/// executor (inline when it need not wait, to a bounded depth) and honours
+/// its cancellation slot:
 /// a cancelled wait completes with `operation_aborted` and has taken nothing.
 /// The lock-free, scheduler-free fast path is `try_push`/`try_pop`: call it
 /// first and await `push`/`pop` only when it fails.
@@ -248,18 +254,26 @@ class bounded_queue {
  private:
   template <class Handler, class... Args>
   static void complete_now(Handler&& h, Args&&... args) {
-    // The operation finished inside its initiation. Completion is posted to
-    // the handler's executor, never made inline: an inline completion
-    // resumes the awaiting coroutine on this stack, so a loop of awaits that
-    // all complete at once would nest without bound (Asio 1.26 has no
-    // immediate executor). Callers wanting the scheduler-free fast path use
-    // try_push/try_pop first.
+    // The operation finished inside its initiation. Completing inline is
+    // what makes an await that need not wait cheap, but it resumes the
+    // awaiting coroutine on this stack, so a loop of such awaits would nest
+    // without bound (Asio 1.26 has no immediate executor). Inline up to a
+    // small depth per thread, then post to the handler's executor, which
+    // unwinds the stack.
+    if (detail::inline_completion_depth < max_inline_depth) {
+      ++detail::inline_completion_depth;
+      std::move(h)(std::forward<Args>(args)...);
+      --detail::inline_completion_depth;
+      return;
+    }
     auto ex = boost::asio::get_associated_executor(h);
     boost::asio::post(ex, [h = std::forward<Handler>(h),
                            args = std::make_tuple(std::forward<Args>(args)...)]() mutable {
       std::apply(std::move(h), std::move(args));
     });
   }
+
+  static constexpr int max_inline_depth = 8;
 
   // `now` is the number of stored items counting this one, as the slot
   // acquisition saw it (exact at that instant, never above capacity).
