@@ -4,6 +4,10 @@
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
 
+#if SLUICE_WITH_MIMALLOC
+#include <mimalloc.h>
+#endif
+
 #include "commands.hpp"
 #include "sluice/stages/builtin.hpp"
 
@@ -17,7 +21,12 @@ int main(int argc, char** argv) {
       "sluice: fetch many URLs through a declared pipeline of producers, a bounded "
       "queue, M consumer workers and sinks.",
       "sluice"};
-  app.set_version_flag("--version", std::string("sluice ") + SLUICE_VERSION);
+  std::string version = std::string("sluice ") + SLUICE_VERSION;
+#if SLUICE_WITH_MIMALLOC
+  version += fmt::format(" (allocator: mimalloc {}.{}.{})", mi_version() / 100,
+                         mi_version() / 10 % 10, mi_version() % 10);
+#endif
+  app.set_version_flag("--version", version);
   app.require_subcommand(1);
   app.fallthrough();
   // Option callbacks run before subcommand callbacks, so plugin stages exist

@@ -85,7 +85,10 @@ struct host_metrics {
 constexpr std::size_t max_hosts_per_worker = 128;
 
 /// host[:port] of a URL, parsed with Boost.URL; "(none)" when it has none.
-std::string host_of(const std::string& url) {
+/// `origin_len` gets the length of the URL's scheme://authority prefix (0
+/// when it has none), so that later URLs of the same origin skip the parse.
+std::string host_of(const std::string& url, std::size_t& origin_len) {
+  origin_len = 0;
   auto u = boost::urls::parse_uri(url);
   if (!u || !u->has_authority() || u->encoded_host().empty()) {
     return "(none)";
@@ -95,6 +98,7 @@ std::string host_of(const std::string& url) {
     h += ':';
     h += u->port();
   }
+  origin_len = u->encoded_origin().size();
   return h;
 }
 
@@ -111,6 +115,32 @@ struct alignas(64) worker_metrics {
   std::map<std::string, std::uint64_t> errors;
   std::map<int, std::uint64_t> statuses;
   std::unordered_map<std::string, host_metrics> hosts;
+  /// The last URL's scheme://authority and its entry in `hosts` (references
+  /// to unordered_map elements are stable): most URLs repeat the origin.
+  std::string last_origin;
+  host_metrics* last_host = nullptr;
+
+  host_metrics& host_entry(const std::string& url) {
+    auto n = last_origin.size();
+    if (last_host != nullptr && url.size() >= n && url.compare(0, n, last_origin) == 0 &&
+        (url.size() == n || url[n] == '/' || url[n] == '?' || url[n] == '#')) {
+      return *last_host;
+    }
+    std::size_t origin_len = 0;
+    auto host = host_of(url, origin_len);
+    auto it = hosts.find(host);
+    if (it == hosts.end()) {
+      it = hosts.size() < max_hosts_per_worker ? hosts.emplace(host, host_metrics{}).first
+                                               : hosts.try_emplace("(other)").first;
+    }
+    if (origin_len > 0) {
+      last_origin.assign(url, 0, origin_len);
+      last_host = &it->second;
+    } else {
+      last_host = nullptr;
+    }
+    return it->second;
+  }
 };
 
 struct alignas(64) producer_state {
@@ -505,15 +535,10 @@ class pipeline_run {
         ++m.statuses[r.status];
       }
       {
-        auto host = host_of(r.url);
-        auto it = m.hosts.find(host);
-        if (it == m.hosts.end()) {
-          it = m.hosts.size() < max_hosts_per_worker ? m.hosts.emplace(host, host_metrics{}).first
-                                                     : m.hosts.try_emplace("(other)").first;
-        }
-        ++it->second.requests;
-        it->second.errors += r.ok() ? 0 : 1;
-        it->second.latency.record(r.time.total.count());
+        auto& h = m.host_entry(r.url);
+        ++h.requests;
+        h.errors += r.ok() ? 0 : 1;
+        h.latency.record(r.time.total.count());
       }
       if (r.attempts > 1) {
         m.retries += r.attempts - 1;

@@ -196,15 +196,19 @@ class origin {
   std::unique_ptr<permit_channel> permits_;
 };
 
-/// A request target derived from one URL.
+/// A request target derived from one URL. The views point into the URL's
+/// buffer, which outlives the target (one redirect hop).
 struct target {
   bool tls = false;
-  std::string host;  // for DNS, SNI and verification (no brackets)
+  std::string host;  // for DNS, SNI and verification (no brackets, decoded)
   bool ip_literal = false;
   std::uint16_t port = 0;
-  std::string host_header;  // host[:port] as written in the URL
-  std::string path;         // origin-form target
-  std::string key;          // scheme://host:port
+  std::string_view host_header;  // host[:port] as written in the URL
+  std::string_view path;         // origin-form target; empty means "/"
+  /// scheme://host:port, the origin's key; inline storage covers usual hosts.
+  fmt::basic_memory_buffer<char, 128> key;
+
+  std::string_view key_view() const { return {key.data(), key.size()}; }
 };
 
 /// Checks that a URL is one we fetch; fills `t` or returns why not.
@@ -224,7 +228,7 @@ std::string make_target(const urls::url_view& u, target& t) {
     case urls::host_type::ipv4:
     case urls::host_type::ipv6:
       t.ip_literal = true;
-      t.host = std::string(u.encoded_host_address());
+      t.host.assign(u.encoded_host_address().data(), u.encoded_host_address().size());
       break;
     case urls::host_type::name:
       t.ip_literal = false;
@@ -244,20 +248,14 @@ std::string make_target(const urls::url_view& u, target& t) {
   } else {
     t.port = t.tls ? 443 : 80;
   }
-  if (u.has_userinfo()) {
-    // Credentials in URLs are not sent (use basic_auth); they would leak into logs.
-    t.host_header = std::string(u.encoded_host_and_port());
-  } else {
-    t.host_header = std::string(u.encoded_host_and_port());
-  }
+  // Credentials in URLs are never sent (use basic_auth): they would leak into logs.
+  auto hp = u.encoded_host_and_port();
+  t.host_header = std::string_view(hp.data(), hp.size());
   auto tgt = u.encoded_target();
-  t.path = tgt.empty() ? "/" : std::string(tgt);
-  if (t.path.front() != '/') {
-    t.path.insert(t.path.begin(), '/');
-  }
+  t.path = std::string_view(tgt.data(), tgt.size());
   t.key.clear();
-  t.key.append(t.tls ? "https://" : "http://").append(u.encoded_host()).push_back(':');
-  t.key.append(std::to_string(t.port));
+  fmt::format_to(std::back_inserter(t.key), "{}://{}:{}", t.tls ? "https" : "http",
+                 std::string_view(u.encoded_host().data(), u.encoded_host().size()), t.port);
   return {};
 }
 
@@ -431,6 +429,14 @@ class http_consumer final : public consumer {
         host_overridden_ = true;
       }
     }
+    for (auto& name : cfg_.keep_headers) {
+      auto f = bhttp::string_to_field(name);
+      if (f == bhttp::field::unknown) {
+        keep_other_.push_back(name);
+      } else {
+        keep_known_.emplace_back(f, name);
+      }
+    }
     tail_with_body_ = request_tail(cfg_.method, true);
     tail_without_body_ = request_tail("GET", false);
   }
@@ -467,13 +473,13 @@ class http_consumer final : public consumer {
     return wire.substr(wire.find("\r\n") + 2);
   }
 
-  std::shared_ptr<origin> origin_for(const std::string& key) {
+  std::shared_ptr<origin> origin_for(std::string_view key) {
     std::lock_guard lock(origins_mutex_);
-    auto& slot = origins_[key];
-    if (!slot) {
-      slot = std::make_shared<origin>(cfg_, executor_);
+    auto it = origins_.find(key);
+    if (it == origins_.end()) {
+      it = origins_.emplace(std::string(key), std::make_shared<origin>(cfg_, executor_)).first;
     }
-    return slot;
+    return it->second;
   }
 
   std::filesystem::path next_temp_file(std::uint32_t worker) {
@@ -513,8 +519,18 @@ class http_consumer final : public consumer {
   bool host_overridden_ = false;
   std::string tail_with_body_;
   std::string tail_without_body_;
+  /// keep_headers split by whether Beast knows the field: a known one is
+  /// matched by its enum, the rest by case-insensitive name.
+  std::vector<std::pair<bhttp::field, std::string>> keep_known_;
+  std::vector<std::string> keep_other_;
   std::mutex origins_mutex_;
-  std::unordered_map<std::string, std::shared_ptr<origin>> origins_;
+  struct key_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view k) const noexcept {
+      return std::hash<std::string_view>{}(k);
+    }
+  };
+  std::unordered_map<std::string, std::shared_ptr<origin>, key_hash, std::equal_to<>> origins_;
   std::atomic<std::uint64_t> temp_counter_{0};
 };
 
@@ -891,11 +907,27 @@ struct http_consumer::fetch {
         default:
           break;
       }
-      for (auto& keep : f_.cfg.keep_headers) {
-        if (iequals(keep, std::string_view(name_string.data(), name_string.size()))) {
-          f_.r.headers.emplace_back(keep, std::string(v));
-          break;
+      const std::string* keep = nullptr;
+      if (name != bhttp::field::unknown) {
+        for (auto& [f, n] : f_.self.keep_known_) {
+          if (f == name) {
+            keep = &n;
+            break;
+          }
         }
+      } else {
+        for (auto& n : f_.self.keep_other_) {
+          if (iequals(n, std::string_view(name_string.data(), name_string.size()))) {
+            keep = &n;
+            break;
+          }
+        }
+      }
+      if (keep != nullptr) {
+        if (f_.r.headers.empty()) {
+          f_.r.headers.reserve(f_.cfg.keep_headers.size());
+        }
+        f_.r.headers.emplace_back(*keep, std::string(v));
       }
     }
 
@@ -1106,8 +1138,12 @@ struct http_consumer::fetch {
   std::string build_request(const target& t, std::string_view method, bool with_body) {
     const std::string& tail = with_body ? self.tail_with_body_ : self.tail_without_body_;
     std::string out;
-    out.reserve(method.size() + t.path.size() + t.host_header.size() + tail.size() + 24);
-    out.append(method).append(" ").append(t.path).append(" HTTP/1.1\r\n");
+    out.reserve(method.size() + t.path.size() + t.host_header.size() + tail.size() + 26);
+    out.append(method).append(" ");
+    if (t.path.empty() || t.path.front() != '/') {
+      out.push_back('/');  // "http://h" and "http://h?q" have no path: "/", "/?q"
+    }
+    out.append(t.path).append(" HTTP/1.1\r\n");
     if (!self.host_overridden_) {
       out.append("Host: ").append(t.host_header).append("\r\n");
     }
@@ -1158,7 +1194,9 @@ struct http_consumer::fetch {
       fail("bad_url", describe_bad_url(r.url));
       co_return;
     }
-    urls::url current(*parsed);
+    // A view of r.url until a redirect; then of `owned`, the resolved Location.
+    urls::url_view current = *parsed;
+    urls::url owned;
     std::vector<std::string> visited;
     std::string method = cfg.method;
     bool with_body = true;
@@ -1173,7 +1211,7 @@ struct http_consumer::fetch {
         co_return;
       }
       r.final_url.assign(current.buffer().data(), current.buffer().size());
-      auto o = self.origin_for(t.key);
+      auto o = self.origin_for(t.key_view());
       bool head = iequals(method, "HEAD");
       auto req = build_request(t, method, with_body);
       outcome out;
@@ -1253,7 +1291,8 @@ struct http_consumer::fetch {
         }
         ++r.redirects;
         reset_response();
-        current = std::move(next);
+        owned = std::move(next);
+        current = owned;
         continue;
       }
       if (status_matches(cfg.fail_status, r.status)) {

@@ -107,6 +107,23 @@ TEST_CASE("http.fetch.request_options_are_sent") {
   CHECK(r.body.find("Accept-Encoding: gzip, deflate") != std::string::npos);
 }
 
+TEST_CASE("http.fetch.request_target_is_origin_form") {
+  test_server srv;
+  http_harness h;
+  auto host = srv.base().substr(std::string("http://").size());
+  auto r = h.fetch(srv.base() + "/echo?x=1&y=%20#frag");
+  REQUIRE(r.ok());
+  CHECK(r.body.find("GET /echo?x=1&y=%20 HTTP/1.1\r\n") == 0);
+  CHECK(r.body.find("Host: " + host + "\r\n") != std::string::npos);
+  // No path: the target is "/" (with the query kept).
+  auto q = h.fetch(srv.base() + "?q=1");
+  REQUIRE(q.ok());
+  CHECK(q.body.find("GET /?q=1 HTTP/1.1\r\n") == 0);
+  auto bare = h.fetch(srv.base());
+  REQUIRE(bare.ok());
+  CHECK(bare.body.find("GET / HTTP/1.1\r\n") == 0);
+}
+
 TEST_CASE("http.fetch.large_body_spills_to_file") {
   test_server srv;
   json::object o;

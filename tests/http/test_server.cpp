@@ -214,7 +214,7 @@ struct test_server::impl {
     } else if (path == "/close") {
       res.keep_alive(false);
       res.body() = "bye";
-    } else if (path == "/echo") {
+    } else if (path == "/echo" || path == "/" || path.empty()) {
       std::ostringstream os;
       os << req.base();
       res.body() = os.str();
