@@ -13,17 +13,23 @@
 // concurrent_channel used as a permit pool (try_receive first, so an
 // uncontended acquire does not leave the strand).
 //
-// Timeouts are properties of the stream (beast::tcp_stream::expires_at): the
-// expiry of each phase is the earlier of its own limit and the attempt's
-// total deadline, and the phase records which of the two it was so that a
-// `beast::error::timeout` maps to the right error kind.
+// Timeouts cost nothing per I/O operation: before each phase (connect, TLS
+// handshake, request + response header, each body read) a worker stores the
+// phase's deadline in its slot of the consumer's watchdog, the earlier of the
+// phase's own limit and the attempt's total deadline. One watchdog coroutine
+// scans the slots every few milliseconds and cancels the socket of a phase
+// that is past its deadline, on that worker's strand; the worker then maps
+// the aborted operation to the phase's timeout kind. (A Beast tcp_stream
+// would arm and cancel a timer for every read and write instead.)
 #include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -33,11 +39,13 @@
 #include <zlib.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -71,14 +79,126 @@ constexpr std::size_t k_read_buffer = 64 * 1024;
 /// One keep-alive connection; owned by exactly one coroutine at a time
 /// (a worker while in use, the origin's idle list otherwise).
 struct connection {
-  std::unique_ptr<beast::tcp_stream> plain;
-  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  std::optional<tcp::socket> plain;
+  std::unique_ptr<ssl::stream<tcp::socket>> tls;
   beast::flat_buffer buffer;
   clock::time_point idle_since{};
 
   connection() { buffer.reserve(k_read_buffer); }
 
-  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  tcp::socket& lowest() { return tls ? tls->next_layer() : *plain; }
+};
+
+/// Deadlines of the workers' current I/O phases, and the coroutine that
+/// enforces them (see the comment at the top of this file).
+/// Thread safety: `at`/`gen` are atomics written by the worker and read by the
+/// watchdog; `sock`/`fired` are touched only on the worker's strand (the
+/// watchdog posts its cancel there); `posted` only by the watchdog.
+class watchdog : public std::enable_shared_from_this<watchdog> {
+ public:
+  static constexpr clock::rep never = std::numeric_limits<clock::rep>::max();
+
+  struct slot {
+    std::atomic<clock::rep> at{never};
+    std::atomic<std::uint64_t> gen{0};
+    net::any_io_executor executor;  // the worker's strand; set when the slot is made
+    tcp::socket* sock = nullptr;
+    bool fired = false;
+    std::uint64_t posted = 0;
+  };
+
+  watchdog(net::any_io_executor ex, nanoseconds tick) : strand_(net::make_strand(ex)), tick_(tick) {}
+
+  slot& slot_for(std::uint32_t worker, const net::any_io_executor& ex) {
+    std::lock_guard lock(mutex_);
+    while (slots_.size() <= worker) {
+      slots_.push_back(std::make_unique<slot>());
+    }
+    auto& sl = *slots_[worker];
+    if (!sl.executor) {
+      sl.executor = ex;
+    }
+    return sl;
+  }
+
+  /// Starts a phase on `sock` that must end by `at` (time_point::max(): never).
+  void arm(slot& sl, tcp::socket& sock, clock::time_point at) {
+    sl.sock = &sock;
+    sl.fired = false;
+    sl.gen.fetch_add(1, std::memory_order_relaxed);
+    auto v = at == clock::time_point::max() ? never : at.time_since_epoch().count();
+    sl.at.store(v, std::memory_order_release);
+    if (v != never && !running_.exchange(true, std::memory_order_acq_rel)) {
+      net::co_spawn(strand_, run(shared_from_this()), net::detached);
+    }
+  }
+
+  /// Ends the phase; true when the watchdog cancelled it (a timeout).
+  bool disarm(slot& sl) {
+    sl.at.store(never, std::memory_order_relaxed);
+    sl.sock = nullptr;
+    return std::exchange(sl.fired, false);
+  }
+
+ private:
+  /// Runs while some phase has a deadline, then ends (so that an idle
+  /// consumer holds no timer and never keeps the io_context running).
+  static net::awaitable<void> run(std::shared_ptr<watchdog> self) {
+    co_await self->watch();
+  }
+
+  net::awaitable<void> watch() {
+    net::steady_timer timer(strand_);
+    for (int idle_ticks = 0;;) {
+      timer.expires_after(tick_);
+      co_await timer.async_wait(use_tuple);  // no cancellation: it ends by itself
+      if (scan() > 0) {
+        idle_ticks = 0;
+        continue;
+      }
+      if (++idle_ticks < 2) {
+        continue;
+      }
+      running_.store(false, std::memory_order_release);
+      // A worker that armed after the scan saw running_ == true: look again.
+      if (scan() == 0 || running_.exchange(true, std::memory_order_acq_rel)) {
+        co_return;
+      }
+    }
+  }
+
+  /// Cancels expired phases; returns how many phases have a deadline.
+  std::size_t scan() {
+    auto now = clock::now().time_since_epoch().count();
+    std::size_t armed = 0;
+    std::lock_guard lock(mutex_);
+    for (auto& p : slots_) {
+      auto at = p->at.load(std::memory_order_acquire);
+      if (at == never) {
+        continue;
+      }
+      ++armed;
+      auto gen = p->gen.load(std::memory_order_relaxed);
+      if (at <= now && p->posted != gen) {
+        p->posted = gen;
+        net::post(p->executor, [self = shared_from_this(), sl = p.get(), gen] {
+          // On the worker's strand: still the same phase, and still pending?
+          if (sl->gen.load(std::memory_order_relaxed) == gen && sl->sock != nullptr) {
+            sl->fired = true;
+            error_code ignore;
+            sl->sock->cancel(ignore);
+          }
+        });
+      }
+    }
+    return armed;
+  }
+
+  net::strand<net::any_io_executor> strand_;
+  nanoseconds tick_;
+  std::atomic<bool> running_{false};
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<slot>> slots_;
 };
 
 using permit_channel = net::experimental::concurrent_channel<void(error_code)>;
@@ -406,7 +526,8 @@ class http_consumer final : public consumer {
       : cfg_(std::move(cfg)),
         executor_(ctx.executor),
         temp_dir_(ctx.temp_dir.empty() ? std::filesystem::temp_directory_path() : ctx.temp_dir),
-        log_(ctx.log_sink) {
+        log_(ctx.log_sink),
+        dog_(std::make_shared<watchdog>(ctx.executor, watchdog_tick(cfg_))) {
     if (!cfg_.tls_ca_file.empty()) {
       // Load it now, so a missing or bad file is a configuration error (exit 2).
       ssl_context();
@@ -489,6 +610,22 @@ class http_consumer final : public consumer {
 
   friend struct fetch;
 
+  /// How often the watchdog looks: a tenth of the shortest configured limit,
+  /// between 1 ms and 50 ms (a timeout fires at most one tick late).
+  static nanoseconds watchdog_tick(const config& c) {
+    nanoseconds shortest = std::chrono::milliseconds(500);
+    for (auto d : {c.connect_timeout, c.header_timeout, c.total_timeout}) {
+      if (d > nanoseconds::zero()) {
+        shortest = std::min(shortest, d);
+      }
+    }
+    if (c.min_speed > 0 && c.speed_window > nanoseconds::zero()) {
+      shortest = std::min(shortest, c.speed_window);
+    }
+    return std::clamp<nanoseconds>(shortest / 10, std::chrono::milliseconds(1),
+                                   std::chrono::milliseconds(50));
+  }
+
   config cfg_;
   net::any_io_executor executor_;
   std::filesystem::path temp_dir_;
@@ -532,6 +669,7 @@ class http_consumer final : public consumer {
   };
   std::unordered_map<std::string, std::shared_ptr<origin>, key_hash, std::equal_to<>> origins_;
   std::atomic<std::uint64_t> temp_counter_{0};
+  std::shared_ptr<watchdog> dog_;
 };
 
 /// Holds one permit of an origin while alive.
@@ -564,6 +702,8 @@ struct http_consumer::fetch {
   worker_info worker;
   result& r;
   std::minstd_rand rng;
+  watchdog& dog;
+  watchdog::slot& slot;
 
   // Body sink state for the current attempt.
   std::FILE* file = nullptr;
@@ -575,7 +715,9 @@ struct http_consumer::fetch {
         cfg(s.cfg_),
         worker(std::move(w)),
         r(res),
-        rng(static_cast<std::uint32_t>(res.index * 2654435761u + res.worker + 1)) {}
+        rng(static_cast<std::uint32_t>(res.index * 2654435761u + res.worker + 1)),
+        dog(*s.dog_),
+        slot(dog.slot_for(worker.index, worker.executor)) {}
 
   ~fetch() { discard_file(); }
 
@@ -740,14 +882,6 @@ struct http_consumer::fetch {
     return limit_first ? t : deadline;
   }
 
-  static void set_expiry(beast::tcp_stream& s, clock::time_point at) {
-    if (at == clock::time_point::max()) {
-      s.expires_never();
-    } else {
-      s.expires_at(at);
-    }
-  }
-
   /// Opens a new connection to `t` (DNS, TCP, TLS).
   net::awaitable<std::unique_ptr<connection>> open(const target& t, origin& o,
                                                    clock::time_point deadline, outcome& out) {
@@ -763,18 +897,33 @@ struct http_consumer::fetch {
     }
     auto c = std::make_unique<connection>();
     if (t.tls) {
-      c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(worker.executor,
-                                                                      self.ssl_context());
+      c->tls = std::make_unique<ssl::stream<tcp::socket>>(worker.executor, self.ssl_context());
     } else {
-      c->plain = std::make_unique<beast::tcp_stream>(worker.executor);
+      c->plain.emplace(worker.executor);
     }
-    auto& low = c->lowest();
-    set_expiry(low, limit);
+    auto& sock = c->lowest();
     auto started = clock::now();
-    auto [ec, ep] = co_await low.async_connect(eps, use_tuple);
+    // Each address in turn, all within the one connect deadline.
+    error_code ec = net::error::host_not_found;
+    bool timed_out = false;
+    for (auto& ep : eps) {
+      error_code ignore;
+      sock.close(ignore);
+      sock.open(ep.protocol(), ec);
+      if (ec) {
+        continue;
+      }
+      dog.arm(slot, sock, limit);
+      auto [cec] = co_await sock.async_connect(ep, use_tuple);
+      timed_out = dog.disarm(slot);
+      ec = cec;
+      if (!ec || timed_out || ec == net::error::operation_aborted) {
+        break;
+      }
+    }
     r.time.connect += clock::now() - started;
     if (ec) {
-      if (ec == beast::error::timeout) {
+      if (timed_out) {
         out.kind = timeout_kind;
         out.message = fmt::format("connecting to {}:{} timed out", t.host, t.port);
       } else if (ec == net::error::operation_aborted) {
@@ -790,7 +939,7 @@ struct http_consumer::fetch {
       co_return nullptr;
     }
     error_code ignore;
-    low.socket().set_option(tcp::no_delay(true), ignore);
+    sock.set_option(tcp::no_delay(true), ignore);
     if (t.tls) {
       auto& s = *c->tls;
       if (!t.ip_literal) {
@@ -805,10 +954,12 @@ struct http_consumer::fetch {
         s.set_verify_callback(ssl::host_name_verification(t.host), ignore);
       }
       auto hs_started = clock::now();
+      dog.arm(slot, sock, limit);
       auto [hec] = co_await s.async_handshake(ssl::stream_base::client, use_tuple);
+      bool hs_timed_out = dog.disarm(slot);
       r.time.tls += clock::now() - hs_started;
       if (hec) {
-        if (hec == beast::error::timeout) {
+        if (hs_timed_out) {
           out.kind = timeout_kind;
           out.message = fmt::format("TLS handshake with {} timed out", t.host);
         } else if (hec == net::error::operation_aborted) {
@@ -979,20 +1130,65 @@ struct http_consumer::fetch {
     std::uint64_t header_bytes_ = 0;
   };
 
+  /// One read from the connection into its buffer, within the armed phase.
+  /// EOF after part of a message lets the parser decide (a body delimited by
+  /// the close ends there); EOF before any byte is end_of_stream, as in Beast.
+  template <class Stream>
+  net::awaitable<error_code> read_more(Stream& s, connection& c, response_reader& p,
+                                       clock::time_point at, bool& timed_out) {
+    auto& b = c.buffer;
+    auto room = std::clamp<std::size_t>(b.capacity() - b.size(), 512, k_read_buffer);
+    dog.arm(slot, c.lowest(), at);
+    auto [ec, n] = co_await s.async_read_some(b.prepare(room), use_tuple);
+    timed_out = dog.disarm(slot);
+    b.commit(n);
+    if (timed_out && ec == net::error::operation_aborted) {
+      co_return beast::error::timeout;
+    }
+    if (ec == net::error::eof) {
+      if (p.got_some()) {
+        error_code eec;
+        p.put_eof(eec);
+        co_return eec;
+      }
+      co_return bhttp::error::end_of_stream;
+    }
+    co_return ec;
+  }
+
+  /// Feeds buffered bytes to the parser; `progressed` when it took any.
+  static error_code parse_buffered(connection& c, response_reader& p, bool& progressed) {
+    error_code ec;
+    progressed = false;
+    if (c.buffer.size() == 0) {
+      return ec;
+    }
+    auto used = p.put(c.buffer.data(), ec);
+    c.buffer.consume(used);
+    progressed = used > 0;
+    if (ec == bhttp::error::need_more) {
+      ec = {};
+    }
+    return ec;
+  }
+
   /// Writes the request and reads the response on an open connection.
   template <class Stream>
   net::awaitable<void> exchange(Stream& s, connection& c, bool reused, const std::string& req,
                                 clock::time_point deadline, bool head, outcome& out,
                                 bool& reusable) {
-    auto& low = c.lowest();
     bool header_first = false;
     auto header_at = earlier(deadline, cfg.header_timeout, clock::now(), header_first);
     const char* header_timeout_kind = header_first ? "timeout_header" : "timeout_total";
-    set_expiry(low, header_at);
-    // One flat buffer, serialized once per hop: far cheaper than Beast's
-    // buffer-sequence serializer on every write.
+    // One flat buffer, serialized once per hop, written in one call (the
+    // socket takes it whole unless the send buffer is full).
+    dog.arm(slot, c.lowest(), header_at);
     auto [wec, wn] = co_await net::async_write(s, net::buffer(req), use_tuple);
+    bool timed_out = dog.disarm(slot);
     if (wec) {
+      if (timed_out && wec == net::error::operation_aborted) {
+        wec = beast::error::timeout;
+      }
       if (reused && is_reset(wec)) {
         out.stale_reuse = true;
       }
@@ -1006,13 +1202,23 @@ struct http_consumer::fetch {
     if (head) {
       p.skip(true);
     }
-    auto [hec, hn] = co_await bhttp::async_read_header(s, c.buffer, p, use_tuple);
-    if (hec) {
-      if (reused && is_reset(hec) && c.buffer.size() == 0) {
-        out.stale_reuse = true;
+    // The header: parse what is buffered, read more until it is complete.
+    while (!p.is_header_done()) {
+      bool progressed = false;
+      auto ec = parse_buffered(c, p, progressed);
+      if (!ec && (p.is_header_done() || progressed)) {
+        continue;
       }
-      classify(hec, "read", header_timeout_kind, out);
-      co_return;
+      if (!ec) {
+        ec = co_await read_more(s, c, p, header_at, timed_out);
+      }
+      if (ec) {
+        if (reused && is_reset(ec) && !p.got_some() && c.buffer.size() == 0) {
+          out.stale_reuse = true;
+        }
+        classify(ec, "read", header_timeout_kind, out);
+        co_return;
+      }
     }
     r.time.ttfb += clock::now() - written;
     if (!out.retry_after_value.empty()) {
@@ -1040,22 +1246,11 @@ struct http_consumer::fetch {
         }
       }
       auto before = wire_bytes;
-      error_code ec;
+      // Usually the whole body arrived with the header: parse it in place.
       bool progressed = false;
-      if (c.buffer.size() > 0) {
-        // Usually the whole body arrived with the header: parse it in place
-        // instead of starting an asynchronous read that completes at once.
-        auto used = p.put(c.buffer.data(), ec);
-        c.buffer.consume(used);
-        if (ec == bhttp::error::need_more) {
-          ec = {};
-        }
-        progressed = used > 0;
-      }
+      auto ec = parse_buffered(c, p, progressed);
       if (!progressed && !ec) {
-        set_expiry(low, at);
-        auto [rec, n] = co_await bhttp::async_read_some(s, c.buffer, p, use_tuple);
-        ec = rec;
+        ec = co_await read_more(s, c, p, at, timed_out);
       }
       std::size_t got = wire_bytes - before;
       if (!out.kind.empty()) {
