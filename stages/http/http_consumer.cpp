@@ -107,7 +107,8 @@ class watchdog : public std::enable_shared_from_this<watchdog> {
     std::uint64_t posted = 0;
   };
 
-  watchdog(net::any_io_executor ex, nanoseconds tick) : strand_(net::make_strand(ex)), tick_(tick) {}
+  watchdog(net::any_io_executor ex, nanoseconds tick)
+      : strand_(net::make_strand(ex)), tick_(tick) {}
 
   slot& slot_for(std::uint32_t worker, const net::any_io_executor& ex) {
     std::lock_guard lock(mutex_);
@@ -143,9 +144,7 @@ class watchdog : public std::enable_shared_from_this<watchdog> {
  private:
   /// Runs while some phase has a deadline, then ends (so that an idle
   /// consumer holds no timer and never keeps the io_context running).
-  static net::awaitable<void> run(std::shared_ptr<watchdog> self) {
-    co_await self->watch();
-  }
+  static net::awaitable<void> run(std::shared_ptr<watchdog> self) { co_await self->watch(); }
 
   net::awaitable<void> watch() {
     net::steady_timer timer(strand_);
