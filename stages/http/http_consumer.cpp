@@ -22,6 +22,7 @@
 // the aborted operation to the phase's timeout kind. (A Beast tcp_stream
 // would arm and cancel a timer for every read and write instead.)
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <cstdio>
@@ -912,6 +913,13 @@ struct http_consumer::fetch {
       if (ec) {
         continue;
       }
+      if (cfg.recv_buffer > 0) {
+        // Before connecting, so the window scale is chosen for it. A fixed
+        // buffer (the kernel doubles it) lets a server push a large body in
+        // few sends; autotuning starts small and grows per connection.
+        sock.set_option(net::socket_base::receive_buffer_size(static_cast<int>(cfg.recv_buffer)),
+                        ignore);
+      }
       dog.arm(slot, sock, limit);
       auto [cec] = co_await sock.async_connect(ep, use_tuple);
       timed_out = dog.disarm(slot);
@@ -939,6 +947,7 @@ struct http_consumer::fetch {
     }
     error_code ignore;
     sock.set_option(tcp::no_delay(true), ignore);
+    sock.non_blocking(true, ignore);  // read_body_direct reads without blocking
     if (t.tls) {
       auto& s = *c->tls;
       if (!t.ip_literal) {
@@ -1155,6 +1164,56 @@ struct http_consumer::fetch {
     co_return ec;
   }
 
+  /// Reads body bytes of a plain connection the way a reactor client does:
+  /// non-blocking reads into a per-thread buffer (hot in cache, where 100
+  /// connection buffers are not), parsed at once; only when the socket has
+  /// nothing does the worker wait for readiness. Bytes the parser leaves
+  /// (a partial chunk header) move to the connection's buffer. The buffer is
+  /// never held across a suspension, so coroutines sharing a thread cannot
+  /// overwrite each other's data.
+  net::awaitable<error_code> read_body_direct(tcp::socket& s, connection& c, response_reader& p,
+                                              clock::time_point at, bool& timed_out) {
+    static thread_local std::array<char, k_read_buffer> scratch;
+    for (;;) {
+      error_code ec;
+      auto n = s.read_some(net::buffer(scratch), ec);
+      if (ec == net::error::would_block || ec == net::error::try_again) {
+        dog.arm(slot, s, at);
+        auto [wec] = co_await s.async_wait(tcp::socket::wait_read, use_tuple);
+        timed_out = dog.disarm(slot);
+        if (wec) {
+          co_return timed_out&& wec == net::error::operation_aborted ? beast::error::timeout : wec;
+        }
+        continue;
+      }
+      if (ec == net::error::eof) {
+        error_code eec;
+        p.put_eof(eec);  // the header is done: got_some() holds
+        co_return eec;
+      }
+      if (ec) {
+        co_return ec;
+      }
+      std::size_t off = 0;
+      while (off < n && !p.is_done()) {
+        auto used = p.put(net::buffer(scratch.data() + off, n - off), ec);
+        off += used;
+        if (ec == bhttp::error::need_more) {
+          ec = {};
+          break;
+        }
+        if (ec || used == 0) {
+          break;
+        }
+      }
+      if (off < n) {
+        auto& b = c.buffer;
+        b.commit(net::buffer_copy(b.prepare(n - off), net::buffer(scratch.data() + off, n - off)));
+      }
+      co_return ec;
+    }
+  }
+
   /// Feeds buffered bytes to the parser; `progressed` when it took any.
   static error_code parse_buffered(connection& c, response_reader& p, bool& progressed) {
     error_code ec;
@@ -1249,7 +1308,11 @@ struct http_consumer::fetch {
       bool progressed = false;
       auto ec = parse_buffered(c, p, progressed);
       if (!progressed && !ec) {
-        ec = co_await read_more(s, c, p, at, timed_out);
+        if constexpr (std::is_same_v<Stream, tcp::socket>) {
+          ec = co_await read_body_direct(s, c, p, at, timed_out);
+        } else {
+          ec = co_await read_more(s, c, p, at, timed_out);
+        }
       }
       std::size_t got = wire_bytes - before;
       if (!out.kind.empty()) {

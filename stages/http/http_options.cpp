@@ -121,6 +121,9 @@ option_schema schema() {
   s.push_back(opt("fail_status", T::string_list, "",
                   "Statuses that count as failures (kind http_status): `404`, `4xx`, `5xx`"));
   s.push_back(opt("dns_ttl", T::duration, "60s", "How long a resolved host stays cached"));
+  s.push_back(opt("recv_buffer", T::size, "1MiB",
+                  "Socket receive buffer (SO_RCVBUF) per connection, the most a server can send "
+                  "ahead of reads; `0` leaves it to the kernel's autotuning"));
   return s;
 }
 
@@ -256,6 +259,13 @@ config parse_config(const options& o, const stage_context* ctx) {
   }
   if (o.has("max_body")) {
     c.max_body = o.get_size("max_body");
+  }
+  if (o.has("recv_buffer")) {
+    auto v = o.get_size("recv_buffer");
+    if (v > (1ull << 30)) {
+      throw config_error("recv_buffer", "recv_buffer must be at most 1GiB");
+    }
+    c.recv_buffer = v;
   }
   if (o.has("memory_body")) {
     c.memory_body = o.get_size("memory_body");

@@ -64,6 +64,7 @@ struct config {
   std::uint64_t max_header = 64ull << 10;
   std::uint64_t max_body = 32ull << 20;
   std::uint64_t memory_body = 1ull << 20;
+  std::uint64_t recv_buffer = 1ull << 20;  ///< SO_RCVBUF; 0 = kernel autotuning
   bool keep_body = true;
   std::vector<std::string> keep_headers;  ///< lower-case names
   std::vector<std::string> fail_status;   ///< "404", "4xx", "5xx"

@@ -93,7 +93,7 @@ TEST_CASE("http.options.schema_and_errors") {
        {"per_host",   "pool",         "rate",        "burst",      "timeouts",   "retry",
         "redirects",  "method",       "headers",     "body",       "basic_auth", "user_agent",
         "decompress", "max_decoded",  "tls",         "max_header", "max_body",   "memory_body",
-        "keep_body",  "keep_headers", "fail_status", "dns_ttl"}) {
+        "keep_body",  "keep_headers", "fail_status", "dns_ttl",    "recv_buffer"}) {
     CHECK_MESSAGE(std::find(names.begin(), names.end(), n) != names.end(), n);
   }
   auto expect_error = [&](json::object o, const std::string& option) {
@@ -108,6 +108,7 @@ TEST_CASE("http.options.schema_and_errors") {
   expect_error({{"retry", json::object{{"on", json::array{"sometimes"}}}}}, "retry.on");
   expect_error({{"fail_status", json::array{"4x"}}}, "fail_status");
   expect_error({{"method", "GE T"}}, "method");
+  expect_error({{"recv_buffer", std::uint64_t{2} << 30}}, "recv_buffer");
   // A good configuration passes.
   info->validate(sluice::options(json::object{{"rate", "50/s"}, {"per_host", 4}}, "consumers"));
   auto cfg = hd::parse_config(
@@ -122,4 +123,11 @@ TEST_CASE("http.options.schema_and_errors") {
   CHECK(cfg.max_header == 64 * 1024);
   CHECK(cfg.max_body == 32 * 1024 * 1024);
   CHECK(cfg.max_redirects == 10);
+  CHECK(cfg.recv_buffer == 1024 * 1024);
+  auto autotuned =
+      hd::parse_config(sluice::options(json::object{{"recv_buffer", 0}}, "consumers"), nullptr);
+  CHECK(autotuned.recv_buffer == 0);
+  auto big = hd::parse_config(
+      sluice::options(json::object{{"recv_buffer", 4 * 1024 * 1024}}, "consumers"), nullptr);
+  CHECK(big.recv_buffer == 4 * 1024 * 1024);
 }
