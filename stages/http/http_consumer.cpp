@@ -1308,8 +1308,14 @@ struct http_consumer::fetch {
       bool progressed = false;
       auto ec = parse_buffered(c, p, progressed);
       if (!progressed && !ec) {
+        // Bytes the parser left (a partial chunk header) must stay in front
+        // of the next ones: then read into the connection's buffer.
         if constexpr (std::is_same_v<Stream, tcp::socket>) {
-          ec = co_await read_body_direct(s, c, p, at, timed_out);
+          if (c.buffer.size() == 0) {
+            ec = co_await read_body_direct(s, c, p, at, timed_out);
+          } else {
+            ec = co_await read_more(s, c, p, at, timed_out);
+          }
         } else {
           ec = co_await read_more(s, c, p, at, timed_out);
         }

@@ -124,6 +124,34 @@ TEST_CASE("http.fetch.request_target_is_origin_form") {
   CHECK(bare.body.find("GET / HTTP/1.1\r\n") == 0);
 }
 
+TEST_CASE("http.fetch.chunked_and_close_delimited_bodies_split_across_reads") {
+  test_server srv;
+  json::object o;
+  o["memory_body"] = 1 << 20;
+  http_harness h(o);
+  auto expected = [](std::uint64_t n) {
+    std::string b;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      b.push_back(static_cast<char>('a' + i % 26));
+    }
+    return b;
+  };
+  // Chunk headers land across reads (1000-byte writes, 777- and 3-byte chunks).
+  auto rs = h.run(
+      {srv.base() + "/chunked?bytes=300000&chunk=777", srv.base() + "/chunked?bytes=5000&chunk=3",
+       srv.base() + "/until-close?bytes=300000", srv.base() + "/chunked?bytes=0"},
+      2);
+  for (auto& r : rs) {
+    CHECK_MESSAGE(r.ok(), r.url << ": " << r.error_kind << " " << r.error_message);
+  }
+  CHECK(rs[0].bytes == 300000);
+  CHECK(rs[0].body == expected(300000));
+  CHECK(rs[1].body == expected(5000));
+  CHECK(rs[2].bytes == 300000);
+  CHECK(rs[2].body == expected(300000));
+  CHECK(rs[3].bytes == 0);
+}
+
 TEST_CASE("http.fetch.large_body_spills_to_file") {
   test_server srv;
   json::object o;

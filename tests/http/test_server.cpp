@@ -204,6 +204,44 @@ struct test_server::impl {
         }
       }
       co_return true;
+    } else if (path == "/chunked" || path == "/until-close") {
+      // Raw framing written in 1000-byte slices with pauses, so that reads
+      // end inside chunk headers: a body of `bytes` letters a..z repeating,
+      // chunked in pieces of `chunk` bytes, or delimited by the close.
+      bool chunked = path == "/chunked";
+      auto n = to_u64(param("bytes"), 100000);
+      auto piece = std::max<std::uint64_t>(1, to_u64(param("chunk"), 777));
+      std::string wire = chunked ? "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                 : "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
+      for (std::uint64_t off = 0; off < n; off += piece) {
+        auto len = std::min(piece, n - off);
+        if (chunked) {
+          std::ostringstream hex;
+          hex << std::hex << len << "\r\n";
+          wire += hex.str();
+        }
+        for (std::uint64_t i = off; i < off + len; ++i) {
+          wire.push_back(static_cast<char>('a' + i % 26));
+        }
+        if (chunked) {
+          wire += "\r\n";
+        }
+      }
+      if (chunked) {
+        wire += "0\r\n\r\n";
+      }
+      for (std::size_t off = 0; off < wire.size(); off += 1000) {
+        auto len = std::min<std::size_t>(1000, wire.size() - off);
+        auto [ec, m] = co_await net::async_write(s, net::buffer(wire.data() + off, len), use_tuple);
+        if (ec) {
+          co_return false;
+        }
+        if (off / 1000 % 8 == 7) {
+          net::steady_timer t(ioc, std::chrono::milliseconds(1));
+          co_await t.async_wait(use_tuple);
+        }
+      }
+      co_return chunked;  // after an until-close body the connection ends
     } else if (path == "/bigheader") {
       // Many 1000-byte lines (Beast caps the size of a single field value).
       auto total = to_u64(param("n"), 100000);
