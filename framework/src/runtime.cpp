@@ -270,6 +270,8 @@ class pipeline_run {
         sink_strands_.push_back(s);
         sinks_.push_back(std::move(st));
       }
+      keep_bodies_ = std::any_of(sinks_.begin(), sinks_.end(),
+                                 [](const sink_state& s) { return s.stage->wants_bodies(); });
     } catch (const config_error& e) {
       source_mark m =
           current->marks.count(e.option()) ? current->marks.at(e.option()) : current->marks.at("");
@@ -456,7 +458,7 @@ class pipeline_run {
   net::awaitable<void> drive_worker(std::uint32_t index) {
     auto& slot = *workers_[index];
     auto& m = slot.metrics;
-    worker_info info{index, slot.strand};
+    worker_info info{index, slot.strand, keep_bodies_};
     try {
       co_await worker_loop(m, info);
     } catch (const boost::system::system_error& e) {
@@ -702,6 +704,7 @@ class pipeline_run {
   run_options opts_;
   net::io_context ioc_;
   strand_t control_;
+  bool keep_bodies_ = true;  ///< some sink reads bodies (worker_info::keep_bodies)
   bounded_queue<item> queue_;
   event producers_done_, workers_done_, sinks_done_, abort_;
   std::filesystem::path temp_dir_;

@@ -220,6 +220,8 @@ class queue_time final : public sink {
  public:
   explicit queue_time(const stage_context& ctx) : quiet_(ctx.opts.get_bool("quiet")) {}
 
+  bool wants_bodies() const override { return false; }
+
   net::awaitable<void> write(const std::vector<result_ptr>& batch) override {
     if (!quiet_) {
       for (const auto& r : batch) {

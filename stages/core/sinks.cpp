@@ -10,6 +10,7 @@ namespace {
 class null_sink final : public sink {
  public:
   boost::asio::awaitable<void> write(const std::vector<result_ptr>&) override { co_return; }
+  bool wants_bodies() const override { return false; }
 };
 
 }  // namespace

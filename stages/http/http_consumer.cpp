@@ -704,6 +704,8 @@ struct http_consumer::fetch {
   std::minstd_rand rng;
   watchdog& dog;
   watchdog::slot& slot;
+  /// keep_body, unless no sink of the pipeline reads bodies.
+  bool keep_body;
 
   // Body sink state for the current attempt.
   std::FILE* file = nullptr;
@@ -717,7 +719,8 @@ struct http_consumer::fetch {
         r(res),
         rng(static_cast<std::uint32_t>(res.index * 2654435761u + res.worker + 1)),
         dog(*s.dog_),
-        slot(dog.slot_for(worker.index, worker.executor)) {}
+        slot(dog.slot_for(worker.index, worker.executor)),
+        keep_body(cfg.keep_body && worker.keep_bodies) {}
 
   ~fetch() { discard_file(); }
 
@@ -755,7 +758,7 @@ struct http_consumer::fetch {
       return false;
     }
     r.bytes = next;
-    if (!cfg.keep_body) {
+    if (!keep_body) {
       return true;
     }
     if (file == nullptr && next > cfg.memory_body) {
@@ -1103,7 +1106,7 @@ struct http_consumer::fetch {
           inf->start(false);
         }
       }
-      if (cfg.keep_body && !inf && length && *length <= cfg.memory_body) {
+      if (f_.keep_body && !inf && length && *length <= cfg.memory_body) {
         f_.r.body.reserve(static_cast<std::size_t>(*length));
       }
     }

@@ -97,6 +97,8 @@ class jsonl_sink final : public record_sink {
       : record_sink(ctx, cfg.path, record_format::lines, cfg.append, cfg.batch, cfg.retry),
         json_(cfg.json) {}
 
+  bool wants_bodies() const override { return json_.include_body; }
+
  protected:
   void format(const result& r, std::string& out) override {
     out += boost::json::serialize(result_to_json(r, json_));
@@ -185,6 +187,8 @@ class csv_sink final : public record_sink {
       append_now(line + "\r\n");
     }
   }
+
+  bool wants_bodies() const override { return false; }  // no csv column holds a body
 
  protected:
   void format(const result& r, std::string& out) override {

@@ -146,6 +146,8 @@ class sqlite_sink final : public sink {
     }
   }
 
+  bool wants_bodies() const override { return cfg_.store_body; }
+
   net::awaitable<void> write(const std::vector<result_ptr>& batch) override {
     timer_.rethrow();
     pending_.insert(pending_.end(), batch.begin(), batch.end());

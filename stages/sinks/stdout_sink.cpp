@@ -40,6 +40,8 @@ class stdout_sink final : public sink {
  public:
   stdout_sink(const stage_context& ctx, stdout_config cfg) : ctx_(ctx), cfg_(cfg) {}
 
+  bool wants_bodies() const override { return false; }  // one summary line per result
+
   net::awaitable<void> write(const std::vector<result_ptr>& batch) override {
     std::string out;
     for (const auto& r : batch) {

@@ -13,6 +13,7 @@
 
 #include "sluice/core/error.hpp"
 #include "sluice/stages/builtin.hpp"
+#include "test_support.hpp"
 
 using namespace sluice;
 
@@ -25,6 +26,7 @@ struct observations {
   std::vector<std::string> events;     // consumer finish / close order
   bool consumer_closed_after_all = false;
   std::uint64_t finished = 0;
+  std::set<bool> keep_bodies;  // worker_info::keep_bodies as the consumer saw it
 };
 observations obs;
 
@@ -60,6 +62,7 @@ class test_consumer final : public consumer {
     {
       std::lock_guard lock(obs.m);
       ++obs.finished;
+      obs.keep_bodies.insert(w.keep_bodies);
     }
     result r;
     r.url = it.url;
@@ -120,6 +123,7 @@ struct fixture {
     obs.indices.clear();
     obs.events.clear();
     obs.finished = 0;
+    obs.keep_bodies.clear();
   }
 
   run_report run(const std::string& text) {
@@ -226,4 +230,30 @@ sinks: [{type: collect}]
   CHECK(rep.exit_code == 2);
   CHECK(rep.stage_error.find("t.yaml:3:5: error: mode 'weird' is not supported") !=
         std::string::npos);
+}
+
+TEST_CASE("runtime.bodies.kept_only_when_a_sink_reads_them") {
+  sluice::test::temp_dir tmp;
+  auto run_with = [&](const std::string& sinks) {
+    fixture f;
+    auto rep = f.run(
+        "producers: [{type: range, url: \"u{i}\", to: 20}]\n"
+        "consumers: {type: test, workers: 4}\n"
+        "sinks: " +
+        sinks + "\n");
+    CHECK(rep.exit_code == 0);
+    return obs.keep_bodies;
+  };
+  auto jsonl = (tmp / "r.jsonl").string();
+  auto sq = (tmp / "r.db").string();
+  // null, csv and jsonl without bodies never read one: consumers may drop them.
+  CHECK(run_with("[{type: \"null\"}]") == std::set<bool>{false});
+  CHECK(run_with("[{type: \"null\"}, {type: jsonl, path: \"" + jsonl + "\"}]") ==
+        std::set<bool>{false});
+  CHECK(run_with("[{type: sqlite, path: \"" + sq + "\", body: false}]") == std::set<bool>{false});
+  // One sink that reads bodies is enough; a sink that does not say reads them.
+  CHECK(run_with("[{type: \"null\"}, {type: jsonl, path: \"" + jsonl + "\", body: true}]") ==
+        std::set<bool>{true});
+  CHECK(run_with("[{type: sqlite, path: \"" + sq + "\"}]") == std::set<bool>{true});
+  CHECK(run_with("[{type: collect}]") == std::set<bool>{true});
 }

@@ -74,7 +74,7 @@
 #endif
 
 /// The ABI tag, computed from the same macros in the host and in a plugin:
-/// for example `gcc-12.2;libstdc++-12-cxx11;boost-108100;sluice-0.1.0`.
+/// for example `gcc-12.2;libstdc++-12-cxx11;boost-108100;sluice-0.2.0`.
 // clang-format off
 #define SLUICE_PLUGIN_ABI_TAG                                                    \
   SLUICE_PLUGIN_DETAIL_COMPILER ";" SLUICE_PLUGIN_DETAIL_STDLIB                  \

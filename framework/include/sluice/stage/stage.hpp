@@ -68,6 +68,10 @@ class producer {
 struct worker_info {
   std::uint32_t index = 0;
   boost::asio::any_io_executor executor;
+  /// False when no sink of the pipeline reads result bodies (every sink's
+  /// wants_bodies() is false): a consumer may then count body bytes
+  /// (result::bytes) without keeping them, saving memory and copies.
+  bool keep_bodies = true;
 };
 
 /// A consumer turns one item into one result. One instance serves all M
@@ -112,6 +116,10 @@ class sink {
   virtual ~sink() = default;
   virtual boost::asio::awaitable<void> write(const std::vector<result_ptr>& batch) = 0;
   virtual boost::asio::awaitable<void> close() { co_return; }
+  /// Whether this sink reads result::body or result::body_file. When no sink
+  /// of a pipeline does, consumers are told they need not keep bodies
+  /// (worker_info::keep_bodies). Read once, after construction.
+  virtual bool wants_bodies() const { return true; }
 };
 
 /// A service runs beside a pipeline (for example the built-in HTTP origin).
