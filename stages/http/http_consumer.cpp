@@ -142,6 +142,17 @@ class watchdog : public std::enable_shared_from_this<watchdog> {
     return std::exchange(sl.fired, false);
   }
 
+  /// Ends the watchdog now rather than after its idle ticks (the consumer's
+  /// close: no phase is armed any more), so the run ends without waiting.
+  void stop() {
+    net::post(strand_, [self = shared_from_this()] {
+      self->stopped_ = true;
+      if (self->timer_ != nullptr) {
+        self->timer_->cancel();
+      }
+    });
+  }
+
  private:
   /// Runs while some phase has a deadline, then ends (so that an idle
   /// consumer holds no timer and never keeps the io_context running).
@@ -149,9 +160,14 @@ class watchdog : public std::enable_shared_from_this<watchdog> {
 
   net::awaitable<void> watch() {
     net::steady_timer timer(strand_);
+    timer_ = &timer;
     for (int idle_ticks = 0;;) {
       timer.expires_after(tick_);
-      co_await timer.async_wait(use_tuple);  // no cancellation: it ends by itself
+      co_await timer.async_wait(use_tuple);
+      if (stopped_) {
+        timer_ = nullptr;
+        co_return;  // running_ stays true: nothing starts it again
+      }
       if (scan() > 0) {
         idle_ticks = 0;
         continue;
@@ -162,6 +178,7 @@ class watchdog : public std::enable_shared_from_this<watchdog> {
       running_.store(false, std::memory_order_release);
       // A worker that armed after the scan saw running_ == true: look again.
       if (scan() == 0 || running_.exchange(true, std::memory_order_acq_rel)) {
+        timer_ = nullptr;
         co_return;
       }
     }
@@ -197,6 +214,9 @@ class watchdog : public std::enable_shared_from_this<watchdog> {
   net::strand<net::any_io_executor> strand_;
   nanoseconds tick_;
   std::atomic<bool> running_{false};
+  // On strand_ only: the running watch()'s timer, and whether stop() ran.
+  net::steady_timer* timer_ = nullptr;
+  bool stopped_ = false;
   std::mutex mutex_;
   std::vector<std::unique_ptr<slot>> slots_;
 };
@@ -563,6 +583,11 @@ class http_consumer final : public consumer {
   }
 
   net::awaitable<result> process(item it, worker_info w) override;
+
+  net::awaitable<void> close() override {
+    dog_->stop();
+    co_return;
+  }
 
  private:
   struct fetch;  // per-item state, defined below
