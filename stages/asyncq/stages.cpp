@@ -236,35 +236,29 @@ class queue_time final : public sink {
   bool quiet_;
 };
 
-option_spec opt(std::string name, option_type type, std::string def, std::string doc) {
-  option_spec s;
-  s.name = std::move(name);
-  s.type = type;
-  s.default_value = std::move(def);
-  s.doc = std::move(doc);
-  return s;
-}
-
 option_spec seed_opt() {
-  auto s = opt("seed", option_type::integer, "444",
-               "seed of the random streams (one per producer and per consumer worker)");
+  auto s = make_option("seed", option_type::integer, "444",
+                       "seed of the random streams (one per producer and per consumer worker)");
   s.minimum = 0;
   return s;
 }
 
 option_spec scale_opt() {
-  auto s = opt("scale", option_type::number, "1.0", "multiplies every sleep (1.0 = the demo)");
+  auto s =
+      make_option("scale", option_type::number, "1.0", "multiplies every sleep (1.0 = the demo)");
   s.minimum = 0;
   return s;
 }
 
 option_spec spin_opt() {
-  return opt("spin", option_type::duration, "0",
-             "wake this long before each sleep's deadline and yield until it (precise timing)");
+  return make_option(
+      "spin", option_type::duration, "0",
+      "wake this long before each sleep's deadline and yield until it (precise timing)");
 }
 
 option_spec quiet_opt() {
-  return opt("quiet", option_type::boolean, "false", "do not print the demo's per-event lines");
+  return make_option("quiet", option_type::boolean, "false",
+                     "do not print the demo's per-event lines");
 }
 
 void validate_ranges(const options& o) {
@@ -285,16 +279,17 @@ void register_asyncq_stages(registry& reg) {
     info.summary =
         "asyncq demo producer: randint(count) items named by 5 random bytes in hex, each after "
         "a randint(sleep) x scale second sleep";
-    auto index = opt("index", option_type::integer, "0",
-                     "producer number: printed as `Producer N` and seeds this producer's stream");
+    auto index =
+        make_option("index", option_type::integer, "0",
+                    "producer number: printed as `Producer N` and seeds this producer's stream");
     index.minimum = 0;
     index.maximum = 4294967295.0;
     info.schema = {index,
                    seed_opt(),
-                   opt("count", option_type::string, "0..10",
-                       "items to emit: `n`, or `low..high` for randint(low, high)"),
-                   opt("sleep", option_type::string, "0..10",
-                       "seconds to sleep before each item: `n` or `low..high` (randint)"),
+                   make_option("count", option_type::string, "0..10",
+                               "items to emit: `n`, or `low..high` for randint(low, high)"),
+                   make_option("sleep", option_type::string, "0..10",
+                               "seconds to sleep before each item: `n` or `low..high` (randint)"),
                    scale_opt(),
                    spin_opt(),
                    quiet_opt()};
@@ -312,8 +307,8 @@ void register_asyncq_stages(registry& reg) {
         "asyncq demo consumer: each worker sleeps randint(sleep) x scale seconds before every "
         "get, from its own random stream";
     info.schema = {seed_opt(),
-                   opt("sleep", option_type::string, "0..10",
-                       "seconds to sleep before every get: `n` or `low..high` (randint)"),
+                   make_option("sleep", option_type::string, "0..10",
+                               "seconds to sleep before every get: `n` or `low..high` (randint)"),
                    scale_opt(), spin_opt(), quiet_opt()};
     info.validate = validate_ranges;
     info.make_consumer = [](const stage_context& ctx) {

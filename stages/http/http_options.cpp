@@ -16,15 +16,6 @@ namespace sluice::http_detail {
 
 namespace {
 
-option_spec opt(std::string name, option_type type, std::string def, std::string doc) {
-  option_spec s;
-  s.name = std::move(name);
-  s.type = type;
-  s.default_value = std::move(def);
-  s.doc = std::move(doc);
-  return s;
-}
-
 option_spec bounded(option_spec s, std::optional<double> lo, std::optional<double> hi = {}) {
   s.minimum = lo;
   s.maximum = hi;
@@ -32,7 +23,7 @@ option_spec bounded(option_spec s, std::optional<double> lo, std::optional<doubl
 }
 
 option_spec object(std::string name, std::string doc, std::vector<option_spec> fields) {
-  option_spec s = opt(std::move(name), option_type::object, "", std::move(doc));
+  option_spec s = make_option(std::move(name), option_type::object, "", std::move(doc));
   s.fields = std::move(fields);
   return s;
 }
@@ -64,64 +55,75 @@ bool valid_status_pattern(const std::string& p) {
 option_schema schema() {
   using T = option_type;
   option_schema s;
-  s.push_back(bounded(opt("per_host", T::integer, "0",
+  s.push_back(
+      bounded(make_option("per_host", T::integer, "0",
                           "Max concurrent requests per origin (scheme+host+port); 0 = unlimited"),
-                      0));
-  s.push_back(object(
-      "pool", "Keep-alive connection pool per origin",
-      {bounded(opt("max_idle", T::integer, "256", "Idle connections kept per origin; 0 = no reuse"),
-               0),
-       opt("idle_timeout", T::duration, "30s", "An idle connection older than this is closed")}));
-  s.push_back(opt("rate", T::string, "",
-                  "Per-origin token bucket rate, like `50/s`, `600/m`; empty = unlimited"));
-  s.push_back(bounded(opt("burst", T::integer, "1", "Token bucket size for `rate`"), 1));
-  s.push_back(object(
-      "timeouts", "Per-attempt time limits (0 = none)",
-      {opt("connect", T::duration, "10s", "DNS + TCP connect + TLS handshake"),
-       opt("header", T::duration, "30s",
-           "From sending the request until the response header is read"),
-       opt("total", T::duration, "120s", "Whole attempt, including the body"),
-       opt("min_speed", T::size, "0", "Minimum body bytes per second over `speed_window`; 0 = off"),
-       opt("speed_window", T::duration, "10s", "Window for `min_speed`")}));
+              0));
+  s.push_back(object("pool", "Keep-alive connection pool per origin",
+                     {bounded(make_option("max_idle", T::integer, "256",
+                                          "Idle connections kept per origin; 0 = no reuse"),
+                              0),
+                      make_option("idle_timeout", T::duration, "30s",
+                                  "An idle connection older than this is closed")}));
+  s.push_back(make_option("rate", T::string, "",
+                          "Per-origin token bucket rate, like `50/s`, `600/m`; empty = unlimited"));
+  s.push_back(bounded(make_option("burst", T::integer, "1", "Token bucket size for `rate`"), 1));
+  s.push_back(
+      object("timeouts", "Per-attempt time limits (0 = none)",
+             {make_option("connect", T::duration, "10s", "DNS + TCP connect + TLS handshake"),
+              make_option("header", T::duration, "30s",
+                          "From sending the request until the response header is read"),
+              make_option("total", T::duration, "120s", "Whole attempt, including the body"),
+              make_option("min_speed", T::size, "0",
+                          "Minimum body bytes per second over `speed_window`; 0 = off"),
+              make_option("speed_window", T::duration, "10s", "Window for `min_speed`")}));
   s.push_back(object(
       "retry", "Retries with exponential backoff and full jitter",
-      {bounded(opt("attempts", T::integer, "3", "Attempts per URL, including the first"), 1, 100),
-       opt("backoff_base", T::duration, "200ms", "Backoff base (doubles per retry)"),
-       opt("backoff_max", T::duration, "10s", "Backoff cap"),
-       opt("on", T::string_list, "",
+      {bounded(make_option("attempts", T::integer, "3", "Attempts per URL, including the first"), 1,
+               100),
+       make_option("backoff_base", T::duration, "200ms", "Backoff base (doubles per retry)"),
+       make_option("backoff_max", T::duration, "10s", "Backoff cap"),
+       make_option(
+           "on", T::string_list, "",
            "Failure classes that retry: connect, resolve, timeout, reset, tls, too_slow, 5xx, "
            "429 or a status like 503 (default: connect, timeout, reset, 5xx, 429)"),
-       opt("retry_after_max", T::duration, "60s",
-           "Cap on a server's Retry-After (which pauses the whole origin)")}));
-  s.push_back(bounded(
-      opt("redirects", T::integer, "10", "Redirect hops to follow (http/https only); 0 = none"), 0,
-      100));
-  s.push_back(opt("method", T::string, "GET", "Request method"));
-  s.push_back(opt("headers", T::string_map, "", "Extra request headers"));
-  s.push_back(opt("body", T::string, "", "Request body (sent with every request)"));
-  s.push_back(object(
-      "basic_auth", "HTTP basic authentication",
-      {opt("user", T::string, "", "User name"), opt("password", T::string, "", "Password")}));
-  s.push_back(opt("user_agent", T::string, "sluice/" SLUICE_VERSION, "User-Agent header"));
-  s.push_back(opt("decompress", T::boolean, "true",
-                  "Send `Accept-Encoding: gzip, deflate` and decode the body with zlib"));
-  s.push_back(opt("max_decoded", T::size, "128MiB", "Cap on a decoded (decompressed) body"));
-  s.push_back(object(
-      "tls", "HTTPS settings (OpenSSL, SNI always sent)",
-      {opt("verify", T::boolean, "true", "Verify the peer against the CA store and host name"),
-       opt("ca_file", T::string, "", "PEM file of trusted CAs instead of the system store")}));
-  s.push_back(opt("max_header", T::size, "64KiB", "Max response header bytes"));
-  s.push_back(opt("max_body", T::size, "32MiB", "Max response body bytes (as received)"));
-  s.push_back(opt("memory_body", T::size, "1MiB",
+       make_option("retry_after_max", T::duration, "60s",
+                   "Cap on a server's Retry-After (which pauses the whole origin)")}));
+  s.push_back(bounded(make_option("redirects", T::integer, "10",
+                                  "Redirect hops to follow (http/https only); 0 = none"),
+                      0, 100));
+  s.push_back(make_option("method", T::string, "GET", "Request method"));
+  s.push_back(make_option("headers", T::string_map, "", "Extra request headers"));
+  s.push_back(make_option("body", T::string, "", "Request body (sent with every request)"));
+  s.push_back(object("basic_auth", "HTTP basic authentication",
+                     {make_option("user", T::string, "", "User name"),
+                      make_option("password", T::string, "", "Password")}));
+  s.push_back(make_option("user_agent", T::string, "sluice/" SLUICE_VERSION, "User-Agent header"));
+  s.push_back(make_option("decompress", T::boolean, "true",
+                          "Send `Accept-Encoding: gzip, deflate` and decode the body with zlib"));
+  s.push_back(
+      make_option("max_decoded", T::size, "128MiB", "Cap on a decoded (decompressed) body"));
+  s.push_back(object("tls", "HTTPS settings (OpenSSL, SNI always sent)",
+                     {make_option("verify", T::boolean, "true",
+                                  "Verify the peer against the CA store and host name"),
+                      make_option("ca_file", T::string, "",
+                                  "PEM file of trusted CAs instead of the system store")}));
+  s.push_back(make_option("max_header", T::size, "64KiB", "Max response header bytes"));
+  s.push_back(make_option("max_body", T::size, "32MiB", "Max response body bytes (as received)"));
+  s.push_back(
+      make_option("memory_body", T::size, "1MiB",
                   "Bodies up to this size stay in memory; larger ones go to a temporary file"));
-  s.push_back(opt("keep_body", T::boolean, "true", "Keep the body in the result (else count it)"));
-  s.push_back(opt("keep_headers", T::string_list, "",
-                  "Response headers copied into the result (default: content-length, "
-                  "content-encoding, etag, last-modified, location, retry-after)"));
-  s.push_back(opt("fail_status", T::string_list, "",
+  s.push_back(
+      make_option("keep_body", T::boolean, "true", "Keep the body in the result (else count it)"));
+  s.push_back(make_option("keep_headers", T::string_list, "",
+                          "Response headers copied into the result (default: content-length, "
+                          "content-encoding, etag, last-modified, location, retry-after)"));
+  s.push_back(
+      make_option("fail_status", T::string_list, "",
                   "Statuses that count as failures (kind http_status): `404`, `4xx`, `5xx`"));
-  s.push_back(opt("dns_ttl", T::duration, "60s", "How long a resolved host stays cached"));
-  s.push_back(opt("recv_buffer", T::size, "1MiB",
+  s.push_back(make_option("dns_ttl", T::duration, "60s", "How long a resolved host stays cached"));
+  s.push_back(
+      make_option("recv_buffer", T::size, "1MiB",
                   "Socket receive buffer (SO_RCVBUF) per connection, the most a server can send "
                   "ahead of reads; `0` leaves it to the kernel's autotuning"));
   return s;

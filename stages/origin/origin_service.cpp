@@ -77,15 +77,6 @@ class origin_service final : public service {
   std::unique_ptr<origin_server> server_;
 };
 
-option_spec spec(std::string name, option_type type, std::string def, std::string doc) {
-  option_spec s;
-  s.name = std::move(name);
-  s.type = type;
-  s.default_value = std::move(def);
-  s.doc = std::move(doc);
-  return s;
-}
-
 }  // namespace
 
 void register_origin_stages(registry& reg) {
@@ -95,26 +86,29 @@ void register_origin_stages(registry& reg) {
   info.summary =
       "the built-in HTTP test origin (/bytes/N, /delay/MS, /status/CODE, /redirect/N, ...); "
       "`${origin}` expands to its address";
-  auto port = spec("port", option_type::integer, "0", "TCP port; 0 picks a free one");
+  auto port = make_option("port", option_type::integer, "0", "TCP port; 0 picks a free one");
   port.minimum = 0;
   port.maximum = 65535;
-  auto threads = spec("threads", option_type::integer, "1", "server threads (its own io_context)");
+  auto threads =
+      make_option("threads", option_type::integer, "1", "server threads (its own io_context)");
   threads.minimum = 1;
   threads.maximum = 256;
-  auto max_requests = spec("max_requests_per_connection", option_type::integer, "0",
-                           "close a keep-alive connection after this many responses (0: never)");
+  auto max_requests =
+      make_option("max_requests_per_connection", option_type::integer, "0",
+                  "close a keep-alive connection after this many responses (0: never)");
   max_requests.minimum = 0;
   info.schema = {
-      spec("address", option_type::string, "127.0.0.1", "address to listen on"),
+      make_option("address", option_type::string, "127.0.0.1", "address to listen on"),
       port,
-      spec("tls", option_type::boolean, "false",
-           "serve HTTPS (a self-signed certificate for localhost/127.0.0.1 unless cert/key are "
-           "given)"),
-      spec("cert", option_type::string, "", "PEM certificate chain file (implies tls)"),
-      spec("key", option_type::string, "", "PEM private key file"),
+      make_option(
+          "tls", option_type::boolean, "false",
+          "serve HTTPS (a self-signed certificate for localhost/127.0.0.1 unless cert/key are "
+          "given)"),
+      make_option("cert", option_type::string, "", "PEM certificate chain file (implies tls)"),
+      make_option("key", option_type::string, "", "PEM private key file"),
       threads,
-      spec("idle_timeout", option_type::duration, "60s",
-           "close keep-alive connections idle this long"),
+      make_option("idle_timeout", option_type::duration, "60s",
+                  "close keep-alive connections idle this long"),
       max_requests,
   };
   info.make_service = [](const stage_context& ctx) -> std::unique_ptr<service> {

@@ -15,24 +15,15 @@ namespace {
 
 using namespace sinks;
 
-option_spec opt(std::string name, option_type type, std::string def, std::string doc) {
-  option_spec s;
-  s.name = std::move(name);
-  s.type = type;
-  s.default_value = std::move(def);
-  s.doc = std::move(doc);
-  return s;
-}
-
 option_spec required(std::string name, option_type type, std::string doc) {
-  option_spec s = opt(std::move(name), type, "", std::move(doc));
+  option_spec s = make_option(std::move(name), type, "", std::move(doc));
   s.required = true;
   return s;
 }
 
 option_spec choice(std::string name, std::string def, std::vector<std::string> choices,
                    std::string doc) {
-  option_spec s = opt(std::move(name), option_type::string, std::move(def), std::move(doc));
+  option_spec s = make_option(std::move(name), option_type::string, std::move(def), std::move(doc));
   s.choices = std::move(choices);
   return s;
 }
@@ -42,15 +33,16 @@ void append(option_schema& to, const option_schema& more) {
 }
 
 option_schema batching_schema() {
-  option_spec records =
-      opt("flush_records", option_type::integer, "1000", "write after this many buffered results");
+  option_spec records = make_option("flush_records", option_type::integer, "1000",
+                                    "write after this many buffered results");
   records.minimum = 1;
-  return {records,
-          opt("flush_bytes", option_type::size, "1MiB", "write after this many buffered bytes"),
-          opt("flush_interval", option_type::duration, "1s",
-              "write at most this long after a result arrived"),
-          opt("fsync", option_type::boolean, "false",
-              "fsync after every write (survives power loss, not just a crash)")};
+  return {
+      records,
+      make_option("flush_bytes", option_type::size, "1MiB", "write after this many buffered bytes"),
+      make_option("flush_interval", option_type::duration, "1s",
+                  "write at most this long after a result arrived"),
+      make_option("fsync", option_type::boolean, "false",
+                  "fsync after every write (survives power loss, not just a crash)")};
 }
 
 batching batching_from(const options& o) {
@@ -95,7 +87,8 @@ void register_sink_stages(registry& reg) {
         choice("layout", "hash", {"hash", "path"},
                "hash: <host>/<sha256 prefix>/<sha256 of the URL>; path: <host>/<URL path>, "
                "readable and escape-proof"),
-        opt("fsync", option_type::boolean, "false",
+        make_option(
+            "fsync", option_type::boolean, "false",
             "fsync each file before its rename and its directory after (power-loss safety)")};
     append(info.schema, retry_schema());
     info.make_sink = [](const stage_context& ctx) {
@@ -114,18 +107,19 @@ void register_sink_stages(registry& reg) {
     info.kind = stage_kind::sink;
     info.name = "sqlite";
     info.summary = "results upserted into a SQLite table keyed by URL (WAL, batched transactions)";
-    option_spec batch = opt("batch", option_type::integer, "500", "rows per transaction");
+    option_spec batch = make_option("batch", option_type::integer, "500", "rows per transaction");
     batch.minimum = 1;
     info.schema = {
         required("path", option_type::string, "database file (relative to the pipeline file)"),
-        opt("table", option_type::string, "results", "table name (letters, digits, _)"),
+        make_option("table", option_type::string, "results", "table name (letters, digits, _)"),
         batch,
-        opt("batch_interval", option_type::duration, "1s",
-            "commit at most this long after a result arrived"),
-        opt("body", option_type::boolean, "true", "store bodies (inline or as files)"),
-        opt("inline_max", option_type::size, "64KiB",
-            "bodies up to this size go into the `body` column"),
-        opt("body_dir", option_type::string, "",
+        make_option("batch_interval", option_type::duration, "1s",
+                    "commit at most this long after a result arrived"),
+        make_option("body", option_type::boolean, "true", "store bodies (inline or as files)"),
+        make_option("inline_max", option_type::size, "64KiB",
+                    "bodies up to this size go into the `body` column"),
+        make_option(
+            "body_dir", option_type::string, "",
             "larger bodies are written here (files sink hash layout); `body_path` holds the "
             "relative path. Unset: larger bodies are not stored"),
         choice("synchronous", "normal", {"normal", "full"},
@@ -172,10 +166,13 @@ void register_sink_stages(registry& reg) {
     info.schema = {
         required("path", option_type::string,
                  "CSV file (relative to the pipeline file; - = stdout)"),
-        opt("columns", option_type::string_list, "", "columns in order (default: all): " + all),
-        opt("append", option_type::boolean, "false",
+        make_option("columns", option_type::string_list, "",
+                    "columns in order (default: all): " + all),
+        make_option(
+            "append", option_type::boolean, "false",
             "keep the file's records and append (a torn last record is cut); false empties it"),
-        opt("header", option_type::boolean, "true", "write a header record into a new file")};
+        make_option("header", option_type::boolean, "true",
+                    "write a header record into a new file")};
     append(info.schema, batching_schema());
     append(info.schema, retry_schema());
     info.validate = [](const options& o) {
@@ -215,12 +212,13 @@ void register_jsonl_sink(registry& reg) {
   info.schema = {
       required("path", option_type::string,
                "JSON lines file (relative to the pipeline file; - = stdout)"),
-      opt("append", option_type::boolean, "false",
-          "keep the file's records and append (a torn last line from a crash is cut); "
-          "false empties the file first"),
-      opt("body", option_type::boolean, "false",
-          "include the body (`body` when UTF-8, else `body_base64`)"),
-      opt("headers", option_type::boolean, "true", "include the selected response headers")};
+      make_option("append", option_type::boolean, "false",
+                  "keep the file's records and append (a torn last line from a crash is cut); "
+                  "false empties the file first"),
+      make_option("body", option_type::boolean, "false",
+                  "include the body (`body` when UTF-8, else `body_base64`)"),
+      make_option("headers", option_type::boolean, "true",
+                  "include the selected response headers")};
   append(info.schema, batching_schema());
   append(info.schema, retry_schema());
   info.make_sink = [](const stage_context& ctx) {

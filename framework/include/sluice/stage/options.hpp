@@ -51,6 +51,18 @@ struct option_spec {
 /// A stage's whole schema.
 using option_schema = std::vector<option_spec>;
 
+/// Shorthand for the common schema entry: name, type, default (as it would
+/// be written in YAML, empty for none) and the line of documentation.
+inline option_spec make_option(std::string name, option_type type, std::string default_value,
+                               std::string doc) {
+  option_spec s;
+  s.name = std::move(name);
+  s.type = type;
+  s.default_value = std::move(default_value);
+  s.doc = std::move(doc);
+  return s;
+}
+
 /// A uniformly random duration in [low, high] (low == high for a fixed one).
 struct duration_range {
   std::chrono::nanoseconds low{0};
