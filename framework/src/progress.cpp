@@ -17,6 +17,8 @@
 
 #include <fmt/format.h>
 
+#include "sluice/stage/options.hpp"
+
 namespace sluice {
 namespace {
 
@@ -40,17 +42,6 @@ std::string format_rate(double per_s) {
     return fmt::format("{:.0f}/s", per_s);
   }
   return fmt::format("{:.1f}/s", per_s);
-}
-
-std::string format_bytes(std::uint64_t b) {
-  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
 }
 
 bool env_set(const char* name) {

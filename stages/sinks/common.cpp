@@ -27,17 +27,6 @@ void throw_errno(const std::string& what, const std::filesystem::path& p) {
   throw std::system_error(e, std::generic_category(), what + " " + p.string());
 }
 
-std::string format_bytes(std::uint64_t b) {
-  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
-}
-
 option_schema retry_schema() {
   option_spec retries;
   retries.name = "retries";

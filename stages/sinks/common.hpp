@@ -156,7 +156,4 @@ class flush_timer {
 /// Throws std::system_error for `errno` with `what` and the path.
 [[noreturn]] void throw_errno(const std::string& what, const std::filesystem::path& p);
 
-/// `12.3 KiB`.
-std::string format_bytes(std::uint64_t b);
-
 }  // namespace sluice::sinks

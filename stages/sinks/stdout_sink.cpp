@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "sinks.hpp"
+#include "sluice/stage/options.hpp"
 
 namespace sluice::sinks {
 

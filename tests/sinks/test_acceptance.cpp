@@ -143,23 +143,6 @@ std::uint64_t number_in(const std::string& url, const std::string& key) {
   return std::stoull(url.substr(pos + key.size()));
 }
 
-pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) {
-      args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
 // A port that was free a moment ago (the restarted run must serve the same
 // URLs, so the port cannot be picked anew by the origin).
 int free_port() {
@@ -256,7 +239,7 @@ TEST_CASE("sinks.acceptance.kill_9_then_restart") {
   tmpdir_guard tmp(d.path / "tmp");
   std::vector<std::string> argv = {test::sluice_bin(), "run", "--no-progress", yaml.string()};
 
-  pid_t pid = spawn(argv, d.path / "run1.log");
+  pid_t pid = test::spawn_process(argv, d.path / "run1.out", d.path / "run1.err").pid;
   // Wait until results are being written, then kill without warning.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   bool exited = false;
@@ -272,7 +255,7 @@ TEST_CASE("sinks.acceptance.kill_9_then_restart") {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  REQUIRE_MESSAGE(!exited, slurp(d.path / "run1.log"));
+  REQUIRE_MESSAGE(!exited, slurp(d.path / "run1.err"));
   REQUIRE(::kill(pid, SIGKILL) == 0);
   ::waitpid(pid, &status, 0);
   REQUIRE(WIFSIGNALED(status));

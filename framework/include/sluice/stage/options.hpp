@@ -82,6 +82,9 @@ std::optional<std::uint64_t> parse_size(std::string_view text);
 /// Formats a duration for humans: `850ns`, `12.3us`, `4.56ms`, `1.234s`.
 std::string format_duration(std::chrono::nanoseconds d);
 
+/// Formats a byte count for humans: `512 B`, `12.3 KiB`, `4.0 MiB`.
+std::string format_bytes(std::uint64_t b);
+
 /// Validated option values of one stage (or of one nested object), with
 /// defaults applied. Values are stored as JSON (durations as integer
 /// nanoseconds, sizes as integer bytes, duration ranges as [low, high]).
