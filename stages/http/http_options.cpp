@@ -113,8 +113,10 @@ option_schema schema() {
   s.push_back(
       make_option("memory_body", T::size, "1MiB",
                   "Bodies up to this size stay in memory; larger ones go to a temporary file"));
-  s.push_back(
-      make_option("keep_body", T::boolean, "true", "Keep the body in the result (else count it)"));
+  s.push_back(make_option(
+      "keep_body", T::boolean, "true",
+      "Keep the body in the result (else count it); bodies are only counted anyway when no "
+      "sink reads them"));
   s.push_back(make_option("keep_headers", T::string_list, "",
                           "Response headers copied into the result (default: content-length, "
                           "content-encoding, etag, last-modified, location, retry-after)"));
