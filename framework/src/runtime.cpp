@@ -19,7 +19,6 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -35,6 +34,7 @@
 #include "sluice/core/error.hpp"
 #include "sluice/queue/bounded_queue.hpp"
 #include "sluice/runtime/filter.hpp"
+#include "sluice/runtime/gate.hpp"
 #include "sluice/runtime/progress.hpp"
 
 namespace sluice {
@@ -48,6 +48,11 @@ namespace {
 constexpr std::size_t producer_batch = 256;
 constexpr std::size_t sink_queue_capacity = 1024;
 constexpr std::size_t sink_batch = 512;
+
+/// How long, after the second signal (or a stage failure), producers and
+/// consumer workers get to honour cancellation before the run reports and
+/// exits without them (README, "Stopping a run").
+constexpr auto shutdown_grace = std::chrono::seconds(5);
 
 /// A one-shot event for coroutines on one strand: set() from anywhere.
 class event {
@@ -163,17 +168,15 @@ class pipeline_run {
         ioc_(static_cast<int>(cfg.threads)),
         control_(net::make_strand(ioc_)),
         queue_(cfg.queue_capacity),
-        producers_done_(control_),
-        workers_done_(control_),
-        sinks_done_(control_),
+        producers_gate_(control_),
+        workers_gate_(control_),
+        sinks_gate_(control_),
         abort_(control_) {}
 
-  ~pipeline_run() {
-    std::error_code ec;
-    if (!temp_dir_.empty()) {
-      std::filesystem::remove_all(temp_dir_, ec);
-    }
-  }
+  ~pipeline_run() { remove_temp_dir(); }
+
+  /// Consumer workers still running when the run gave up waiting for them.
+  std::size_t abandoned() const { return abandoned_; }
 
   run_report run() {
     make_temp_dir();
@@ -209,10 +212,19 @@ class pipeline_run {
       svc->stop();
     }
     finish_report();
+    remove_temp_dir();
     return report_;
   }
 
  private:
+  void remove_temp_dir() {
+    std::error_code ec;
+    if (!temp_dir_.empty()) {
+      std::filesystem::remove_all(temp_dir_, ec);
+      temp_dir_.clear();
+    }
+  }
+
   void make_temp_dir() {
     std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-XXXXXX").string();
     if (char* dir = ::mkdtemp(tmpl.data())) {
@@ -308,6 +320,13 @@ class pipeline_run {
         return;
       }
       ++signals_seen_;
+      if (signals_seen_ >= 3) {
+        // The user has asked three times: exit now, flushing nothing (what
+        // the sinks wrote so far stays as it is).
+        static constexpr char msg[] = "sluice: third signal: exiting at once\n";
+        [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+        ::_exit(sig == SIGINT ? 130 : 143);
+      }
       if (signals_seen_ == 1) {
         report_.stop_reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
         signal_exit_ = sig == SIGINT ? 130 : 143;
@@ -318,8 +337,12 @@ class pipeline_run {
         request_stop();
         wait_signal(signals);
       } else {
-        fmt::print(stderr, "sluice: second signal: cancelling in-flight work\n");
+        fmt::print(stderr,
+                   "sluice: second signal: cancelling in-flight work (waiting at most {} s; "
+                   "signal again to exit at once)\n",
+                   shutdown_grace.count());
         request_abort();
+        wait_signal(signals);
       }
     });
   }
@@ -336,14 +359,23 @@ class pipeline_run {
   }
 
   // Hard stop: also cancel in-flight work; what is complete is still flushed.
+  // Runs on the control strand (the signal set's), which owns the gates.
   void request_abort() {
     request_stop();
     aborting_.store(true);
     cancel_workers();
+    auto deadline = gate::clock::now() + shutdown_grace;
+    producers_gate_.expire_at(deadline);
+    workers_gate_.expire_at(deadline);
     abort_.set();
   }
 
+  // Once only: a second emit would land in a worker that is delivering its
+  // cancelled result and make that delivery throw, losing the result.
   void cancel_workers() {
+    if (workers_cancelled_.exchange(true)) {
+      return;
+    }
     for (auto& w : workers_) {
       net::post(w->strand,
                 [slot = w.get()] { slot->cancel.emit(net::cancellation_type::terminal); });
@@ -369,59 +401,86 @@ class pipeline_run {
     request_stop();
   }
 
-  net::awaitable<void> control() {
+  // Spawns every stage coroutine through its group's gate. Each completion
+  // handler records a throw (the first one stops the run gracefully) and
+  // leaves the gate, whatever the outcome: nothing is spawned detached.
+  void spawn_stages() {
     for (std::size_t i = 0; i < sinks_.size(); ++i) {
-      net::co_spawn(sink_strands_[i], drive_sink(i), [this](std::exception_ptr) {
-        if (++sinks_finished_ == sinks_.size()) {
-          sinks_done_.set();
+      sinks_gate_.enter();
+      net::co_spawn(sink_strands_[i], drive_sink(i), [this, i](std::exception_ptr e) {
+        if (e) {
+          record_failure(sinks_[i].name, e);
         }
+        sinks_gate_.leave();
       });
-    }
-    if (sinks_.empty()) {
-      sinks_done_.set();
     }
     for (std::size_t i = 0; i < workers_.size(); ++i) {
       auto* w = workers_[i].get();
+      workers_gate_.enter();
       net::co_spawn(w->strand, drive_worker(static_cast<std::uint32_t>(i)),
                     net::bind_cancellation_slot(w->cancel.slot(), [this](std::exception_ptr e) {
                       if (e) {
                         record_failure(cfg_.consumer.display_name, e);
                       }
-                      if (++workers_finished_ == workers_.size()) {
-                        workers_done_.set();
-                      }
+                      workers_gate_.leave();
                     }));
     }
     for (std::size_t i = 0; i < producers_.size(); ++i) {
+      producers_gate_.enter();
       net::co_spawn(producer_strands_[i], drive_producer(i),
                     net::bind_cancellation_slot(
                         producer_states_[i].cancel.slot(), [this, i](std::exception_ptr e) {
                           if (e) {
                             record_failure(cfg_.producers[i].display_name, e);
                           }
-                          if (++producers_finished_ == producers_.size()) {
-                            producers_done_.set();
-                          }
+                          producers_gate_.leave();
                         }));
     }
     if (opts_.progress) {
-      progress_ = make_stderr_progress();
-      net::co_spawn(control_, drive_progress(), net::detached);
+      progress_ = opts_.progress_factory ? opts_.progress_factory() : make_stderr_progress();
+      net::co_spawn(control_, drive_progress(), [this](std::exception_ptr e) {
+        if (e) {
+          record_failure("progress", e);
+        }
+      });
     }
-    co_await producers_done_.wait();
+  }
+
+  // Waits for one group's coroutines to leave its gate. Without a deadline
+  // (none is set before a second signal) this waits as long as they take;
+  // after it, the ones still running are abandoned and the run goes on.
+  net::awaitable<void> close_gate(gate& g, const char* what) {
+    if (!co_await g.close()) {
+      auto n = g.count();
+      abandoned_ += n;
+      fmt::print(stderr,
+                 "sluice: {} {}{} still running {} s after cancellation (ignoring it?): "
+                 "reporting and exiting without {}\n",
+                 n, what, n == 1 ? "" : "s", shutdown_grace.count(), n == 1 ? "it" : "them");
+    }
+  }
+
+  // The lifecycle, step by step.
+  net::awaitable<void> control() {
+    spawn_stages();
+    co_await close_gate(producers_gate_, "producer");
     // Every item pushed is either consumed or (after a second signal) abandoned.
     co_await (queue_.join(net::use_awaitable) || abort_.wait());
     cancel_workers();
-    co_await workers_done_.wait();
+    co_await close_gate(workers_gate_, "consumer worker");
     queue_.close();
     for (auto& s : sinks_) {
       s.queue->close();
     }
-    co_await sinks_done_.wait();
-    try {
-      co_await consumer_->close();
-    } catch (...) {
-      record_failure(cfg_.consumer.display_name, std::current_exception());
+    // Sinks hold what is complete: they get all the time they need (a third
+    // signal is the way out).
+    co_await sinks_gate_.close();
+    if (abandoned_ == 0) {
+      try {
+        co_await consumer_->close();
+      } catch (...) {
+        record_failure(cfg_.consumer.display_name, std::current_exception());
+      }
     }
     finished_ = clock::now();
     progress_finished_ = true;
@@ -509,9 +568,18 @@ class pipeline_run {
         r.error_message = e.what();
       }
       if (cancelled) {
-        co_await net::this_coro::reset_cancellation_state();
         r.error_kind = "cancelled";
         r.error_message = "cancelled by a second signal";
+      }
+      // A consumer may also turn the cancellation into a result of its own
+      // (the http consumer does). Either way the worker ends after this item
+      // and its result is still delivered, so no await below may throw on
+      // the cancellation.
+      if (cancelled || (co_await net::this_coro::cancellation_state).cancelled() !=
+                           net::cancellation_type::none) {
+        cancelled = true;
+        co_await net::this_coro::reset_cancellation_state();
+        co_await net::this_coro::throw_if_cancelled(false);
       }
       auto finished = clock::now();
       if (r.url.empty()) {
@@ -706,7 +774,8 @@ class pipeline_run {
   strand_t control_;
   bool keep_bodies_ = true;  ///< some sink reads bodies (worker_info::keep_bodies)
   bounded_queue<item> queue_;
-  event producers_done_, workers_done_, sinks_done_, abort_;
+  gate producers_gate_, workers_gate_, sinks_gate_;
+  event abort_;
   std::filesystem::path temp_dir_;
 
   std::vector<std::unique_ptr<producer>> producers_;
@@ -717,8 +786,9 @@ class pipeline_run {
   std::vector<sink_state> sinks_;
   std::vector<strand_t> sink_strands_;
 
-  std::atomic<std::size_t> producers_finished_{0}, workers_finished_{0}, sinks_finished_{0};
+  std::size_t abandoned_ = 0;  ///< coroutines given up on (control strand)
   std::atomic<bool> stop_requested_{false}, aborting_{false}, stage_failed_{false};
+  std::atomic<bool> workers_cancelled_{false};
   int signals_seen_ = 0;
   int signal_exit_ = 0;
   std::mutex failure_mutex_;
@@ -733,8 +803,16 @@ class pipeline_run {
 }  // namespace
 
 run_report run_pipeline(pipeline_config& cfg, const run_options& opts) {
-  pipeline_run run(cfg, opts);
-  return run.run();
+  auto run = std::make_unique<pipeline_run>(cfg, opts);
+  auto report = run->run();
+  if (run->abandoned() > 0) {
+    // Frames of coroutines that ignored cancellation still point into the
+    // run: destroying it would run their code against freed state. The
+    // caller is about to exit; keep the run reachable so leak checkers agree.
+    static auto* abandoned_runs = new std::vector<std::unique_ptr<pipeline_run>>;
+    abandoned_runs->push_back(std::move(run));
+  }
+  return report;
 }
 
 }  // namespace sluice

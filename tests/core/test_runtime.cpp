@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "sluice/core/error.hpp"
+#include "sluice/runtime/progress.hpp"
 #include "sluice/stages/builtin.hpp"
 #include "test_support.hpp"
 
@@ -126,13 +127,12 @@ struct fixture {
     obs.keep_bodies.clear();
   }
 
-  run_report run(const std::string& text) {
+  run_report run(const std::string& text, run_options o = {}) {
     auto r = load_pipeline_text(text, "t.yaml", reg, {});
     for (const auto& d : r.diagnostics) {
       FAIL_CHECK(format_diagnostic(d));
     }
     REQUIRE(r.config);
-    run_options o;
     o.handle_signals = false;
     return run_pipeline(*r.config, o);
   }
@@ -193,6 +193,29 @@ sinks: [{type: collect}]
   CHECK(rep.consumed == rep.produced);  // but everything queued finished
   CHECK(obs.indices.size() == rep.consumed);
   CHECK(rep.errors_by_kind["exception"] == 1);
+}
+
+// The progress coroutine used to be spawned detached: its throw vanished and
+// the run ended with exit 0 and no progress.
+TEST_CASE("runtime.failure.progress_throw_stops_with_exit_1") {
+  struct throwing_progress final : progress_reporter {
+    void update(const progress_snapshot&) override { throw std::runtime_error("tty gone"); }
+    void finish(const progress_snapshot&) override {}
+  };
+  fixture f;
+  run_options o;
+  o.progress = true;
+  o.progress_factory = [] { return std::make_unique<throwing_progress>(); };
+  auto rep = f.run(R"(producers: [{type: range, url: "u{i}", to: 100000000}]
+queue: {capacity: 16}
+consumers: {type: test, workers: 4}
+sinks: [{type: collect}]
+)",
+                   o);
+  CHECK(rep.exit_code == 1);
+  CHECK(rep.stage_error == "progress: tty gone");
+  CHECK(rep.produced < 100000000);
+  CHECK(rep.consumed == rep.produced);
 }
 
 TEST_CASE("runtime.failure.producer_throw_stops_with_exit_1") {

@@ -59,3 +59,14 @@ add_dependencies(plugin_cli_test sluice)
 foreach(p ${SLUICE_TEST_PLUGINS})
   add_dependencies(plugin_cli_test sluice_test_plugin_${p})
 endforeach()
+
+# Signals against a consumer that ignores cancellation (the stubborn plugin)
+# and against the http consumer on the built-in origin.
+sluice_add_plugin(sluice_test_plugin_stubborn SOURCES ${SLUICE_PLUGIN_TEST_DIR}/plugins/stubborn.cpp)
+set_target_properties(sluice_test_plugin_stubborn PROPERTIES
+  LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/plugin)
+sluice_add_test(plugin_shutdown_test SOURCES ${SLUICE_PLUGIN_TEST_DIR}/shutdown_test.cpp
+  LABELS plugin TIMEOUT 180)
+target_compile_definitions(plugin_shutdown_test PRIVATE
+  SLUICE_PLUGIN_STUBBORN="$<TARGET_FILE:sluice_test_plugin_stubborn>")
+add_dependencies(plugin_shutdown_test sluice sluice_test_plugin_stubborn)

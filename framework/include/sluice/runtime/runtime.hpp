@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,16 +57,26 @@ struct run_report {
   std::string to_text() const;
 };
 
+class progress_reporter;
+
 /// How to run.
 struct run_options {
   bool handle_signals = true;             ///< install SIGINT/SIGTERM handling
   bool progress = false;                  ///< periodic progress on stderr
   std::optional<std::string> stats_json;  ///< write the report as JSON here
+  /// With `progress`: makes the reporter (default: make_stderr_progress()).
+  /// A throw from the reporter is a failure like a stage's (exit 1).
+  std::function<std::unique_ptr<progress_reporter>()> progress_factory;
 };
 
 /// Runs the pipeline to completion: producers → queue.join() → workers
 /// cancelled → sinks closed → report. Returns the report; its exit_code is 0
 /// (success), 1 (a stage failed), 130/143 (interrupted by SIGINT/SIGTERM).
+/// With `handle_signals`: a first SIGINT/SIGTERM stops the producers and
+/// drains; a second cancels in-flight work and waits at most 5 s for
+/// producers and workers to honour it (the ones that do not are abandoned:
+/// the run reports and returns without them, and the caller should exit); a
+/// third exits the process at once (`_exit`, 130/143), flushing nothing.
 /// Thread safety: blocks the calling thread; call from one thread at a time.
 run_report run_pipeline(pipeline_config& cfg, const run_options& opts);
 
