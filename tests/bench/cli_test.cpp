@@ -39,7 +39,7 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 sluice::test::process_result bench(std::vector<std::string> args) {
   args.insert(args.begin(), {sluice_bin(), "bench"});
-  return run_process(args, {}, std::chrono::seconds(120));
+  return run_process(args, {.timeout = std::chrono::seconds(120)});
 }
 
 const std::regex producer_sleep_re(R"(^Producer (\d+) sleeping for (\d+) seconds\.$)");

@@ -83,7 +83,7 @@ sinks:
 )");
   auto r = run_process({sluice_bin(), "run", (d / "count.yaml").string(), "--no-progress",
                         "--stats-json", (d / "stats.json").string()},
-                       {}, std::chrono::seconds(240));
+                       {.timeout = std::chrono::seconds(240)});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   bool ok = false;
@@ -212,7 +212,7 @@ consumers: {type: sleep, workers: 3}
 sinks: [{type: jsonl, path: out.jsonl}]
 )");
   auto r = run_process({sluice_bin(), "run", (d / "p.yaml").string(), "-q"},
-                       "# comment\nhttp://a/1\n\n  http://a/2  \nhttp://a/3\n");
+                       {.input = "# comment\nhttp://a/1\n\n  http://a/2  \nhttp://a/3\n"});
   INFO(r.err);
   CHECK(r.exit_code == 0);
   CHECK(count_lines(d / "out.jsonl") == 3);

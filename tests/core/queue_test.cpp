@@ -24,7 +24,7 @@
 
 namespace net = boost::asio;
 using sluice::bounded_queue;
-using sluice::test::run_with_deadline;
+using sluice::test::run_until;
 
 namespace {
 void rethrow(std::exception_ptr e) {
@@ -75,7 +75,7 @@ TEST_CASE("bounded_queue.push.suspends_when_full") {
         CHECK(v == 1);
       },
       rethrow);
-  REQUIRE(run_with_deadline(ioc, std::chrono::seconds(10)));
+  REQUIRE(run_until(ioc, std::chrono::seconds(10)));
   CHECK(log == std::vector<std::string>{"pushed 1", "popping", "pushed 2"});
   CHECK(q.size() == 1);
 }
@@ -100,7 +100,7 @@ TEST_CASE("bounded_queue.pop.suspends_when_empty") {
         co_await q.push("x");
       },
       rethrow);
-  REQUIRE(run_with_deadline(ioc, std::chrono::seconds(10)));
+  REQUIRE(run_until(ioc, std::chrono::seconds(10)));
   CHECK(log == std::vector<std::string>{"pushing", "got x"});
 }
 
@@ -128,7 +128,7 @@ TEST_CASE("bounded_queue.close.drains_then_reports_closed") {
         push_after = ec;
       },
       rethrow);
-  REQUIRE(run_with_deadline(ioc, std::chrono::seconds(10)));
+  REQUIRE(run_until(ioc, std::chrono::seconds(10)));
   CHECK(got == std::vector<int>{1, 2});
   CHECK(last == sluice::errc::closed);
   CHECK(push_after == sluice::errc::closed);
@@ -157,7 +157,7 @@ TEST_CASE("bounded_queue.close.wakes_waiting_pop_and_push") {
     empty.close();
     full.close();
   });
-  REQUIRE(run_with_deadline(ioc, std::chrono::seconds(10)));
+  REQUIRE(run_until(ioc, std::chrono::seconds(10)));
   CHECK(pop_ec == sluice::errc::closed);
   CHECK(push_ec == sluice::errc::closed);
   CHECK(full.size() == 1);
@@ -193,7 +193,7 @@ TEST_CASE("bounded_queue.join.waits_for_task_done_like_asyncio") {
         }
       },
       rethrow);
-  REQUIRE(run_with_deadline(ioc, std::chrono::seconds(10)));
+  REQUIRE(run_until(ioc, std::chrono::seconds(10)));
   CHECK(log == std::vector<std::string>{"done 1", "done 2", "done 10", "joined"});
   CHECK(q.unfinished() == 0);
 }
@@ -209,7 +209,7 @@ TEST_CASE("bounded_queue.join.completes_at_once_when_nothing_is_unfinished") {
         joined = true;
       },
       rethrow);
-  REQUIRE(run_with_deadline(ioc, std::chrono::seconds(10)));
+  REQUIRE(run_until(ioc, std::chrono::seconds(10)));
   CHECK(joined);
 }
 
@@ -222,7 +222,7 @@ TEST_CASE("bounded_queue.pop.cancellation_takes_nothing") {
       sig.slot(),
       net::bind_executor(ioc, [&](boost::system::error_code ec, int) { ec_seen = ec; })));
   net::post(ioc, [&] { sig.emit(net::cancellation_type::terminal); });
-  REQUIRE(run_with_deadline(ioc, std::chrono::seconds(10)));
+  REQUIRE(run_until(ioc, std::chrono::seconds(10)));
   CHECK(ec_seen == net::error::operation_aborted);
   // The cancelled waiter is gone: a later push stays in the queue.
   CHECK(q.try_push(5));
@@ -241,7 +241,7 @@ TEST_CASE("bounded_queue.push.cancellation_stores_nothing") {
                 sig.slot(),
                 net::bind_executor(ioc, [&](boost::system::error_code ec) { ec_seen = ec; })));
   net::post(ioc, [&] { sig.emit(net::cancellation_type::terminal); });
-  REQUIRE(run_with_deadline(ioc, std::chrono::seconds(10)));
+  REQUIRE(run_until(ioc, std::chrono::seconds(10)));
   CHECK(ec_seen == net::error::operation_aborted);
   int v = 0;
   CHECK(q.try_pop(v));
@@ -259,7 +259,7 @@ TEST_CASE("bounded_queue.join.cancellation") {
   q.join(net::bind_cancellation_slot(
       sig.slot(), net::bind_executor(ioc, [&](boost::system::error_code ec) { ec_seen = ec; })));
   net::post(ioc, [&] { sig.emit(net::cancellation_type::terminal); });
-  REQUIRE(run_with_deadline(ioc, std::chrono::seconds(10)));
+  REQUIRE(run_until(ioc, std::chrono::seconds(10)));
   CHECK(ec_seen == net::error::operation_aborted);
 }
 
@@ -273,7 +273,7 @@ TEST_CASE("bounded_queue.wait.completes_on_the_callers_executor") {
   }));
   std::thread pusher([&] { q.try_push(1); });
   pusher.join();
-  REQUIRE(run_with_deadline(ioc, std::chrono::seconds(10)));
+  REQUIRE(run_until(ioc, std::chrono::seconds(10)));
   CHECK(on_strand);
 }
 
@@ -339,7 +339,7 @@ TEST_CASE("bounded_queue.matrix.no_item_lost_or_duplicated") {
               },
               rethrow);
         }
-        REQUIRE(run_with_deadline(ioc, std::chrono::seconds(60), 4));
+        REQUIRE(run_until(ioc, std::chrono::seconds(60), 4));
         std::sort(seen.begin(), seen.end());
         REQUIRE(seen.size() == static_cast<std::size_t>(producers * per_producer));
         bool exact = true;
@@ -374,7 +374,7 @@ TEST_CASE("bounded_queue.pop.immediate_completions_do_not_grow_the_stack") {
         }
       },
       rethrow);
-  REQUIRE(run_with_deadline(ioc, std::chrono::seconds(60)));
+  REQUIRE(run_until(ioc, std::chrono::seconds(60)));
   CHECK(sum == static_cast<long long>(n) * (n - 1) / 2);
   CHECK(q.size() == static_cast<std::size_t>(n));
 }

@@ -1,6 +1,6 @@
 // Test helpers for the http consumer: build it through its registry entry
-// and run items through it from M worker strands on a 2-thread io_context,
-// with a deadline that fails the test instead of hanging CTest.
+// and run items through it from M worker strands on a 2-thread io_context
+// (test::run_until: a deadline fails the test instead of hanging CTest).
 #pragma once
 
 #include <atomic>
@@ -9,18 +9,17 @@
 #include <filesystem>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <doctest/doctest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/json.hpp>
 
 #include "sluice/stage/registry.hpp"
 #include "sluice/stages/http.hpp"
+#include "test_support.hpp"
 
 namespace sluice::test {
 
@@ -52,17 +51,8 @@ class http_harness {
     namespace net = boost::asio;
     std::vector<result> out(urls.size());
     std::atomic<std::size_t> next{0};
-    std::atomic<unsigned> live{workers};
     std::atomic<bool> failed{false};
     std::string failure;
-    net::steady_timer guard(ioc_, deadline);
-    bool timed_out = false;
-    guard.async_wait([&](boost::system::error_code ec) {
-      if (!ec) {
-        timed_out = true;
-        ioc_.stop();
-      }
-    });
     for (unsigned w = 0; w < workers; ++w) {
       auto strand = net::make_strand(ioc_);
       worker_info wi{w, strand};
@@ -90,21 +80,10 @@ class http_harness {
                 failure = x.what();
               }
             }
-            if (--live == 0) {
-              guard.cancel();
-            }
           });
     }
-    std::vector<std::thread> pool;
-    for (unsigned t = 1; t < threads_; ++t) {
-      pool.emplace_back([this] { ioc_.run(); });
-    }
-    ioc_.run();
-    for (auto& t : pool) {
-      t.join();
-    }
-    ioc_.restart();
-    REQUIRE_MESSAGE(!timed_out, "fetching did not finish within the deadline");
+    bool finished = run_until(ioc_, deadline, threads_);
+    REQUIRE_MESSAGE(finished, "fetching did not finish within the deadline");
     REQUIRE_MESSAGE(!failed, "process threw: " << failure);
     return out;
   }

@@ -11,8 +11,8 @@
 #include <boost/json.hpp>
 
 #include "http_harness.hpp"
+#include "peers.hpp"
 #include "sluice/stages/origin.hpp"
-#include "sluice_fixtures.hpp"
 #include "test_server.hpp"
 
 using namespace std::chrono_literals;
@@ -84,7 +84,7 @@ TEST_CASE("http.nginx.gzip_and_redirects") {
 }
 
 TEST_CASE("http.tls.private_ca") {
-  sluice::test::scratch_dir dir("sluice-http-tls");
+  sluice::test::temp_dir dir("sluice-http-tls");
   auto files = sluice::test::make_tls_files(dir.path());
   sluice::test::nginx_fixture nginx(files);
   auto url = nginx.base_url() + "/small.bin";
@@ -114,7 +114,7 @@ TEST_CASE("http.tls.private_ca") {
     CHECK(r.time.tls > 0ns);
   }
   SUBCASE("a CA file that does not sign the server still fails") {
-    sluice::test::scratch_dir other("sluice-http-tls2");
+    sluice::test::temp_dir other("sluice-http-tls2");
     auto wrong = sluice::test::make_tls_files(other.path());
     auto o = no_retry();
     o["tls"] = json::object{{"ca_file", wrong.ca_cert.string()}};
@@ -124,7 +124,7 @@ TEST_CASE("http.tls.private_ca") {
 }
 
 TEST_CASE("http.tls.own_server_keep_alive") {
-  sluice::test::scratch_dir dir("sluice-http-tls3");
+  sluice::test::temp_dir dir("sluice-http-tls3");
   auto files = sluice::test::make_tls_files(dir.path());
   sluice::test::test_server srv(files.server_cert.string(), files.server_key.string());
   auto o = json::object{};
@@ -190,7 +190,7 @@ TEST_CASE("http.origin.per_host_limit_holds") {
 }
 
 TEST_CASE("http.pipeline.bad_urls_fail_their_items_and_exit_0") {
-  sluice::test::scratch_dir dir("sluice-http-pipe");
+  sluice::test::temp_dir dir("sluice-http-pipe");
   auto out = dir.path() / "out.jsonl";
   auto yaml = dir.path() / "bad.yaml";
   {
@@ -217,7 +217,7 @@ TEST_CASE("http.pipeline.bad_urls_fail_their_items_and_exit_0") {
   }
   const char* bin = std::getenv("SLUICE_BIN");
   REQUIRE_MESSAGE(bin != nullptr, "SLUICE_BIN is not set (run through ctest)");
-  auto r = sluice::test::run_command({bin, "run", yaml.string()});
+  auto r = sluice::test::run_process({bin, "run", yaml.string()});
   CHECK(r.exit_code == 0);
   std::ifstream in(out);
   std::string line;

@@ -4,11 +4,11 @@
 
 #include <doctest/doctest.h>
 
+#include "peers.hpp"
 #include "sluice/config/config.hpp"
 #include "sluice/stage/registry.hpp"
 #include "sluice/stages/builtin.hpp"
 #include "sluice/stages/origin.hpp"
-#include "sluice_fixtures.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -65,7 +65,8 @@ TEST_CASE("origin.serve.bad_arguments_exit_2") {
 TEST_CASE("origin.serve.port_in_use_exit_1") {
   sluice::origin_server busy(sluice::origin_options{});
   auto r = sluice::test::run_process(
-      {sluice::test::sluice_bin(), "serve", "--port", std::to_string(busy.port())}, {}, 20s);
+      {sluice::test::sluice_bin(), "serve", "--port", std::to_string(busy.port())},
+      {.timeout = 20s});
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("cannot start") != std::string::npos);
 }
@@ -117,7 +118,8 @@ TEST_CASE("origin.service.pipeline_uses_origin_variable") {
                            "  - type: jsonl\n"
                            "    path: out.jsonl\n");
   auto r = sluice::test::run_process(
-      {sluice::test::sluice_bin(), "run", (dir / "p.yaml").string(), "--no-progress"}, {}, 60s);
+      {sluice::test::sluice_bin(), "run", (dir / "p.yaml").string(), "--no-progress"},
+      {.timeout = 60s});
   CHECK(r.exit_code == 0);
   auto out = sluice::test::read_file(dir / "out.jsonl");
   CHECK(out.find("http://127.0.0.1:") != std::string::npos);

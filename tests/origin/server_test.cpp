@@ -12,7 +12,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 
-#include "sluice_fixtures.hpp"
+#include "peers.hpp"
 
 namespace {
 
@@ -375,7 +375,7 @@ TEST_CASE("origin.stop.closes_connections") {
 }
 
 TEST_CASE("origin.tls.self_signed_and_given_certificate") {
-  sluice::test::scratch_dir dir;
+  sluice::test::temp_dir dir;
   SUBCASE("self-signed") {
     origin_options opts;
     opts.tls = true;

@@ -1,13 +1,13 @@
 # The built-in origin: endpoints and counters through real sockets.
-sluice_add_test(origin_test
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/origin_test.cpp
-  LIBS sluice_test_fixtures ZLIB::ZLIB
+sluice_add_test(origin_server_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/server_test.cpp
+  LIBS sluice_test_peers ZLIB::ZLIB
   LABELS origin integration
   TIMEOUT 120)
 
 # `sluice serve` and the `origin:` pipeline section, through the built program.
 sluice_add_test(origin_cli_test
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/origin_cli_test.cpp
-  LIBS sluice_test_fixtures
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/cli_test.cpp
+  LIBS sluice_test_peers
   LABELS origin integration
   TIMEOUT 120)

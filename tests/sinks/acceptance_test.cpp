@@ -81,7 +81,7 @@ std::string pipeline(const fs::path& out, int n, const std::string& url, int wor
 
 // Every line of a jsonl file, each parsed; fails on a torn or invalid line.
 std::vector<boost::json::object> read_jsonl(const fs::path& p) {
-  std::string all = slurp(p);
+  std::string all = test::read_file(p);
   std::vector<boost::json::object> out;
   std::size_t start = 0;
   while (start < all.size()) {
@@ -170,14 +170,14 @@ struct tmpdir_guard {
 }  // namespace
 
 TEST_CASE("sinks.acceptance.ten_thousand_urls_into_files_jsonl_sqlite") {
-  scratch_dir d("acceptance");
-  fs::path out = d.path / "out";
-  fs::path yaml = d.path / "acceptance.yaml";
+  test::temp_dir d("sluice-acceptance");
+  fs::path out = d.path() / "out";
+  fs::path yaml = d.path() / "acceptance.yaml";
   constexpr int n = 10000;
   test::write_file(yaml, pipeline(out, n, "/bytes/{i}", 50, 500, 500));
-  tmpdir_guard tmp(d.path / "tmp");
-  auto r = test::run_process({test::sluice_bin(), "run", "--no-progress", yaml.string()}, "",
-                             std::chrono::seconds(240));
+  tmpdir_guard tmp(d.path() / "tmp");
+  auto r = test::run_process({test::sluice_bin(), "run", "--no-progress", yaml.string()},
+                             {.timeout = std::chrono::seconds(240)});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
 
@@ -217,7 +217,7 @@ TEST_CASE("sinks.acceptance.ten_thousand_urls_into_files_jsonl_sqlite") {
   for (const auto& url : urls) {
     auto i = number_in(url, "/bytes/");
     fs::path p = out / "bodies" / sinks::hash_path(url);
-    if (slurp(p) == std::string_view(pattern).substr(0, i)) {
+    if (test::read_file(p) == std::string_view(pattern).substr(0, i)) {
       ++good;
     } else {
       FAIL_CHECK("wrong body in " << p << " for " << url);
@@ -230,16 +230,16 @@ TEST_CASE("sinks.acceptance.ten_thousand_urls_into_files_jsonl_sqlite") {
 }
 
 TEST_CASE("sinks.acceptance.kill_9_then_restart") {
-  scratch_dir d("kill9");
-  fs::path out = d.path / "out";
-  fs::path yaml = d.path / "kill.yaml";
+  test::temp_dir d("sluice-kill9");
+  fs::path out = d.path() / "out";
+  fs::path yaml = d.path() / "kill.yaml";
   constexpr int n = 5000;
   // Small batches: many writes in flight when the process dies.
   test::write_file(yaml, pipeline(out, n, "/bytes/1{i}", 8, 10, 20, free_port()));
-  tmpdir_guard tmp(d.path / "tmp");
+  tmpdir_guard tmp(d.path() / "tmp");
   std::vector<std::string> argv = {test::sluice_bin(), "run", "--no-progress", yaml.string()};
 
-  pid_t pid = test::spawn_process(argv, d.path / "run1.out", d.path / "run1.err").pid;
+  pid_t pid = test::spawn_process(argv, d.path() / "run1.out", d.path() / "run1.err").pid;
   // Wait until results are being written, then kill without warning.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   bool exited = false;
@@ -255,7 +255,7 @@ TEST_CASE("sinks.acceptance.kill_9_then_restart") {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  REQUIRE_MESSAGE(!exited, slurp(d.path / "run1.err"));
+  REQUIRE_MESSAGE(!exited, test::read_file(d.path() / "run1.err"));
   REQUIRE(::kill(pid, SIGKILL) == 0);
   ::waitpid(pid, &status, 0);
   REQUIRE(WIFSIGNALED(status));
@@ -267,7 +267,7 @@ TEST_CASE("sinks.acceptance.kill_9_then_restart") {
     auto files = final_files(out / "bodies");
     std::string pattern = expected_body(1 + 10 * n);
     for (const auto& [rel, size] : files) {
-      std::string body = slurp(out / "bodies" / rel);
+      std::string body = test::read_file(out / "bodies" / rel);
       CHECK_MESSAGE(body == std::string_view(pattern).substr(0, body.size()), rel);
     }
     if (all) {
@@ -283,13 +283,13 @@ TEST_CASE("sinks.acceptance.kill_9_then_restart") {
   CHECK(db_text(db, "PRAGMA integrity_check") == "ok");
   std::size_t after_kill = check_bodies(false);
   CHECK(after_kill < static_cast<std::size_t>(n));
-  std::string jsonl_after_kill = slurp(out / "results.jsonl");
+  std::string jsonl_after_kill = test::read_file(out / "results.jsonl");
   MESSAGE("after kill -9: " << after_kill << " bodies, " << jsonl_after_kill.size()
                             << " jsonl bytes, torn tail: "
                             << (!jsonl_after_kill.empty() && jsonl_after_kill.back() != '\n'));
 
   // Restart: completes, repairs any torn line, and everything is consistent.
-  auto r = test::run_process(argv, "", std::chrono::seconds(240));
+  auto r = test::run_process(argv, {.timeout = std::chrono::seconds(240)});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   auto lines = read_jsonl(out / "results.jsonl");  // fails on any torn or invalid line
@@ -306,8 +306,8 @@ TEST_CASE("sinks.acceptance.kill_9_then_restart") {
 }
 
 TEST_CASE("sinks.errors.disk_full_stops_the_pipeline_with_a_clear_message") {
-  scratch_dir d("devfull");
-  fs::path yaml = d.path / "full.yaml";
+  test::temp_dir d("sluice-devfull");
+  fs::path yaml = d.path() / "full.yaml";
   test::write_file(yaml,
                    "name: full\n"
                    "producers:\n"
@@ -325,13 +325,13 @@ TEST_CASE("sinks.errors.disk_full_stops_the_pipeline_with_a_clear_message") {
                    "    path: /dev/full\n"
                    "    retries: 3\n"
                    "    retry_backoff: 10ms\n");
-  auto r = test::run_process({test::sluice_bin(), "run", "--no-progress", yaml.string()}, "",
-                             std::chrono::seconds(60));
+  auto r = test::run_process({test::sluice_bin(), "run", "--no-progress", yaml.string()},
+                             {.timeout = std::chrono::seconds(60)});
   INFO(r.err);
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("(jsonl): writing /dev/full failed after 3 attempts: cannot write /dev/full: "
                    "No space left on device") != std::string::npos);
   CHECK(r.err.find("attempt 1 of 3") != std::string::npos);  // the retries were logged
   // The healthy sink kept every result.
-  CHECK(read_jsonl(d.path / "ok.jsonl").size() == 100);
+  CHECK(read_jsonl(d.path() / "ok.jsonl").size() == 100);
 }

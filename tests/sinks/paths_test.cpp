@@ -8,6 +8,7 @@
 #include "body_store.hpp"
 #include "sink_test_util.hpp"
 #include "sinks.hpp"
+#include "test_support.hpp"
 
 using namespace sluice;
 using namespace sluice::sinks;
@@ -131,9 +132,9 @@ TEST_CASE("files.paths.layouts") {
 }
 
 TEST_CASE("files.paths.hostile_urls_stay_inside") {
-  scratch_dir root("paths");
-  fs::path out = root.path / "out";
-  fs::create_directories(root.path / "outside");
+  test::temp_dir root("sluice-paths");
+  fs::path out = root.path() / "out";
+  fs::create_directories(root.path() / "outside");
   for (auto layout : {body_layout::hash, body_layout::path}) {
     CAPTURE(static_cast<int>(layout));
     fs::path dir = out / (layout == body_layout::hash ? "hash" : "path");
@@ -153,11 +154,11 @@ TEST_CASE("files.paths.hostile_urls_stay_inside") {
 
     // Nothing outside; only the scratch root's own two folders at the top.
     std::set<std::string> top;
-    for (auto& e : fs::directory_iterator(root.path)) {
+    for (auto& e : fs::directory_iterator(root.path())) {
       top.insert(e.path().filename().string());
     }
     CHECK(top == std::set<std::string>{"out", "outside"});
-    CHECK(fs::is_empty(root.path / "outside"));
+    CHECK(fs::is_empty(root.path() / "outside"));
     fs::path canon_out = fs::weakly_canonical(out);
     for (const auto& p : walk(out)) {
       CHECK_MESSAGE(inside(p, canon_out), p.string());
@@ -169,7 +170,7 @@ TEST_CASE("files.paths.hostile_urls_stay_inside") {
       CHECK_MESSAGE(inside(p, canon_dir), p.string());
       if (fs::is_regular_file(p)) {
         ++files;
-        bodies.insert(slurp(p));
+        bodies.insert(test::read_file(p));
         CHECK(p.string().find(".sluice-tmp") == std::string::npos);
       }
     }
@@ -182,10 +183,10 @@ TEST_CASE("files.paths.hostile_urls_stay_inside") {
 }
 
 TEST_CASE("files.paths.collisions_are_kept_apart") {
-  scratch_dir root("collide");
+  test::temp_dir root("sluice-collide");
   context_fixture f("files");
   files_config cfg;
-  cfg.store.dir = root.path;
+  cfg.store.dir = root.path();
   cfg.store.layout = body_layout::path;
   auto s = make_files_sink(f.ctx, cfg);
   // `//a` and `/a` decode to the same readable name; `/x` then `/x/y`
@@ -194,14 +195,15 @@ TEST_CASE("files.paths.collisions_are_kept_apart") {
                   make_result("http://h/x", 200, "file"), make_result("http://h/x/y", 200, "kid"),
                   make_result("http://h/a", 200, "one again")}));
   f.run(s->close());
-  CHECK(slurp(root.path / "h/a") == "one again");  // the same URL overwrites its own file
-  CHECK(slurp(root.path / "h/x") == "file");
+  CHECK(test::read_file(root.path() / "h/a") ==
+        "one again");  // the same URL overwrites its own file
+  CHECK(test::read_file(root.path() / "h/x") == "file");
   std::set<std::string> bodies;
-  for (auto& e : fs::recursive_directory_iterator(root.path)) {
+  for (auto& e : fs::recursive_directory_iterator(root.path())) {
     if (e.is_regular_file()) {
-      bodies.insert(slurp(e.path()));
+      bodies.insert(test::read_file(e.path()));
     }
   }
   CHECK(bodies == std::set<std::string>{"one again", "two", "file", "kid"});
-  CHECK(fs::exists(root.path / ".by-hash" / hash_path("http://h/x/y")));
+  CHECK(fs::exists(root.path() / ".by-hash" / hash_path("http://h/x/y")));
 }

@@ -12,6 +12,8 @@
 
 #include <doctest/doctest.h>
 
+#include "test_support.hpp"
+
 namespace sluice::detail {
 std::unique_ptr<progress_reporter> make_progress(int fd, bool terminal, int width,
                                                  double log_interval_s);
@@ -60,17 +62,13 @@ void feed(sluice::progress_reporter& r, int steps, double dt, std::uint64_t tota
   r.finish(s);
 }
 
-std::string run_command(const std::string& cmd) {
-  std::string out;
-  FILE* f = ::popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  std::array<char, 4096> buf{};
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
-    out.append(buf.data(), n);
-  }
-  CHECK(::pclose(f) == 0);
-  return out;
+// Runs argv (with the given environment changes) and returns its stdout; it
+// must exit 0.
+std::string output_of(const std::vector<std::string>& argv,
+                      const sluice::test::process_options& o = {}) {
+  auto r = sluice::test::run_process(argv, o);
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  return r.out;
 }
 
 }  // namespace
@@ -137,8 +135,9 @@ TEST_CASE("progress.plain.periodic_lines_when_not_a_terminal") {
 TEST_CASE("progress.pty.script_renders_the_bar") {
   std::string demo = SINKS_PROGRESS_DEMO;
   SUBCASE("in a pseudo-terminal: a bar redrawn in place, with colour") {
-    std::string out = run_command("env -u NO_COLOR TERM=xterm COLUMNS=100 script -qfec '" + demo +
-                                  " 2000 50' /dev/null");
+    std::string out =
+        output_of({"script", "-qfec", demo + " 2000 50", "/dev/null"},
+                  {.env = {{"TERM", "xterm"}, {"COLUMNS", "100"}}, .unset_env = {"NO_COLOR"}});
     CHECK(count(out, "\r") >= 10);
     CHECK(out.find("2000/2000") != std::string::npos);
     CHECK(out.find("\x1b[3") != std::string::npos);  // coloured
@@ -147,13 +146,13 @@ TEST_CASE("progress.pty.script_renders_the_bar") {
     CHECK(last.find("errors 20") != std::string::npos);
   }
   SUBCASE("in a pseudo-terminal with NO_COLOR") {
-    std::string out =
-        run_command("env NO_COLOR=1 TERM=xterm script -qfec '" + demo + " 2000 50' /dev/null");
+    std::string out = output_of({"script", "-qfec", demo + " 2000 50", "/dev/null"},
+                                {.env = {{"NO_COLOR", "1"}, {"TERM", "xterm"}}});
     CHECK(out.find("2000/2000") != std::string::npos);
     CHECK(out.find("\x1b[3") == std::string::npos);
   }
   SUBCASE("stderr to a pipe: plain lines") {
-    std::string out = run_command(demo + " 2000 50 2>&1 | cat");
+    std::string out = output_of({"sh", "-c", demo + " 2000 50 2>&1 | cat"});
     CHECK(out.find('\r') == std::string::npos);
     CHECK(out.find("progress: 800/2000 (40.0%)") != std::string::npos);
     CHECK(out.find("progress: finished 2000/2000") != std::string::npos);
@@ -161,35 +160,25 @@ TEST_CASE("progress.pty.script_renders_the_bar") {
 }
 
 TEST_CASE("progress.pty.sluice_run_shows_the_bar_and_final_counts") {
-  const char* bin = std::getenv("SLUICE_BIN");
-  REQUIRE(bin != nullptr);
-  char dir_template[] = "/tmp/sluice-progress-XXXXXX";
-  REQUIRE(::mkdtemp(dir_template) != nullptr);
-  std::string dir = dir_template;
-  std::string yaml = dir + "/p.yaml";
-  {
-    FILE* f = std::fopen(yaml.c_str(), "w");
-    REQUIRE(f != nullptr);
-    std::fputs(
-        "name: progress\n"
-        "producers:\n"
-        "  - type: range\n"
-        "    url: \"http://127.0.0.1:1/{i}\"\n"
-        "    from: 0\n"
-        "    to: 3000\n"
-        "consumers:\n"
-        "  type: sleep\n"
-        "  workers: 20\n"
-        "  delay: 5ms..15ms\n"
-        "sinks:\n"
-        "  - type: null\n",
-        f);
-    std::fclose(f);
-  }
+  sluice::test::temp_dir dir("sluice-progress");
+  std::string yaml = (dir / "p.yaml").string();
+  sluice::test::write_file(yaml,
+                           "name: progress\n"
+                           "producers:\n"
+                           "  - type: range\n"
+                           "    url: \"http://127.0.0.1:1/{i}\"\n"
+                           "    from: 0\n"
+                           "    to: 3000\n"
+                           "consumers:\n"
+                           "  type: sleep\n"
+                           "  workers: 20\n"
+                           "  delay: 5ms..15ms\n"
+                           "sinks:\n"
+                           "  - type: null\n");
   // About 1.5 s of run time in a real pseudo-terminal: several redraws.
-  std::string out = run_command("env -u NO_COLOR TERM=xterm COLUMNS=120 script -qfec '" +
-                                std::string(bin) + " run " + yaml + "' /dev/null");
-  std::system(("rm -rf " + dir).c_str());
+  std::string out =
+      output_of({"script", "-qfec", sluice::test::sluice_bin() + " run " + yaml, "/dev/null"},
+                {.env = {{"TERM", "xterm"}, {"COLUMNS", "120"}}, .unset_env = {"NO_COLOR"}});
   CHECK(count(out, "%|") >= 3);
   CHECK(out.find("in flight") != std::string::npos);
   auto final_at = out.find("3000/3000");

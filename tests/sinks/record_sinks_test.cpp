@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <fstream>
 
 #include <doctest/doctest.h>
 #include <boost/asio/steady_timer.hpp>
@@ -10,6 +11,7 @@
 
 #include "sink_test_util.hpp"
 #include "sinks.hpp"
+#include "test_support.hpp"
 
 using namespace sluice;
 using namespace sluice::sinks;
@@ -68,9 +70,9 @@ jsonl_config jsonl_at(const fs::path& p) {
 }  // namespace
 
 TEST_CASE("jsonl.write.one_valid_object_per_line") {
-  scratch_dir d("jsonl-content");
+  test::temp_dir d("sluice-jsonl-content");
   context_fixture f("jsonl");
-  auto cfg = jsonl_at(d.path / "sub/out.jsonl");
+  auto cfg = jsonl_at(d.path() / "sub/out.jsonl");
   cfg.json.include_body = true;
   auto s = make_jsonl_sink(f.ctx, cfg);
   auto bad = std::make_shared<result>(*make_result("http://h/\xff\xfe", 0, "", "timeout"));
@@ -78,7 +80,7 @@ TEST_CASE("jsonl.write.one_valid_object_per_line") {
   auto text = make_result("http://h/text", 200, "line1\nline2 \"q\"");
   f.run(s->write({bad, bin, text}));
   f.run(s->close());
-  auto lines = lines_of(slurp(d.path / "sub/out.jsonl"));
+  auto lines = lines_of(test::read_file(d.path() / "sub/out.jsonl"));
   REQUIRE(lines.size() == 3);
   auto o0 = boost::json::parse(lines[0]).as_object();
   CHECK(o0.at("ok").as_bool() == false);
@@ -94,20 +96,20 @@ TEST_CASE("jsonl.write.one_valid_object_per_line") {
 }
 
 TEST_CASE("jsonl.open.truncates_a_torn_last_line") {
-  scratch_dir d("jsonl-torn");
-  fs::path p = d.path / "out.jsonl";
+  test::temp_dir d("sluice-jsonl-torn");
+  fs::path p = d.path() / "out.jsonl";
   {
     std::ofstream out(p, std::ios::binary);
     out << "{\"url\":\"a\"}\n{\"url\":\"b\"}\n{\"url\":\"c\",\"sta";
   }
   context_fixture f("jsonl");
   auto s = make_jsonl_sink(f.ctx, jsonl_at(p));
-  CHECK(slurp(p) == "{\"url\":\"a\"}\n{\"url\":\"b\"}\n");
+  CHECK(test::read_file(p) == "{\"url\":\"a\"}\n{\"url\":\"b\"}\n");
   REQUIRE(f.logs->size() == 1);
   CHECK(f.logs->front().find("torn") != std::string::npos);
   f.run(s->write(numbered(0, 3)));
   f.run(s->close());
-  auto lines = lines_of(slurp(p));
+  auto lines = lines_of(test::read_file(p));
   CHECK(lines.size() == 5);
   for (const auto& l : lines) {
     CHECK_NOTHROW(boost::json::parse(l));
@@ -124,13 +126,13 @@ TEST_CASE("jsonl.open.truncates_a_torn_last_line") {
       out << "{\"ok\":1}\n" << std::string(200000, 'x');
     }
     auto s2 = make_jsonl_sink(f.ctx, jsonl_at(p));
-    CHECK(slurp(p) == "{\"ok\":1}\n");
+    CHECK(test::read_file(p) == "{\"ok\":1}\n");
   }
 }
 
 TEST_CASE("jsonl.batching.by_count_and_by_time") {
-  scratch_dir d("jsonl-batch");
-  fs::path p = d.path / "out.jsonl";
+  test::temp_dir d("sluice-jsonl-batch");
+  fs::path p = d.path() / "out.jsonl";
   context_fixture f("jsonl");
   auto cfg = jsonl_at(p);
   cfg.batch.records = 3;
@@ -139,26 +141,26 @@ TEST_CASE("jsonl.batching.by_count_and_by_time") {
   f.run(s->write(numbered(0, 2)));
   CHECK(fs::file_size(p) == 0);  // buffered
   f.run(s->write(numbered(2, 3)));
-  CHECK(lines_of(slurp(p)).size() == 3);  // the count reached 3
+  CHECK(lines_of(test::read_file(p)).size() == 3);  // the count reached 3
   f.run(s->write(numbered(3, 4)));
-  CHECK(lines_of(slurp(p)).size() == 3);
+  CHECK(lines_of(test::read_file(p)).size() == 3);
   // The flush timer writes the straggler without another write call.
-  for (int i = 0; i < 50 && lines_of(slurp(p)).size() < 4; ++i) {
+  for (int i = 0; i < 50 && lines_of(test::read_file(p)).size() < 4; ++i) {
     f.idle(std::chrono::milliseconds(20));
   }
-  CHECK(lines_of(slurp(p)).size() == 4);
+  CHECK(lines_of(test::read_file(p)).size() == 4);
   f.run(s->write(numbered(4, 5)));
   f.run(s->close());  // close flushes what is buffered
-  CHECK(lines_of(slurp(p)).size() == 5);
+  CHECK(lines_of(test::read_file(p)).size() == 5);
 }
 
 TEST_CASE("jsonl.errors.disk_full_rolls_back_and_stops") {
-  scratch_dir d("jsonl-full");
-  fs::path p = d.path / "out.jsonl";
+  test::temp_dir d("sluice-jsonl-full");
+  fs::path p = d.path() / "out.jsonl";
   context_fixture f("jsonl");
   auto s = make_jsonl_sink(f.ctx, jsonl_at(p));
   f.run(s->write(numbered(0, 5)));
-  std::string before = slurp(p);
+  std::string before = test::read_file(p);
   REQUIRE(lines_of(before).size() == 5);
   auto cfg = jsonl_at(p);
   {
@@ -178,13 +180,13 @@ TEST_CASE("jsonl.errors.disk_full_rolls_back_and_stops") {
     CHECK(message.find("too large") != std::string::npos);  // EFBIG's text
   }
   // Nothing written before was lost, and no partial line was left behind.
-  CHECK(slurp(p) == before);
+  CHECK(test::read_file(p) == before);
   CHECK(f.logs->size() == 1);  // one warning before the retry
 }
 
 TEST_CASE("jsonl.errors.retry_succeeds_when_space_returns") {
-  scratch_dir d("jsonl-retry");
-  fs::path p = d.path / "out.jsonl";
+  test::temp_dir d("sluice-jsonl-retry");
+  fs::path p = d.path() / "out.jsonl";
   context_fixture f("jsonl");
   auto cfg = jsonl_at(p);
   cfg.retry.attempts = 10;
@@ -196,7 +198,7 @@ TEST_CASE("jsonl.errors.retry_succeeds_when_space_returns") {
   later.async_wait([&](auto) { limit.lift(); });
   f.run(s->write(numbered(0, 10)));
   f.run(s->close());
-  auto lines = lines_of(slurp(p));
+  auto lines = lines_of(test::read_file(p));
   CHECK(lines.size() == 10);  // each exactly once
   CHECK(f.logs->size() >= 1);
 }
@@ -219,8 +221,8 @@ TEST_CASE("csv.quoting.rfc4180") {
 }
 
 TEST_CASE("csv.write.header_records_and_repair") {
-  scratch_dir d("csv");
-  fs::path p = d.path / "out.csv";
+  test::temp_dir d("sluice-csv");
+  fs::path p = d.path() / "out.csv";
   context_fixture f("csv");
   csv_config cfg;
   cfg.path = p;
@@ -237,7 +239,7 @@ TEST_CASE("csv.write.header_records_and_repair") {
       "url,status,ok,error_message\r\n"
       "http://h/x,200,true,\r\n"
       "\"http://h/a,b\",0,false,\"refused \"\"now\"\"\nagain\"\r\n";
-  CHECK(slurp(p) == expect);
+  CHECK(test::read_file(p) == expect);
   // A torn record whose quoted field holds a line break is cut whole.
   { std::ofstream(p, std::ios::binary | std::ios::app) << "http://h/t,200,true,\"half\nopen"; }
   {
@@ -245,7 +247,7 @@ TEST_CASE("csv.write.header_records_and_repair") {
     f.run(s->write({make_result("http://h/y", 404)}));
     f.run(s->close());
   }
-  CHECK(slurp(p) == expect + "http://h/y,404,true,\r\n");
+  CHECK(test::read_file(p) == expect + "http://h/y,404,true,\r\n");
 }
 
 TEST_CASE("csv.complete_prefix.quotes") {

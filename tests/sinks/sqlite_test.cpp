@@ -4,11 +4,13 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <fstream>
 
 #include <doctest/doctest.h>
 
 #include "sink_test_util.hpp"
 #include "sinks.hpp"
+#include "test_support.hpp"
 
 using namespace sluice;
 using namespace sluice::sinks;
@@ -53,8 +55,8 @@ sqlite_config config_at(const fs::path& p) {
 }  // namespace
 
 TEST_CASE("sqlite.upsert.one_row_per_url") {
-  scratch_dir d("sqlite-upsert");
-  fs::path p = d.path / "out.db";
+  test::temp_dir d("sluice-sqlite-upsert");
+  fs::path p = d.path() / "out.db";
   context_fixture f("sqlite");
   auto s = make_sqlite_sink(f.ctx, config_at(p));
   auto failed = make_result("http://h/c", 0, "", "timeout");
@@ -75,8 +77,8 @@ TEST_CASE("sqlite.upsert.one_row_per_url") {
 }
 
 TEST_CASE("sqlite.batching.by_count_and_by_time") {
-  scratch_dir d("sqlite-batch");
-  fs::path p = d.path / "out.db";
+  test::temp_dir d("sluice-sqlite-batch");
+  fs::path p = d.path() / "out.db";
   context_fixture f("sqlite");
   auto cfg = config_at(p);
   cfg.batch_rows = 3;
@@ -99,15 +101,15 @@ TEST_CASE("sqlite.batching.by_count_and_by_time") {
 }
 
 TEST_CASE("sqlite.bodies.inline_or_in_body_dir") {
-  scratch_dir d("sqlite-bodies");
-  fs::path p = d.path / "out.db";
+  test::temp_dir d("sluice-sqlite-bodies");
+  fs::path p = d.path() / "out.db";
   context_fixture f("sqlite");
   auto cfg = config_at(p);
   cfg.inline_max = 4;
-  cfg.body_dir = d.path / "bodies";
+  cfg.body_dir = d.path() / "bodies";
   auto s = make_sqlite_sink(f.ctx, cfg);
   // A streamed body: the consumer's temporary file.
-  fs::path tmp = d.path / "streamed.tmp";
+  fs::path tmp = d.path() / "streamed.tmp";
   { std::ofstream(tmp, std::ios::binary) << std::string(100000, 'z'); }
   auto streamed = std::make_shared<result>(*make_result("http://h/streamed", 200));
   streamed->body_file = tmp.string();
@@ -120,16 +122,16 @@ TEST_CASE("sqlite.bodies.inline_or_in_body_dir") {
   CHECK(r.text("SELECT body_path FROM results WHERE url='http://h/small'") == "NULL");
   std::string large = r.text("SELECT body_path FROM results WHERE url='http://h/large'");
   CHECK(large == hash_path("http://h/large").string());
-  CHECK(slurp(cfg.body_dir / large) == "larger body");
+  CHECK(test::read_file(cfg.body_dir / large) == "larger body");
   std::string sp = r.text("SELECT body_path FROM results WHERE url='http://h/streamed'");
-  CHECK(slurp(cfg.body_dir / sp) == std::string(100000, 'z'));
+  CHECK(test::read_file(cfg.body_dir / sp) == std::string(100000, 'z'));
   CHECK(fs::exists(tmp));  // linked, not stolen: other sinks may still need it
   CHECK(fs::equivalent(tmp, cfg.body_dir / sp));  // the same inode: no copy was made
 }
 
 TEST_CASE("sqlite.errors.failed_batch_rolls_back") {
-  scratch_dir d("sqlite-full");
-  fs::path p = d.path / "out.db";
+  test::temp_dir d("sluice-sqlite-full");
+  fs::path p = d.path() / "out.db";
   context_fixture f("sqlite");
   auto cfg = config_at(p);
   cfg.batch_rows = 1000;

@@ -3,30 +3,38 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
-#include <stdexcept>
+#include <system_error>
 #include <thread>
 
-#include <boost/asio/steady_timer.hpp>
+extern char** environ;
 
 namespace sluice::test {
 
-bool run_with_deadline(boost::asio::io_context& ioc, std::chrono::milliseconds deadline,
-                       unsigned threads) {
-  std::atomic<bool> timed_out{false};
-  std::atomic<bool> done{false};
+namespace fs = std::filesystem;
+
+bool detail::run_io(boost::asio::io_context& ioc, std::chrono::milliseconds deadline,
+                    unsigned threads) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  bool timed_out = false;
+  // A thread, not a timer on `ioc`: a timer would keep `ioc` busy until the
+  // deadline, and it could not fire while a handler blocks.
   std::thread watchdog([&] {
-    auto end = std::chrono::steady_clock::now() + deadline;
-    while (!done.load() && std::chrono::steady_clock::now() < end) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    if (!done.load()) {
+    std::unique_lock<std::mutex> lock(m);
+    if (!cv.wait_for(lock, deadline, [&] { return done; })) {
       timed_out = true;
       ioc.stop();
     }
@@ -39,116 +47,217 @@ bool run_with_deadline(boost::asio::io_context& ioc, std::chrono::milliseconds d
   for (auto& t : pool) {
     t.join();
   }
-  done = true;
+  {
+    std::lock_guard<std::mutex> lock(m);
+    done = true;
+  }
+  cv.notify_one();
   watchdog.join();
-  return !timed_out.load();
+  return !timed_out;
 }
 
-process_result run_process(const std::vector<std::string>& argv, const std::string& input,
-                           std::chrono::seconds timeout) {
-  int in_pipe[2], out_pipe[2], err_pipe[2];
-  if (::pipe(in_pipe) || ::pipe(out_pipe) || ::pipe(err_pipe)) {
-    throw std::runtime_error("pipe failed");
-  }
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(in_pipe[0], 0);
-    ::dup2(out_pipe[1], 1);
-    ::dup2(err_pipe[1], 2);
-    for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
-      ::close(fd);
+namespace {
+
+int exit_code_of(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The child's environment: ours, minus options.unset_env, plus options.env.
+std::vector<std::string> child_environment(const process_options& o) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    std::string name(kv.substr(0, kv.find('=')));
+    bool dropped = o.env.count(name) != 0;
+    for (const auto& u : o.unset_env) {
+      dropped = dropped || u == name;
     }
-    std::vector<char*> args;
-    for (const auto& a : argv) {
-      args.push_back(const_cast<char*>(a.c_str()));
+    if (!dropped) {
+      env.emplace_back(kv);
     }
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
   }
-  ::close(in_pipe[0]);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  std::size_t written = 0;
-  if (input.empty()) {
-    ::close(in_pipe[1]);
-    in_pipe[1] = -1;
+  for (const auto& [k, v] : o.env) {
+    env.push_back(k + "=" + v);
+  }
+  return env;
+}
+
+// The one spawner: starts argv with the given fds as stdin/stdout/stderr
+// (-1: /dev/null for stdin, inherited for stdout and stderr). Every pipe the
+// callers create is O_CLOEXEC, so children never hold each other's pipes.
+pid_t spawn(const std::vector<std::string>& argv, const process_options& o, int in_fd, int out_fd,
+            int err_fd) {
+  if (argv.empty()) {
+    throw std::invalid_argument("spawn: empty argv");
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (in_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, in_fd, 0);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  }
+  if (out_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+  }
+  if (err_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+  }
+  if (o.cwd) {
+    posix_spawn_file_actions_addchdir_np(&actions, o.cwd->c_str());
+  }
+  std::vector<char*> args;
+  for (const auto& a : argv) {
+    args.push_back(const_cast<char*>(a.c_str()));
+  }
+  args.push_back(nullptr);
+  std::vector<std::string> env = child_environment(o);
+  std::vector<char*> envp;
+  for (auto& e : env) {
+    envp.push_back(e.data());
+  }
+  envp.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    throw std::system_error(rc, std::generic_category(), "posix_spawnp " + argv[0]);
+  }
+  return pid;
+}
+
+struct pipe_fds {
+  int read = -1;
+  int write = -1;
+  pipe_fds() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      throw std::system_error(errno, std::generic_category(), "pipe2");
+    }
+    read = fds[0];
+    write = fds[1];
+  }
+  ~pipe_fds() {
+    close_read();
+    close_write();
+  }
+  pipe_fds(const pipe_fds&) = delete;
+  pipe_fds& operator=(const pipe_fds&) = delete;
+  void close_read() {
+    if (read >= 0) {
+      ::close(read);
+      read = -1;
+    }
+  }
+  void close_write() {
+    if (write >= 0) {
+      ::close(write);
+      write = -1;
+    }
+  }
+};
+
+}  // namespace
+
+process_result run_process(const std::vector<std::string>& argv, const process_options& options) {
+  std::optional<pipe_fds> in;
+  if (!options.input.empty()) {
+    in.emplace();
+  }
+  pipe_fds out;
+  std::optional<pipe_fds> err;
+  if (options.capture_stderr) {
+    err.emplace();
+  }
+  pid_t pid = spawn(argv, options, in ? in->read : -1, out.write, err ? err->write : -1);
+  if (in) {
+    in->close_read();
+    ::fcntl(in->write, F_SETFL, O_NONBLOCK);
+  }
+  out.close_write();
+  if (err) {
+    err->close_write();
   }
   process_result r;
-  auto end = std::chrono::steady_clock::now() + timeout;
-  bool out_open = true, err_open = true;
+  std::size_t written = 0;
+  auto end = std::chrono::steady_clock::now() + options.timeout;
   char buf[65536];
-  while (out_open || err_open) {
+  for (;;) {
     std::vector<pollfd> fds;
-    if (out_open) {
-      fds.push_back({out_pipe[0], POLLIN, 0});
+    if (out.read >= 0) {
+      fds.push_back({out.read, POLLIN, 0});
     }
-    if (err_open) {
-      fds.push_back({err_pipe[0], POLLIN, 0});
+    if (err && err->read >= 0) {
+      fds.push_back({err->read, POLLIN, 0});
     }
-    if (in_pipe[1] >= 0) {
-      fds.push_back({in_pipe[1], POLLOUT, 0});
+    if (in && in->write >= 0) {
+      fds.push_back({in->write, POLLOUT, 0});
+    }
+    if (fds.empty()) {
+      break;
     }
     if (std::chrono::steady_clock::now() > end) {
       ::kill(pid, SIGKILL);
       break;
     }
-    ::poll(fds.data(), fds.size(), 100);
+    if (::poll(fds.data(), fds.size(), 100) < 0 && errno != EINTR) {
+      break;
+    }
     for (auto& f : fds) {
-      if (!f.revents) {
+      if (f.revents == 0) {
         continue;
       }
-      if (f.fd == in_pipe[1]) {
-        auto n = ::write(in_pipe[1], input.data() + written, input.size() - written);
+      if (in && f.fd == in->write) {
+        auto n = ::write(in->write, options.input.data() + written, options.input.size() - written);
         if (n > 0) {
           written += static_cast<std::size_t>(n);
         }
-        if (n <= 0 || written == input.size()) {
-          ::close(in_pipe[1]);
-          in_pipe[1] = -1;
+        if ((n < 0 && errno != EAGAIN && errno != EINTR) || written == options.input.size()) {
+          in->close_write();
         }
         continue;
       }
       auto n = ::read(f.fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      bool is_out = f.fd == out.read;
       if (n <= 0) {
-        (f.fd == out_pipe[0] ? out_open : err_open) = false;
+        is_out ? out.close_read() : err->close_read();
       } else {
-        (f.fd == out_pipe[0] ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
+        (is_out ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
       }
     }
   }
-  if (in_pipe[1] >= 0) {
-    ::close(in_pipe[1]);
-  }
-  ::close(out_pipe[0]);
-  ::close(err_pipe[0]);
   int status = 0;
   struct rusage ru {};
-  ::wait4(pid, &status, 0, &ru);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  while (::wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
+  }
+  r.exit_code = exit_code_of(status);
   r.max_rss_kb = ru.ru_maxrss;
   return r;
 }
 
-child_process spawn_process(const std::vector<std::string>& argv,
-                            const std::filesystem::path& out_file,
-                            const std::filesystem::path& err_file) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int in = ::open("/dev/null", O_RDONLY);
-    int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) {
-      args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
+child_process spawn_process(const std::vector<std::string>& argv, const fs::path& out_file,
+                            const fs::path& err_file, const process_options& options) {
+  int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0 || err < 0) {
+    int e = errno;
+    ::close(out);
+    ::close(err);
+    throw std::system_error(e, std::generic_category(), "open " + out_file.string());
   }
+  pid_t pid = -1;
+  try {
+    pid = spawn(argv, options, -1, out, err);
+  } catch (...) {
+    ::close(out);
+    ::close(err);
+    throw;
+  }
+  ::close(out);
+  ::close(err);
   return {pid};
 }
 
@@ -169,9 +278,95 @@ process_result wait_process(child_process c, std::chrono::milliseconds timeout) 
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.exit_code = exit_code_of(status);
   r.max_rss_kb = ru.ru_maxrss;
   return r;
+}
+
+background_process::background_process(const std::vector<std::string>& argv,
+                                       const process_options& options) {
+  pipe_fds out;
+  pid_ = spawn(argv, options, -1, out.write, -1);
+  out_fd_ = out.read;
+  out.read = -1;
+}
+
+background_process::~background_process() {
+  if (signal_and_wait(SIGTERM, std::chrono::seconds(5)) < 0) {
+    signal_and_wait(SIGKILL, std::chrono::seconds(5));
+  }
+  if (out_fd_ >= 0) {
+    ::close(out_fd_);
+  }
+}
+
+std::optional<std::string> background_process::read_line(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto nl = pending_.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = pending_.substr(0, nl);
+      pending_.erase(0, nl + 1);
+      return line;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || out_fd_ < 0) {
+      return std::nullopt;
+    }
+    pollfd p{out_fd_, POLLIN, 0};
+    int rc = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (rc < 0 && errno == EINTR) {
+      continue;
+    }
+    if (rc <= 0) {
+      return std::nullopt;
+    }
+    char buf[4096];
+    ssize_t n = ::read(out_fd_, buf, sizeof buf);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (!pending_.empty()) {
+        std::string line = std::move(pending_);
+        pending_.clear();
+        return line;
+      }
+      return std::nullopt;
+    }
+    pending_.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+int background_process::wait(std::chrono::milliseconds timeout) {
+  if (exit_code_) {
+    return *exit_code_;
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      exit_code_ = exit_code_of(status);
+      return *exit_code_;
+    }
+    if (r < 0 && errno != EINTR) {
+      return -1;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+int background_process::signal_and_wait(int sig, std::chrono::milliseconds timeout) {
+  if (exit_code_) {
+    return *exit_code_;
+  }
+  ::kill(pid_, sig);
+  return wait(timeout);
 }
 
 std::string sluice_bin() {
@@ -182,26 +377,31 @@ std::string sluice_bin() {
   return p;
 }
 
-temp_dir::temp_dir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-test-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) {
-    throw std::runtime_error("mkdtemp failed");
+temp_dir::temp_dir(const std::string& prefix) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/" + prefix + "-XXXXXX";
+  if (!::mkdtemp(templ.data())) {
+    throw std::system_error(errno, std::generic_category(), "mkdtemp " + templ);
   }
-  path_ = tmpl;
+  path_ = templ;
 }
 
 temp_dir::~temp_dir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
+  if (std::getenv("SLUICE_KEEP_TEMP") == nullptr) {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
 }
 
-void write_file(const std::filesystem::path& path, const std::string& text) {
-  std::filesystem::create_directories(path.parent_path());
+void write_file(const fs::path& path, const std::string& text) {
+  if (path.has_parent_path()) {
+    fs::create_directories(path.parent_path());
+  }
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
 }
 
-std::string read_file(const std::filesystem::path& path) {
+std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
