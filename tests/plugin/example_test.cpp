@@ -4,8 +4,6 @@
 // on the host's executor, errors) and the host_counts sink.
 #include "sluice/plugin/plugin.hpp"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <exception>
 #include <filesystem>
@@ -22,6 +20,7 @@
 #include <boost/json.hpp>
 
 #include "sluice/core/error.hpp"
+#include "test_support.hpp"
 
 namespace net = boost::asio;
 
@@ -79,7 +78,7 @@ std::vector<std::string> run_sitemap(boost::json::object values, bool* waited = 
   if (waited != nullptr) {
     *waited = !done;
   }
-  ioc.run_for(std::chrono::seconds(30));
+  REQUIRE(sluice::test::run_until(ioc, std::chrono::seconds(30)));
   REQUIRE(done);
   if (error) {
     std::rethrow_exception(error);
@@ -185,9 +184,7 @@ TEST_CASE("plugin.example.sitemap.errors") {
 }
 
 TEST_CASE("plugin.example.host_counts.writes_per_host_csv") {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("sluice-host-counts-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const sluice::test::temp_dir dir("sluice-host-counts");
   const auto csv = dir / "counts.csv";
   net::io_context ioc;
   const net::any_io_executor strand = net::make_strand(ioc);
@@ -222,7 +219,7 @@ TEST_CASE("plugin.example.host_counts.writes_per_host_csv") {
         error = e;
         done = true;
       });
-  ioc.run_for(std::chrono::seconds(30));
+  REQUIRE(sluice::test::run_until(ioc, std::chrono::seconds(30)));
   REQUIRE(done);
   REQUIRE_FALSE(error);
   std::ifstream in(csv);
@@ -233,5 +230,4 @@ TEST_CASE("plugin.example.host_counts.writes_per_host_csv") {
         "(invalid),1,0,1,0,bad_url\n"
         "docs.example.org,1,1,0,7,\n"
         "www.example.com,4,1,3,100,timeout\n");
-  std::filesystem::remove_all(dir);
 }

@@ -18,6 +18,8 @@
 #include <boost/json.hpp>
 #include <boost/system/system_error.hpp>
 
+#include "test_support.hpp"
+
 namespace net = boost::asio;
 
 namespace {
@@ -212,7 +214,7 @@ TEST_CASE("plugin.stage.waits_on_a_timer_on_the_host_executor") {
       run.error = e;
       run.done = true;
     });
-    ioc.run_for(std::chrono::seconds(30));
+    REQUIRE(sluice::test::run_until(ioc, std::chrono::seconds(30)));
     REQUIRE(run.done);
     CHECK_FALSE(run.error);
     REQUIRE(run.out.size() == 3);
@@ -237,7 +239,7 @@ TEST_CASE("plugin.stage.waits_on_a_timer_on_the_host_executor") {
     CHECK_FALSE(run.done);
     CHECK_FALSE(ioc.stopped());
     cancel.emit(net::cancellation_type::terminal);
-    ioc.run_for(std::chrono::seconds(30));
+    REQUIRE(sluice::test::run_until(ioc, std::chrono::seconds(30)));
     REQUIRE(run.done);
     REQUIRE(run.error);
     CHECK(run.out.empty());
@@ -272,7 +274,7 @@ TEST_CASE("plugin.load.the_documentation_example") {
     CHECK_FALSE(e);
     done = true;
   });
-  ioc.run_for(std::chrono::seconds(30));
+  REQUIRE(sluice::test::run_until(ioc, std::chrono::seconds(30)));
   REQUIRE(done);
   REQUIRE(out.size() == 2);
   CHECK(out[0].url == "https://example.com/2");
