@@ -56,11 +56,7 @@ void print_options(const option_schema& schema, const std::string& prefix, bool 
     std::string name = prefix + o.name;
     std::string doc = o.doc;
     if (!o.choices.empty()) {
-      std::string all;
-      for (const auto& c : o.choices) {
-        all += (all.empty() ? "" : ", ") + c;
-      }
-      doc += " (one of: " + all + ")";
+      doc += " (one of: " + join_names(o.choices) + ")";
     }
     if (markdown) {
       fmt::print(
@@ -118,9 +114,8 @@ int list_stages(const registry& reg, const std::string& name, bool markdown) {
     for (const auto* info : reg.all()) {
       names.push_back(info->name);
     }
-    auto hint = did_you_mean(name, names);
-    fmt::print(stderr, "sluice: no stage named '{}'{}\n", name,
-               hint ? "; did you mean '" + *hint + "'?" : "");
+    auto note = did_you_mean_note(name, names);
+    fmt::print(stderr, "sluice: no stage named '{}'{}\n", name, note.empty() ? "" : "; " + note);
     return 2;
   }
   return 0;

@@ -36,39 +36,6 @@ std::string format_diagnostic(const diagnostic& d) {
   return out;
 }
 
-std::optional<std::string> did_you_mean(const std::string& word,
-                                        const std::vector<std::string>& candidates) {
-  auto distance = [](const std::string& a, const std::string& b) {
-    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j) {
-      prev[j] = j;
-    }
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-      cur[0] = i;
-      for (std::size_t j = 1; j <= b.size(); ++j) {
-        std::size_t sub = prev[j - 1] + (std::tolower(a[i - 1]) == std::tolower(b[j - 1]) ? 0 : 1);
-        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-      }
-      std::swap(prev, cur);
-    }
-    return prev[b.size()];
-  };
-  std::optional<std::string> best;
-  std::size_t best_d = 0;
-  for (const auto& c : candidates) {
-    auto d = distance(word, c);
-    if (!best || d < best_d) {
-      best = c;
-      best_d = d;
-    }
-  }
-  std::size_t limit = std::max<std::size_t>(2, word.size() / 3);
-  if (best && best_d <= limit && best_d < std::max(word.size(), best->size())) {
-    return best;
-  }
-  return std::nullopt;
-}
-
 namespace {
 
 // Hostile-document limits: aliases are shared nodes in yaml-cpp, so a walk
@@ -293,10 +260,9 @@ class loader {
         for (const auto& [k, v] : variables_) {
           known.push_back(k);
         }
-        auto hint = did_you_mean(name, known);
         error(mark_of(n), path, "undefined variable '" + name + "'",
-              hint ? "did you mean '" + *hint + "'?"
-                   : "set it in the environment or write ${" + name + ":-default}");
+              did_you_mean_note(name, known,
+                                "set it in the environment or write ${" + name + ":-default}"));
         return false;
       }
       i = close + 1;
@@ -359,13 +325,9 @@ class loader {
         }
         if (!spec.choices.empty() &&
             std::find(spec.choices.begin(), spec.choices.end(), s) == spec.choices.end()) {
-          auto hint = did_you_mean(s, spec.choices);
-          std::string all;
-          for (const auto& c : spec.choices) {
-            all += (all.empty() ? "" : ", ") + c;
-          }
-          error(mark_of(n), path, fmt::format("'{}' must be one of {}, not '{}'", path, all, s),
-                hint ? "did you mean '" + *hint + "'?" : "");
+          error(mark_of(n), path,
+                fmt::format("'{}' must be one of {}, not '{}'", path, join_names(spec.choices), s),
+                did_you_mean_note(s, spec.choices));
           return false;
         }
         out = json::string(s);
@@ -570,13 +532,8 @@ class loader {
                                [&](const option_spec& f) { return f.name == key; });
       std::string sub = path + "." + key;
       if (spec == fields.end()) {
-        auto hint = did_you_mean(key, names);
-        std::string all;
-        for (const auto& name : names) {
-          all += (all.empty() ? "" : ", ") + name;
-        }
         error(mark_of(it->first), sub, fmt::format("unknown option '{}' in {}", key, path),
-              hint ? "did you mean '" + *hint + "'?" : "known options: " + all);
+              did_you_mean_note(key, names, "known options: " + join_names(names)));
         ok = false;
         continue;
       }
@@ -630,14 +587,9 @@ class loader {
       for (const auto* info : reg_.list(kind)) {
         names.push_back(info->name);
       }
-      auto hint = did_you_mean(type, names);
-      std::string all;
-      for (const auto& name : names) {
-        all += (all.empty() ? "" : ", ") + name;
-      }
       error(mark_of(n["type"]), path + ".type",
             fmt::format("unknown {} type '{}'", to_string(kind), type),
-            hint ? "did you mean '" + *hint + "'?" : "known types: " + all);
+            did_you_mean_note(type, names, "known types: " + join_names(names)));
       return std::nullopt;
     }
     decl.display_name = fmt::format("{} ({})", path, type);
@@ -677,9 +629,8 @@ class loader {
     for (auto it = root.begin(); it != root.end(); ++it) {
       std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
       if (std::find(known.begin(), known.end(), key) == known.end()) {
-        auto hint = did_you_mean(key, known);
         error(mark_of(it->first), key, fmt::format("unknown top-level key '{}'", key),
-              hint ? "did you mean '" + *hint + "'?" : "");
+              did_you_mean_note(key, known));
       }
     }
     // Services next: their variables (e.g. ${origin}) feed interpolation.

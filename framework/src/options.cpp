@@ -1,5 +1,7 @@
 #include "sluice/stage/options.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
@@ -33,6 +35,55 @@ const char* to_string(option_type t) noexcept {
       return "object";
   }
   return "?";
+}
+
+std::optional<std::string> did_you_mean(const std::string& word,
+                                        const std::vector<std::string>& candidates) {
+  auto distance = [](const std::string& a, const std::string& b) {
+    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) {
+      prev[j] = j;
+    }
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+      cur[0] = i;
+      for (std::size_t j = 1; j <= b.size(); ++j) {
+        std::size_t sub = prev[j - 1] + (std::tolower(a[i - 1]) == std::tolower(b[j - 1]) ? 0 : 1);
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+      }
+      std::swap(prev, cur);
+    }
+    return prev[b.size()];
+  };
+  std::optional<std::string> best;
+  std::size_t best_d = 0;
+  for (const auto& c : candidates) {
+    auto d = distance(word, c);
+    if (!best || d < best_d) {
+      best = c;
+      best_d = d;
+    }
+  }
+  std::size_t limit = std::max<std::size_t>(2, word.size() / 3);
+  if (best && best_d <= limit && best_d < std::max(word.size(), best->size())) {
+    return best;
+  }
+  return std::nullopt;
+}
+
+std::string did_you_mean_note(const std::string& word, const std::vector<std::string>& candidates,
+                              std::string otherwise) {
+  if (auto hint = did_you_mean(word, candidates)) {
+    return "did you mean '" + *hint + "'?";
+  }
+  return otherwise;
+}
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string all;
+  for (const auto& n : names) {
+    all += (all.empty() ? "" : ", ") + n;
+  }
+  return all;
 }
 
 namespace {

@@ -159,10 +159,7 @@ void register_sink_stages(registry& reg) {
     info.kind = stage_kind::sink;
     info.name = "csv";
     info.summary = "one RFC 4180 CSV record per result";
-    std::string all;
-    for (const auto& c : csv_all_columns()) {
-      all += (all.empty() ? "" : ", ") + c;
-    }
+    const std::string all = join_names(csv_all_columns());
     info.schema = {
         required("path", option_type::string,
                  "CSV file (relative to the pipeline file; - = stdout)"),
@@ -182,9 +179,9 @@ void register_sink_stages(registry& reg) {
       for (const auto& c : o.get_string_list("columns")) {
         const auto& all = csv_all_columns();
         if (std::find(all.begin(), all.end(), c) == all.end()) {
-          auto hint = did_you_mean(c, all);
-          throw config_error("columns", "unknown csv column '" + c + "'" +
-                                            (hint ? "; did you mean '" + *hint + "'?" : ""));
+          auto note = did_you_mean_note(c, all);
+          throw config_error("columns",
+                             "unknown csv column '" + c + "'" + (note.empty() ? "" : "; " + note));
         }
       }
     };

@@ -99,8 +99,4 @@ load_result load_pipeline(const std::string& file, registry& reg, const load_opt
 load_result load_pipeline_text(const std::string& text, const std::string& file, registry& reg,
                                const load_options& opts);
 
-/// The closest candidate to `word` by edit distance, if close enough to suggest.
-std::optional<std::string> did_you_mean(const std::string& word,
-                                        const std::vector<std::string>& candidates);
-
 }  // namespace sluice

@@ -63,6 +63,23 @@ inline option_spec make_option(std::string name, option_type type, std::string d
   return s;
 }
 
+/// The closest candidate to `word` by edit distance (case-insensitive), if
+/// close enough to suggest.
+/// Thread safety: a pure function.
+std::optional<std::string> did_you_mean(const std::string& word,
+                                        const std::vector<std::string>& candidates);
+
+/// The note for an unknown `word`, the one wording every "did you mean"
+/// message uses: `did you mean 'x'?` for the closest candidate, otherwise
+/// `otherwise` (often `"known types: " + join_names(candidates)`).
+/// Thread safety: a pure function.
+std::string did_you_mean_note(const std::string& word, const std::vector<std::string>& candidates,
+                              std::string otherwise = {});
+
+/// `names` joined with ", ", for notes such as "known options: a, b, c".
+/// Thread safety: a pure function.
+std::string join_names(const std::vector<std::string>& names);
+
 /// A uniformly random duration in [low, high] (low == high for a fixed one).
 struct duration_range {
   std::chrono::nanoseconds low{0};
