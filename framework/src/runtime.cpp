@@ -30,11 +30,11 @@
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
-#include "histogram.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/queue/bounded_queue.hpp"
 #include "sluice/runtime/filter.hpp"
 #include "sluice/runtime/gate.hpp"
+#include "sluice/runtime/histogram.hpp"
 #include "sluice/runtime/progress.hpp"
 
 namespace sluice {
@@ -82,7 +82,7 @@ class event {
 struct host_metrics {
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;
-  detail::basic_histogram<1> latency;
+  basic_histogram<1> latency;
 };
 
 /// Distinct hosts tracked per worker; the rest are counted as "(other)", so
@@ -115,8 +115,8 @@ struct alignas(64) worker_metrics {
   std::atomic<std::uint64_t> bytes{0};
   std::atomic<std::uint32_t> busy{0};
   std::uint64_t retries = 0;
-  detail::histogram queue_time;
-  detail::histogram latency;
+  histogram queue_time;
+  histogram latency;
   std::map<std::string, std::uint64_t> errors;
   std::map<int, std::uint64_t> statuses;
   std::unordered_map<std::string, host_metrics> hosts;
@@ -710,7 +710,7 @@ class pipeline_run {
     for (const auto& p : producer_states_) {
       r.produced += p.produced.load();
     }
-    detail::histogram qt, lat;
+    histogram qt, lat;
     for (const auto& w : workers_) {
       const auto& m = w->metrics;
       r.consumed += m.done.load();

@@ -1,9 +1,7 @@
 // `sluice bench --no-sleep`: how fast zero-work items cross a bounded_queue
 // between coroutine producers and consumers, each on its own strand.
 #include <algorithm>
-#include <array>
 #include <atomic>
-#include <bit>
 #include <exception>
 #include <memory>
 #include <thread>
@@ -18,6 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "sluice/queue/bounded_queue.hpp"
+#include "sluice/runtime/histogram.hpp"
 #include "sluice/stages/asyncq.hpp"
 
 namespace sluice::asyncq {
@@ -36,66 +35,9 @@ struct stamp {
 /// queue comes from a systematic 1/64 sample rather than from every item.
 constexpr std::uint64_t sample_mask = 63;
 
-/// A log-linear histogram of nanoseconds: 8 sub-buckets per power of two
-/// (about 12% resolution), kept per consumer so the hot path has no atomics.
-class histogram {
- public:
-  void add(std::int64_t ns) {
-    const auto v = static_cast<std::uint64_t>(std::max<std::int64_t>(ns, 0));
-    ++counts_[bucket_of(v)];
-    max_ = std::max(max_, v);
-  }
-  void merge(const histogram& o) {
-    for (std::size_t i = 0; i < counts_.size(); ++i) {
-      counts_[i] += o.counts_[i];
-    }
-    max_ = std::max(max_, o.max_);
-  }
-  std::uint64_t count() const {
-    std::uint64_t n = 0;
-    for (auto c : counts_) {
-      n += c;
-    }
-    return n;
-  }
-  /// The upper bound of the bucket holding the q-quantile.
-  std::int64_t quantile(double q) const {
-    const std::uint64_t n = count();
-    if (n == 0) {
-      return 0;
-    }
-    const auto rank = static_cast<std::uint64_t>(q * static_cast<double>(n - 1)) + 1;
-    std::uint64_t seen = 0;
-    for (std::size_t i = 0; i < counts_.size(); ++i) {
-      seen += counts_[i];
-      if (seen >= rank) {
-        return static_cast<std::int64_t>(std::min(upper_of(i), max_));
-      }
-    }
-    return static_cast<std::int64_t>(max_);
-  }
-  std::int64_t max() const { return static_cast<std::int64_t>(max_); }
-
- private:
-  static std::size_t bucket_of(std::uint64_t v) {
-    if (v < 8) {
-      return static_cast<std::size_t>(v);
-    }
-    const int exp = std::bit_width(v) - 1;  // >= 3
-    const auto sub = static_cast<std::size_t>((v >> (exp - 3)) & 7);
-    return static_cast<std::size_t>(exp - 2) * 8 + sub;
-  }
-  static std::uint64_t upper_of(std::size_t b) {
-    if (b < 8) {
-      return b;
-    }
-    const int exp = static_cast<int>(b / 8) + 2;
-    const std::uint64_t sub = b % 8;
-    return ((8 + sub + 1) << (exp - 3)) - 1;
-  }
-  std::array<std::uint64_t, 64 * 8> counts_{};
-  std::uint64_t max_ = 0;
-};
+/// 8 sub-buckets per power of two (about 12% resolution), kept per consumer
+/// so the hot path has no atomics.
+using histogram = basic_histogram<3>;
 
 using queue_t = bounded_queue<stamp>;
 
@@ -120,7 +62,7 @@ net::awaitable<void> consume(queue_t& q, histogram& h, std::uint64_t& count) {
       s = co_await q.pop();
     }
     if (s.put_at != clock::time_point{}) {
-      h.add((clock::now() - s.put_at).count());
+      h.record((clock::now() - s.put_at).count());
     }
     ++count;
     q.task_done();
