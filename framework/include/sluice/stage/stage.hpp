@@ -86,6 +86,19 @@ struct worker_info {
 class consumer {
  public:
   virtual ~consumer() = default;
+
+  /// Turns one item into its result. Who owns each `result` field (the
+  /// runtime fills its part after process() returns, before any sink sees it):
+  /// - the consumer sets: `final_url`, `status`, `attempts`, `redirects`,
+  ///   `bytes`, `content_type`, `headers`, `body`, `body_file`, `error_kind`,
+  ///   `error_message`, and the phases of `time` (`dns` ... `total`);
+  /// - the runtime sets `url` only when the consumer left it empty, and
+  ///   `time.total` only when it is zero (then: the time process() took);
+  /// - the runtime always overwrites `index`, `producer`, `worker`,
+  ///   `enqueued_at`, `started_at`, `finished_at` and `time.queue`;
+  /// - on a throw, or on cancellation by a second signal, the runtime makes
+  ///   the result (`error_kind` "exception" or "cancelled").
+  /// The runtime counts `attempts - 1` as retries and `bytes` as received.
   virtual boost::asio::awaitable<result> process(item it, worker_info worker) = 0;
   virtual boost::asio::awaitable<void> close() { co_return; }
 
