@@ -41,18 +41,14 @@ class stubborn final : public sluice::consumer {
 };
 
 void register_stubborn(sluice::registry& reg) {
-  sluice::stage_info c;
-  c.kind = sluice::stage_kind::consumer;
-  c.name = "stubborn";
-  c.summary = "test: waits out `delay` per item, ignoring cancellation";
-  c.schema = {{.name = "delay",
-               .type = sluice::option_type::duration,
-               .default_value = "120s",
-               .doc = "how long each item takes"}};
-  c.make_consumer = [](const sluice::stage_context& ctx) -> std::unique_ptr<sluice::consumer> {
-    return std::make_unique<stubborn>(ctx);
-  };
-  reg.add(std::move(c));
+  reg.add({.kind = sluice::stage_kind::consumer,
+           .name = "stubborn",
+           .summary = "test: waits out `delay` per item, ignoring cancellation",
+           .schema = {sluice::make_option("delay", sluice::option_type::duration, "120s",
+                                          "how long each item takes")},
+           .make_consumer = [](const sluice::stage_context& ctx) {
+             return std::unique_ptr<sluice::consumer>(std::make_unique<stubborn>(ctx));
+           }});
 }
 
 }  // namespace
