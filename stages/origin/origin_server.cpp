@@ -371,6 +371,9 @@ net::awaitable<void> bad_request(Stream& s, exchange& ex, std::string why) {
 // Streams `n` pattern bytes. `steps` > 0 spreads them over `duration` in that
 // many writes, each after an equal pause (the drip). `chunked` uses
 // Transfer-Encoding: chunked instead of Content-Length, `chunk` bytes a chunk.
+// `until_close` sends neither (the body ends when the connection closes).
+// `stall_after` > 0 stops writing after that many bytes and waits (a stalled
+// body; the connection ends when the client gives up or the server stops).
 struct stream_plan {
   std::uint64_t n = 0;
   std::uint64_t steps = 0;
@@ -378,6 +381,8 @@ struct stream_plan {
   bool chunked = false;
   std::uint64_t chunk = 0;
   http::status status = http::status::ok;
+  bool until_close = false;
+  std::uint64_t stall_after = 0;
 };
 
 template <class Stream>
@@ -398,6 +403,8 @@ net::awaitable<void> send_generated(Stream& s, exchange& ex, stream_plan plan) {
   res.set(http::field::content_type, "application/octet-stream");
   if (plan.chunked) {
     res.chunked(true);
+  } else if (plan.until_close) {
+    ex.keep_alive = false;
   } else {
     res.content_length(plan.n);
   }
@@ -413,7 +420,15 @@ net::awaitable<void> send_generated(Stream& s, exchange& ex, stream_plan plan) {
   std::uint64_t step = 0;
   auto started = std::chrono::steady_clock::now();
   while (sent < plan.n) {
+    if (plan.stall_after > 0 && sent >= plan.stall_after) {
+      timer.expires_after(max_delay);
+      co_await timer.async_wait(net::use_awaitable);
+      throw boost::system::system_error(net::error::timed_out);
+    }
     std::uint64_t len = plan.n - sent;
+    if (plan.stall_after > 0) {
+      len = std::min(len, plan.stall_after - sent);
+    }
     if (plan.steps > 0) {
       // Step k ends at k/steps of the duration; its share of the bytes
       // is computed from the cumulative target so rounding never drifts.
@@ -523,6 +538,7 @@ std::string echo_json(const exchange& ex) {
 const char* index_text =
     "sluice origin: test endpoints (see docs/origin.md)\n"
     "  /bytes/N  /item/I  /delay/MS  /status/CODE  /gzip/N  /deflate/N  /chunked/N\n"
+    "  /until-close/N  /stall  /bad-gzip\n"
     "  /drip?bytes=N&duration=MS&delay=MS&code=C\n"
     "  /redirect/N  /redirect-relative/N  /redirect-absolute/N  /redirect-loop  /redirect-cycle/a\n"
     "  /redirect-to?url=U  /redirect-ftp  (all take ?status=301|302|303|307|308)\n"
@@ -544,7 +560,9 @@ net::awaitable<after> dispatch(Stream& s, exchange& ex) {
     return to_u64(segs[i]);
   };
 
-  if (head.empty()) {
+  if (head == "echo" || (head.empty() && ex.target.has_query())) {
+    co_await send_text(s, ex, http::status::ok, echo_json(ex), "application/json");
+  } else if (head.empty()) {
     co_await send_text(s, ex, http::status::ok, index_text);
   } else if (head == "bytes" && segs.size() == 2) {
     auto n = arg(1);
@@ -553,6 +571,19 @@ net::awaitable<after> dispatch(Stream& s, exchange& ex) {
     } else {
       co_await send_generated(s, ex, stream_plan{.n = *n});
     }
+  } else if (head == "until-close" && segs.size() == 2) {
+    auto n = arg(1);
+    if (!n || *n > max_generated_bytes) {
+      co_await bad_request(s, ex, "usage: /until-close/N");
+    } else {
+      co_await send_generated(s, ex, stream_plan{.n = *n, .until_close = true});
+      co_return after::close;
+    }
+  } else if (head == "stall" && segs.size() == 1) {
+    co_await send_generated(s, ex, stream_plan{.n = 1000, .stall_after = 10});
+  } else if (head == "bad-gzip" && segs.size() == 1) {
+    co_await send_text(s, ex, http::status::ok, "these bytes are not gzip\n",
+                       "application/octet-stream", field("Content-Encoding", "gzip"));
   } else if (head == "chunked" && segs.size() == 2) {
     auto n = arg(1);
     auto chunk = param_u64(ex, "chunk").value_or(1024);
@@ -681,8 +712,6 @@ net::awaitable<after> dispatch(Stream& s, exchange& ex) {
     } else {
       co_await send_text(s, ex, static_cast<http::status>(code), "flaky failure\n");
     }
-  } else if (head == "echo") {
-    co_await send_text(s, ex, http::status::ok, echo_json(ex), "application/json");
   } else if (head == "basic-auth" && segs.size() == 3) {
     auto it = ex.req.find(http::field::authorization);
     std::string expected = "Basic " + base64(segs[1] + ":" + segs[2]);

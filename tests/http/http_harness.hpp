@@ -37,7 +37,7 @@ class http_harness {
     ctx.type = "http";
     ctx.opts = options(std::move(opts), "consumers");
     ctx.executor = ioc_.get_executor();
-    ctx.temp_dir = std::filesystem::temp_directory_path();
+    ctx.temp_dir = spill_dir_.path();
     consumer_ = info->make_consumer(ctx);
     REQUIRE(consumer_ != nullptr);
   }
@@ -94,6 +94,7 @@ class http_harness {
 
  private:
   unsigned threads_;
+  temp_dir spill_dir_{"sluice-http-spill"};  // bodies over memory_body; outlives consumer_
   registry reg_;
   boost::asio::io_context ioc_;
   std::unique_ptr<consumer> consumer_;

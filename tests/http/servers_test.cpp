@@ -13,7 +13,6 @@
 #include "http_harness.hpp"
 #include "peers.hpp"
 #include "sluice/stages/origin.hpp"
-#include "test_server.hpp"
 
 using namespace std::chrono_literals;
 using sluice::test::http_harness;
@@ -126,20 +125,25 @@ TEST_CASE("http.tls.private_ca") {
 TEST_CASE("http.tls.own_server_keep_alive") {
   sluice::test::temp_dir dir("sluice-http-tls3");
   auto files = sluice::test::make_tls_files(dir.path());
-  sluice::test::test_server srv(files.server_cert.string(), files.server_key.string());
+  sluice::origin_options oo;
+  oo.tls = true;
+  oo.cert_file = files.server_cert.string();
+  oo.key_file = files.server_key.string();
+  sluice::origin_server srv(oo);
+  srv.start();
   auto o = json::object{};
   o["tls"] = json::object{{"ca_file", files.ca_cert.string()}};
   http_harness h(o);
   std::vector<std::string> urls;
   for (int i = 0; i < 50; ++i) {
-    urls.push_back(srv.base() + "/bytes/1000?i=" + std::to_string(i));
+    urls.push_back(srv.base_url() + "/bytes/1000?i=" + std::to_string(i));
   }
   auto rs = h.run(urls, 4);
   for (auto& r : rs) {
     CHECK(r.ok());
     CHECK(r.bytes == 1000);
   }
-  CHECK(srv.connections() <= 4);
+  CHECK(srv.counters().connections_accepted <= 4);
 }
 
 TEST_CASE("http.httpbin.status_redirects_gzip") {

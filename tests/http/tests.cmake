@@ -1,5 +1,5 @@
 # The http consumer: unit tests of its helpers and integration tests against
-# real servers on 127.0.0.1 (an in-test Beast server, nginx, httpbin).
+# real servers on 127.0.0.1 (the built-in origin, nginx, httpbin).
 set(SLUICE_HTTP_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
 
 sluice_add_test(http_options_test
@@ -8,12 +8,12 @@ sluice_add_test(http_options_test
 target_include_directories(http_options_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/http)
 
 sluice_add_test(http_consumer_test
-  SOURCES ${SLUICE_HTTP_TEST_DIR}/consumer_test.cpp ${SLUICE_HTTP_TEST_DIR}/test_server.cpp
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/consumer_test.cpp
   LABELS http integration tsan asan TIMEOUT 120 LIBS ZLIB::ZLIB)
 
 # nginx, httpbin (Debian packages), sluice's origin and the sluice program;
 # the peers library (tests/peers) starts them on free ports.
 sluice_add_test(http_servers_test
-  SOURCES ${SLUICE_HTTP_TEST_DIR}/servers_test.cpp ${SLUICE_HTTP_TEST_DIR}/test_server.cpp
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/servers_test.cpp
   LABELS http integration TIMEOUT 180 LIBS sluice_test_peers ZLIB::ZLIB)
 add_dependencies(http_servers_test sluice)

@@ -411,3 +411,31 @@ TEST_CASE("origin.bind.port_in_use_throws") {
   opts.port = o.server.port();
   CHECK_THROWS_AS(origin_server{opts}, std::system_error);
 }
+
+TEST_CASE("origin.endpoints.close_delimited_stalled_and_bad_gzip_bodies") {
+  running_origin o;
+  SUBCASE("/until-close/N: no Content-Length, no chunking, the body ends at close") {
+    auto r = o.get("/until-close/5000");
+    CHECK(r.status == 200);
+    CHECK(r.header("content-length").empty());
+    CHECK(r.header("transfer-encoding").empty());
+    CHECK_FALSE(r.keep_alive);
+    CHECK(r.body == origin_body(5000));
+  }
+  SUBCASE("/stall: 10 of 1000 announced bytes, then nothing") {
+    http_request_options quick;
+    quick.timeout = 500ms;
+    CHECK_THROWS(o.get("/stall", quick));
+  }
+  SUBCASE("/bad-gzip: Content-Encoding gzip over bytes that are not gzip") {
+    auto r = o.get("/bad-gzip");
+    CHECK(r.status == 200);
+    CHECK(r.header("content-encoding") == "gzip");
+    CHECK(static_cast<unsigned char>(r.body.at(0)) != 0x1f);
+  }
+  SUBCASE("/?Q answers as /echo; / alone is the index") {
+    auto e = boost::json::parse(o.get("/?q=1").body).as_object();
+    CHECK(e.at("target").as_string() == "/?q=1");
+    CHECK(o.get("/").body.rfind("sluice origin:", 0) == 0);
+  }
+}
