@@ -118,6 +118,73 @@ std::string demo_pipeline_yaml(const bench_options& o, std::uint64_t capacity,
   return y;
 }
 
+/// Loads a generated pipeline; prints its diagnostics and returns no config
+/// when it does not load (a bug in the generator: exit 2).
+std::optional<pipeline_config> load_generated(app_state& state, const std::string& yaml,
+                                              const std::string& name) {
+  load_result loaded = load_pipeline_text(yaml, name, *state.reg, load_options{});
+  for (const auto& d : loaded.diagnostics) {
+    std::fputs(format_diagnostic(d).c_str(), stderr);
+    std::fputc('\n', stderr);
+  }
+  return std::move(loaded.config);
+}
+
+/// Writes the --trace, --timeline and --timeline-svg outputs; false after
+/// saying which file could not be written.
+bool write_demo_outputs(const bench_options& o, const std::vector<asyncq::event>& events,
+                        const asyncq::simulation& sim, double measured) {
+  if (!o.trace.empty() && !write_trace(o.trace, events, measured, sim.completion_s)) {
+    std::fprintf(stderr, "sluice bench: cannot write %s\n", o.trace.c_str());
+    return false;
+  }
+  if (!o.timeline && o.timeline_svg.empty()) {
+    return true;
+  }
+  const auto tl = asyncq::make_timeline(events, o.producers, o.consumers, measured);
+  if (o.timeline) {
+    for (const auto& row : asyncq::render_timeline_text(tl, asyncq::terminal_width())) {
+      asyncq::print_line(row);
+    }
+  }
+  if (!o.timeline_svg.empty()) {
+    std::ofstream f(o.timeline_svg, std::ios::binary | std::ios::trunc);
+    f << asyncq::render_timeline_svg(
+        tl,
+        fmt::format("sluice bench -p {} -c {} --seed {} --scale {:g}: {:.5f} s (ideal {:.5f} s)",
+                    o.producers, o.consumers, o.seed, o.scale, measured, sim.completion_s));
+    if (!f.flush()) {
+      std::fprintf(stderr, "sluice bench: cannot write %s\n", o.timeline_svg.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Where the overhead went: before the first stage event (pipeline start),
+/// between it and the last get beyond the ideal (timer and hand-off
+/// latency), and from the last get to run_pipeline's return (join, cancel,
+/// sink flush, teardown).
+std::string overhead_breakdown(const std::vector<asyncq::event>& events,
+                               const asyncq::simulation& sim, double measured, bool fifo) {
+  std::string breakdown;
+  if (!events.empty() && sim.total_items() > 0) {
+    double last_got = -1;
+    for (const auto& e : events) {
+      if (e.kind == asyncq::event_kind::got) {
+        last_got = std::max(last_got, e.t);
+      }
+    }
+    if (last_got >= 0) {
+      const double start = events.front().t;
+      breakdown =
+          fmt::format(": start {:.3f} ms, run {:.3f} ms, shutdown {:.3f} ms", start * 1e3,
+                      (last_got - start - sim.completion_s) * 1e3, (measured - last_got) * 1e3);
+    }
+  }
+  return breakdown + (fifo ? "; SCHED_FIFO" : "; SCHED_OTHER");
+}
+
 int run_demo(app_state& state, const bench_options& o) {
   asyncq::params p;
   p.producers = o.producers;
@@ -130,14 +197,8 @@ int run_demo(app_state& state, const bench_options& o) {
   // The queue holds every item, as asyncq.py's unbounded asyncio.Queue does,
   // so a producer never waits on it (the simulation assumes that).
   const std::uint64_t capacity = std::max<std::uint64_t>(1, sim.total_items());
-  const std::string yaml = demo_pipeline_yaml(o, capacity);
-  load_options lopts;
-  load_result loaded = load_pipeline_text(yaml, "<sluice bench>", *state.reg, lopts);
-  if (!loaded.config) {
-    for (const auto& d : loaded.diagnostics) {
-      std::fputs(format_diagnostic(d).c_str(), stderr);
-      std::fputc('\n', stderr);
-    }
+  auto config = load_generated(state, demo_pipeline_yaml(o, capacity), "<sluice bench>");
+  if (!config) {
     return 2;
   }
 
@@ -152,18 +213,13 @@ int run_demo(app_state& state, const bench_options& o) {
     bench_options empty = o;
     empty.producers = 1;
     empty.quiet = true;
-    load_result warm = load_pipeline_text(demo_pipeline_yaml(empty, 1, "0"),
-                                          "<sluice bench warm-up>", *state.reg, lopts);
-    if (!warm.config) {
-      for (const auto& d : warm.diagnostics) {
-        std::fputs(format_diagnostic(d).c_str(), stderr);
-        std::fputc('\n', stderr);
-      }
+    auto warm = load_generated(state, demo_pipeline_yaml(empty, 1, "0"), "<sluice bench warm-up>");
+    if (!warm) {
       return 2;
     }
     run_options wopts;
     wopts.handle_signals = false;
-    run_pipeline(*warm.config, wopts);
+    run_pipeline(*warm, wopts);
   }
 
   // Threads inherit the policy: the runtime's threads run SCHED_FIFO too, so
@@ -184,7 +240,7 @@ int run_demo(app_state& state, const bench_options& o) {
   ropts.progress = false;
   const auto t0 = clock::now();
   rec->start(t0);
-  run_report report = run_pipeline(*loaded.config, ropts);
+  run_report report = run_pipeline(*config, ropts);
   const auto t1 = clock::now();
   asyncq::install_recorder(nullptr);
   if (fifo) {
@@ -197,28 +253,9 @@ int run_demo(app_state& state, const bench_options& o) {
   }
 
   const double measured = std::chrono::duration<double>(t1 - t0).count();
-  if (!o.trace.empty() && !write_trace(o.trace, rec->events(sim), measured, sim.completion_s)) {
-    std::fprintf(stderr, "sluice bench: cannot write %s\n", o.trace.c_str());
+  const auto events = rec->events(sim);
+  if (!write_demo_outputs(o, events, sim, measured)) {
     return 1;
-  }
-  if (o.timeline || !o.timeline_svg.empty()) {
-    const auto tl = asyncq::make_timeline(rec->events(sim), o.producers, o.consumers, measured);
-    if (o.timeline) {
-      for (const auto& row : asyncq::render_timeline_text(tl, asyncq::terminal_width())) {
-        asyncq::print_line(row);
-      }
-    }
-    if (!o.timeline_svg.empty()) {
-      std::ofstream f(o.timeline_svg, std::ios::binary | std::ios::trunc);
-      f << asyncq::render_timeline_svg(
-          tl,
-          fmt::format("sluice bench -p {} -c {} --seed {} --scale {:g}: {:.5f} s (ideal {:.5f} s)",
-                      o.producers, o.consumers, o.seed, o.scale, measured, sim.completion_s));
-      if (!f.flush()) {
-        std::fprintf(stderr, "sluice bench: cannot write %s\n", o.timeline_svg.c_str());
-        return 1;
-      }
-    }
   }
   asyncq::print_line(
       fmt::format("Ideal completion in {:.5f} seconds ({} items; zero-overhead "
@@ -230,27 +267,7 @@ int run_demo(app_state& state, const bench_options& o) {
                     "{:.5f} seconds.",
                     ideal_lo, ideal_hi));
   }
-  // Where the overhead went: before the first stage event (pipeline start),
-  // between it and the last get beyond the ideal (timer and hand-off
-  // latency), and from the last get to run_pipeline's return (join, cancel,
-  // sink flush, teardown).
-  const auto events = rec->events(sim);
-  std::string breakdown;
-  if (!events.empty() && sim.total_items() > 0) {
-    double last_got = -1;
-    for (const auto& e : events) {
-      if (e.kind == asyncq::event_kind::got) {
-        last_got = std::max(last_got, e.t);
-      }
-    }
-    if (last_got >= 0) {
-      const double start = events.front().t;
-      breakdown =
-          fmt::format(": start {:.3f} ms, run {:.3f} ms, shutdown {:.3f} ms", start * 1e3,
-                      (last_got - start - sim.completion_s) * 1e3, (measured - last_got) * 1e3);
-    }
-  }
-  breakdown += fifo ? "; SCHED_FIFO" : "; SCHED_OTHER";
+  const std::string breakdown = overhead_breakdown(events, sim, measured, fifo);
   asyncq::print_line(fmt::format("Overhead: {:.5f} seconds ({:.3f} ms{}).",
                                  measured - sim.completion_s, (measured - sim.completion_s) * 1e3,
                                  breakdown));
@@ -276,18 +293,13 @@ int run_pipeline_throughput(app_state& state, const bench_options& o) {
   y += fmt::format("queue:\n  capacity: {}\n", o.capacity);
   y += fmt::format("consumers:\n  type: sleep\n  workers: {}\n  delay: 0ms\n", o.consumers);
   y += "sinks:\n  - type: \"null\"\n";
-  load_options lopts;
-  load_result loaded = load_pipeline_text(y, "<sluice bench --pipeline>", *state.reg, lopts);
-  if (!loaded.config) {
-    for (const auto& d : loaded.diagnostics) {
-      std::fputs(format_diagnostic(d).c_str(), stderr);
-      std::fputc('\n', stderr);
-    }
+  auto config = load_generated(state, y, "<sluice bench --pipeline>");
+  if (!config) {
     return 2;
   }
   run_options ropts;
   const auto t0 = clock::now();
-  const run_report r = run_pipeline(*loaded.config, ropts);
+  const run_report r = run_pipeline(*config, ropts);
   const double wall = std::chrono::duration<double>(clock::now() - t0).count();
   if (r.exit_code != 0) {
     std::fputs(r.to_text().c_str(), stderr);
@@ -300,7 +312,7 @@ int run_pipeline_throughput(app_state& state, const bench_options& o) {
     j["p"] = o.producers;
     j["c"] = o.consumers;
     j["capacity"] = o.capacity;
-    j["threads"] = loaded.config->threads;
+    j["threads"] = config->threads;
     j["items"] = r.consumed;
     j["wall_s"] = wall;
     j["items_per_s"] = rate;
@@ -315,7 +327,7 @@ int run_pipeline_throughput(app_state& state, const bench_options& o) {
   asyncq::print_line(fmt::format(
       "bench: {} items through the pipeline (random_items -> sleep 0ms -> null), {} producers, "
       "{} workers, capacity {}, {} threads",
-      r.consumed, o.producers, o.consumers, o.capacity, loaded.config->threads));
+      r.consumed, o.producers, o.consumers, o.capacity, config->threads));
   asyncq::print_line(fmt::format("Throughput: {:.0f} items/s ({} items in {:.5f} seconds)", rate,
                                  r.consumed, wall));
   asyncq::print_line(fmt::format("Time in queue (every item): p50 {}  p90 {}  p99 {}  max {}",

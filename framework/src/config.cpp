@@ -372,118 +372,146 @@ class loader {
         }
         return true;
       }
-      case option_type::duration: {
-        if (!scalar(n, path, s, "a duration")) {
-          return false;
-        }
-        auto d = parse_duration(s);
-        if (!d) {
-          error(mark_of(n), path, fmt::format("'{}' is not a duration: '{}'", path, s),
-                "write a number with a unit: 250ms, 2s, 1.5m, 100us");
-          return false;
-        }
-        if (!check_range(n, path, static_cast<double>(d->count()) / 1e6, spec, s)) {
-          return false;
-        }
-        out = d->count();
-        return true;
-      }
-      case option_type::duration_range: {
-        if (!scalar(n, path, s, "a duration or a range")) {
-          return false;
-        }
-        auto r = parse_duration_range(s);
-        if (!r) {
-          error(mark_of(n), path, fmt::format("'{}' is not a duration or range: '{}'", path, s),
-                "write 5ms, or 1ms..5ms for a uniformly random delay");
-          return false;
-        }
-        if (!check_range(n, path, static_cast<double>(r->low.count()) / 1e6, spec, s) ||
-            !check_range(n, path, static_cast<double>(r->high.count()) / 1e6, spec, s)) {
-          return false;
-        }
-        out = json::array{r->low.count(), r->high.count()};
-        return true;
-      }
-      case option_type::size: {
-        if (!scalar(n, path, s, "a size")) {
-          return false;
-        }
-        auto v = parse_size(s);
-        if (!v) {
-          error(mark_of(n), path, fmt::format("'{}' is not a size: '{}'", path, s),
-                "write bytes or a unit: 512, 64KiB, 32MiB, 1GB");
-          return false;
-        }
-        if (!check_range(n, path, static_cast<double>(*v), spec, s)) {
-          return false;
-        }
-        out = *v;
-        return true;
-      }
-      case option_type::string_list: {
-        json::array arr;
-        if (n.IsScalar()) {
-          if (!scalar(n, path, s)) {
-            return false;
-          }
-          arr.emplace_back(json::string(s));
-        } else if (n.IsSequence()) {
-          bool ok = true;
-          std::size_t i = 0;
-          for (auto it = n.begin(); it != n.end(); ++it, ++i) {
-            if (scalar(*it, fmt::format("{}[{}]", path, i), s)) {
-              arr.emplace_back(json::string(s));
-            } else {
-              ok = false;
-            }
-          }
-          if (!ok) {
-            return false;
-          }
-        } else {
-          error(mark_of(n), path, fmt::format("'{}' must be a list of strings", path));
-          return false;
-        }
-        out = std::move(arr);
-        return true;
-      }
-      case option_type::string_map: {
-        if (!n.IsMap()) {
-          error(mark_of(n), path, fmt::format("'{}' must be a mapping of names to values", path));
-          return false;
-        }
-        json::object obj;
-        bool ok = true;
-        for (auto it = n.begin(); it != n.end(); ++it) {
-          std::string k, v;
-          if (scalar(it->first, path, k) && scalar(it->second, path + "." + k, v)) {
-            obj[k] = json::string(v);
-          } else {
-            ok = false;
-          }
-        }
-        if (!ok) {
-          return false;
-        }
-        out = std::move(obj);
-        return true;
-      }
-      case option_type::object: {
-        if (!n.IsMap()) {
-          error(mark_of(n), path, fmt::format("'{}' must be a mapping", path));
-          return false;
-        }
-        json::object obj;
-        std::map<std::string, source_mark> marks;
-        if (!convert_fields(n, spec.fields, path, {}, obj, marks)) {
-          return false;
-        }
-        out = std::move(obj);
-        return true;
-      }
+      case option_type::duration:
+        return convert_duration(n, spec, path, out);
+      case option_type::duration_range:
+        return convert_duration_range(n, spec, path, out);
+      case option_type::size:
+        return convert_size(n, spec, path, out);
+      case option_type::string_list:
+        return convert_string_list(n, spec, path, out);
+      case option_type::string_map:
+        return convert_string_map(n, spec, path, out);
+      case option_type::object:
+        return convert_object(n, spec, path, out);
     }
     return false;
+  }
+
+  bool convert_duration(const YAML::Node& n, const option_spec& spec, const std::string& path,
+                        json::value& out) {
+    std::string s;
+    if (!scalar(n, path, s, "a duration")) {
+      return false;
+    }
+    auto d = parse_duration(s);
+    if (!d) {
+      error(mark_of(n), path, fmt::format("'{}' is not a duration: '{}'", path, s),
+            "write a number with a unit: 250ms, 2s, 1.5m, 100us");
+      return false;
+    }
+    if (!check_range(n, path, static_cast<double>(d->count()) / 1e6, spec, s)) {
+      return false;
+    }
+    out = d->count();
+    return true;
+  }
+
+  bool convert_duration_range(const YAML::Node& n, const option_spec& spec, const std::string& path,
+                              json::value& out) {
+    std::string s;
+    if (!scalar(n, path, s, "a duration or a range")) {
+      return false;
+    }
+    auto r = parse_duration_range(s);
+    if (!r) {
+      error(mark_of(n), path, fmt::format("'{}' is not a duration or range: '{}'", path, s),
+            "write 5ms, or 1ms..5ms for a uniformly random delay");
+      return false;
+    }
+    if (!check_range(n, path, static_cast<double>(r->low.count()) / 1e6, spec, s) ||
+        !check_range(n, path, static_cast<double>(r->high.count()) / 1e6, spec, s)) {
+      return false;
+    }
+    out = json::array{r->low.count(), r->high.count()};
+    return true;
+  }
+
+  bool convert_size(const YAML::Node& n, const option_spec& spec, const std::string& path,
+                    json::value& out) {
+    std::string s;
+    if (!scalar(n, path, s, "a size")) {
+      return false;
+    }
+    auto v = parse_size(s);
+    if (!v) {
+      error(mark_of(n), path, fmt::format("'{}' is not a size: '{}'", path, s),
+            "write bytes or a unit: 512, 64KiB, 32MiB, 1GB");
+      return false;
+    }
+    if (!check_range(n, path, static_cast<double>(*v), spec, s)) {
+      return false;
+    }
+    out = *v;
+    return true;
+  }
+
+  bool convert_string_list(const YAML::Node& n, const option_spec&, const std::string& path,
+                           json::value& out) {
+    std::string s;
+    json::array arr;
+    if (n.IsScalar()) {
+      if (!scalar(n, path, s)) {
+        return false;
+      }
+      arr.emplace_back(json::string(s));
+    } else if (n.IsSequence()) {
+      bool ok = true;
+      std::size_t i = 0;
+      for (auto it = n.begin(); it != n.end(); ++it, ++i) {
+        if (scalar(*it, fmt::format("{}[{}]", path, i), s)) {
+          arr.emplace_back(json::string(s));
+        } else {
+          ok = false;
+        }
+      }
+      if (!ok) {
+        return false;
+      }
+    } else {
+      error(mark_of(n), path, fmt::format("'{}' must be a list of strings", path));
+      return false;
+    }
+    out = std::move(arr);
+    return true;
+  }
+
+  bool convert_string_map(const YAML::Node& n, const option_spec&, const std::string& path,
+                          json::value& out) {
+    if (!n.IsMap()) {
+      error(mark_of(n), path, fmt::format("'{}' must be a mapping of names to values", path));
+      return false;
+    }
+    json::object obj;
+    bool ok = true;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string k, v;
+      if (scalar(it->first, path, k) && scalar(it->second, path + "." + k, v)) {
+        obj[k] = json::string(v);
+      } else {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      return false;
+    }
+    out = std::move(obj);
+    return true;
+  }
+
+  bool convert_object(const YAML::Node& n, const option_spec& spec, const std::string& path,
+                      json::value& out) {
+    if (!n.IsMap()) {
+      error(mark_of(n), path, fmt::format("'{}' must be a mapping", path));
+      return false;
+    }
+    json::object obj;
+    std::map<std::string, source_mark> marks;
+    if (!convert_fields(n, spec.fields, path, {}, obj, marks)) {
+      return false;
+    }
+    out = std::move(obj);
+    return true;
   }
 
   // A default is written in YAML scalar syntax; parse it like a given value.

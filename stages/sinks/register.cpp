@@ -72,133 +72,135 @@ bool color_for(const std::string& mode, int fd) {
   return ::isatty(fd) == 1 && (no_color == nullptr || *no_color == '\0');
 }
 
+void register_files_sink(registry& reg) {
+  stage_info info;
+  info.kind = stage_kind::sink;
+  info.name = "files";
+  info.summary = "each successful result's body as a file under a directory, written atomically";
+  info.schema = {
+      required("dir", option_type::string, "output directory (relative to the pipeline file)"),
+      choice("layout", "hash", {"hash", "path"},
+             "hash: <host>/<sha256 prefix>/<sha256 of the URL>; path: <host>/<URL path>, "
+             "readable and escape-proof"),
+      make_option("fsync", option_type::boolean, "false",
+                  "fsync each file before its rename and its directory after (power-loss safety)")};
+  append(info.schema, retry_schema());
+  info.make_sink = [](const stage_context& ctx) {
+    files_config c;
+    c.store.dir = ctx.resolve(ctx.opts.get_string("dir"));
+    c.store.layout =
+        ctx.opts.get_string("layout") == "path" ? body_layout::path : body_layout::hash;
+    c.store.fsync = ctx.opts.get_bool("fsync");
+    c.retry = retry_from(ctx.opts);
+    return make_files_sink(ctx, std::move(c));
+  };
+  reg.add(std::move(info));
+}
+
+void register_sqlite_sink(registry& reg) {
+  stage_info info;
+  info.kind = stage_kind::sink;
+  info.name = "sqlite";
+  info.summary = "results upserted into a SQLite table keyed by URL (WAL, batched transactions)";
+  option_spec batch = make_option("batch", option_type::integer, "500", "rows per transaction");
+  batch.minimum = 1;
+  info.schema = {
+      required("path", option_type::string, "database file (relative to the pipeline file)"),
+      make_option("table", option_type::string, "results", "table name (letters, digits, _)"),
+      batch,
+      make_option("batch_interval", option_type::duration, "1s",
+                  "commit at most this long after a result arrived"),
+      make_option("body", option_type::boolean, "true", "store bodies (inline or as files)"),
+      make_option("inline_max", option_type::size, "64KiB",
+                  "bodies up to this size go into the `body` column"),
+      make_option("body_dir", option_type::string, "",
+                  "larger bodies are written here (files sink hash layout); `body_path` holds the "
+                  "relative path. Unset: larger bodies are not stored"),
+      choice("synchronous", "normal", {"normal", "full"},
+             "normal survives a crash; full also a power loss (slower)")};
+  append(info.schema, retry_schema());
+  info.validate = [](const options& o) {
+    std::string t = o.get_string("table");
+    bool ok =
+        !t.empty() && !(t[0] >= '0' && t[0] <= '9') && std::all_of(t.begin(), t.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_';
+        });
+    if (!ok) {
+      throw config_error("table",
+                         "table must be letters, digits and '_', not starting with a digit");
+    }
+  };
+  info.make_sink = [](const stage_context& ctx) {
+    sqlite_config c;
+    c.path = ctx.resolve(ctx.opts.get_string("path"));
+    c.table = ctx.opts.get_string("table");
+    c.batch_rows = static_cast<std::size_t>(ctx.opts.get_int("batch"));
+    c.batch_interval = ctx.opts.get_duration("batch_interval");
+    c.store_body = ctx.opts.get_bool("body");
+    c.inline_max = ctx.opts.get_size("inline_max");
+    if (ctx.opts.has("body_dir") && !ctx.opts.get_string("body_dir").empty()) {
+      c.body_dir = ctx.resolve(ctx.opts.get_string("body_dir"));
+    }
+    c.synchronous_full = ctx.opts.get_string("synchronous") == "full";
+    c.retry = retry_from(ctx.opts);
+    return make_sqlite_sink(ctx, std::move(c));
+  };
+  reg.add(std::move(info));
+}
+
+void register_csv_sink(registry& reg) {
+  stage_info info;
+  info.kind = stage_kind::sink;
+  info.name = "csv";
+  info.summary = "one RFC 4180 CSV record per result";
+  const std::string all = join_names(csv_all_columns());
+  info.schema = {
+      required("path", option_type::string, "CSV file (relative to the pipeline file; - = stdout)"),
+      make_option("columns", option_type::string_list, "",
+                  "columns in order (default: all): " + all),
+      make_option(
+          "append", option_type::boolean, "false",
+          "keep the file's records and append (a torn last record is cut); false empties it"),
+      make_option("header", option_type::boolean, "true", "write a header record into a new file")};
+  append(info.schema, batching_schema());
+  append(info.schema, retry_schema());
+  info.validate = [](const options& o) {
+    if (!o.has("columns")) {
+      return;
+    }
+    for (const auto& c : o.get_string_list("columns")) {
+      const auto& all = csv_all_columns();
+      if (std::find(all.begin(), all.end(), c) == all.end()) {
+        auto note = did_you_mean_note(c, all);
+        throw config_error("columns",
+                           "unknown csv column '" + c + "'" + (note.empty() ? "" : "; " + note));
+      }
+    }
+  };
+  info.make_sink = [](const stage_context& ctx) {
+    csv_config c;
+    c.path = output_path(ctx, ctx.opts.get_string("path"));
+    if (ctx.opts.has("columns")) {
+      c.columns = ctx.opts.get_string_list("columns");
+    }
+    c.header = ctx.opts.get_bool("header");
+    c.append = ctx.opts.get_bool("append");
+    c.batch = batching_from(ctx.opts);
+    c.retry = retry_from(ctx.opts);
+    return make_csv_sink(ctx, std::move(c));
+  };
+  reg.add(std::move(info));
+}
+
 }  // namespace
 
 void register_sink_stages(registry& reg) {
   register_jsonl_sink(reg);
   register_stdout_sink(reg);
-  {
-    stage_info info;
-    info.kind = stage_kind::sink;
-    info.name = "files";
-    info.summary = "each successful result's body as a file under a directory, written atomically";
-    info.schema = {
-        required("dir", option_type::string, "output directory (relative to the pipeline file)"),
-        choice("layout", "hash", {"hash", "path"},
-               "hash: <host>/<sha256 prefix>/<sha256 of the URL>; path: <host>/<URL path>, "
-               "readable and escape-proof"),
-        make_option(
-            "fsync", option_type::boolean, "false",
-            "fsync each file before its rename and its directory after (power-loss safety)")};
-    append(info.schema, retry_schema());
-    info.make_sink = [](const stage_context& ctx) {
-      files_config c;
-      c.store.dir = ctx.resolve(ctx.opts.get_string("dir"));
-      c.store.layout =
-          ctx.opts.get_string("layout") == "path" ? body_layout::path : body_layout::hash;
-      c.store.fsync = ctx.opts.get_bool("fsync");
-      c.retry = retry_from(ctx.opts);
-      return make_files_sink(ctx, std::move(c));
-    };
-    reg.add(std::move(info));
-  }
-  {
-    stage_info info;
-    info.kind = stage_kind::sink;
-    info.name = "sqlite";
-    info.summary = "results upserted into a SQLite table keyed by URL (WAL, batched transactions)";
-    option_spec batch = make_option("batch", option_type::integer, "500", "rows per transaction");
-    batch.minimum = 1;
-    info.schema = {
-        required("path", option_type::string, "database file (relative to the pipeline file)"),
-        make_option("table", option_type::string, "results", "table name (letters, digits, _)"),
-        batch,
-        make_option("batch_interval", option_type::duration, "1s",
-                    "commit at most this long after a result arrived"),
-        make_option("body", option_type::boolean, "true", "store bodies (inline or as files)"),
-        make_option("inline_max", option_type::size, "64KiB",
-                    "bodies up to this size go into the `body` column"),
-        make_option(
-            "body_dir", option_type::string, "",
-            "larger bodies are written here (files sink hash layout); `body_path` holds the "
-            "relative path. Unset: larger bodies are not stored"),
-        choice("synchronous", "normal", {"normal", "full"},
-               "normal survives a crash; full also a power loss (slower)")};
-    append(info.schema, retry_schema());
-    info.validate = [](const options& o) {
-      std::string t = o.get_string("table");
-      bool ok = !t.empty() && !(t[0] >= '0' && t[0] <= '9') &&
-                std::all_of(t.begin(), t.end(), [](char c) {
-                  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                         (c >= '0' && c <= '9') || c == '_';
-                });
-      if (!ok) {
-        throw config_error("table",
-                           "table must be letters, digits and '_', not starting with a digit");
-      }
-    };
-    info.make_sink = [](const stage_context& ctx) {
-      sqlite_config c;
-      c.path = ctx.resolve(ctx.opts.get_string("path"));
-      c.table = ctx.opts.get_string("table");
-      c.batch_rows = static_cast<std::size_t>(ctx.opts.get_int("batch"));
-      c.batch_interval = ctx.opts.get_duration("batch_interval");
-      c.store_body = ctx.opts.get_bool("body");
-      c.inline_max = ctx.opts.get_size("inline_max");
-      if (ctx.opts.has("body_dir") && !ctx.opts.get_string("body_dir").empty()) {
-        c.body_dir = ctx.resolve(ctx.opts.get_string("body_dir"));
-      }
-      c.synchronous_full = ctx.opts.get_string("synchronous") == "full";
-      c.retry = retry_from(ctx.opts);
-      return make_sqlite_sink(ctx, std::move(c));
-    };
-    reg.add(std::move(info));
-  }
-  {
-    stage_info info;
-    info.kind = stage_kind::sink;
-    info.name = "csv";
-    info.summary = "one RFC 4180 CSV record per result";
-    const std::string all = join_names(csv_all_columns());
-    info.schema = {
-        required("path", option_type::string,
-                 "CSV file (relative to the pipeline file; - = stdout)"),
-        make_option("columns", option_type::string_list, "",
-                    "columns in order (default: all): " + all),
-        make_option(
-            "append", option_type::boolean, "false",
-            "keep the file's records and append (a torn last record is cut); false empties it"),
-        make_option("header", option_type::boolean, "true",
-                    "write a header record into a new file")};
-    append(info.schema, batching_schema());
-    append(info.schema, retry_schema());
-    info.validate = [](const options& o) {
-      if (!o.has("columns")) {
-        return;
-      }
-      for (const auto& c : o.get_string_list("columns")) {
-        const auto& all = csv_all_columns();
-        if (std::find(all.begin(), all.end(), c) == all.end()) {
-          auto note = did_you_mean_note(c, all);
-          throw config_error("columns",
-                             "unknown csv column '" + c + "'" + (note.empty() ? "" : "; " + note));
-        }
-      }
-    };
-    info.make_sink = [](const stage_context& ctx) {
-      csv_config c;
-      c.path = output_path(ctx, ctx.opts.get_string("path"));
-      if (ctx.opts.has("columns")) {
-        c.columns = ctx.opts.get_string_list("columns");
-      }
-      c.header = ctx.opts.get_bool("header");
-      c.append = ctx.opts.get_bool("append");
-      c.batch = batching_from(ctx.opts);
-      c.retry = retry_from(ctx.opts);
-      return make_csv_sink(ctx, std::move(c));
-    };
-    reg.add(std::move(info));
-  }
+  register_files_sink(reg);
+  register_sqlite_sink(reg);
+  register_csv_sink(reg);
 }
 
 void register_jsonl_sink(registry& reg) {
