@@ -24,6 +24,7 @@
 namespace sluice::test {
 
 /// Thrown by run_until when the deadline passes before the awaitable completes.
+/// Thread safety: a plain value.
 struct deadline_exceeded : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -98,6 +99,7 @@ T run_until(boost::asio::io_context& ioc, boost::asio::awaitable<T> a,
 
 /// How a child process is started. argv[0] is searched in PATH unless it
 /// contains a slash. stdin is `input` (or /dev/null when empty).
+/// Thread safety: a plain value.
 struct process_options {
   std::string input;                          ///< written to the child's stdin (run_process only)
   bool capture_stderr = true;                 ///< false: the child inherits the test's stderr
@@ -108,6 +110,7 @@ struct process_options {
 };
 
 /// Result of running a program.
+/// Thread safety: a plain value.
 struct process_result {
   int exit_code = -1;  ///< exit status, or 128+signal
   std::string out;
@@ -123,6 +126,7 @@ process_result run_process(const std::vector<std::string>& argv,
                            const process_options& options = {});
 
 /// A program started in the background with stdout/stderr sent to files.
+/// Thread safety: a plain value.
 struct child_process {
   int pid = -1;
 };
@@ -137,6 +141,7 @@ child_process spawn_process(const std::vector<std::string>& argv,
 
 /// Waits for the child up to `timeout` (then kills it); returns its exit code
 /// (128+signal when killed by a signal) and its peak RSS.
+/// Thread safety: one waiter per child.
 process_result wait_process(child_process c, std::chrono::milliseconds timeout);
 
 /// A child process running in the background with its stdout on a pipe
@@ -172,7 +177,8 @@ class background_process {
   std::optional<int> exit_code_;
 };
 
-/// Path of the built sluice program ($SLUICE_BIN).
+/// Path of the built sluice program ($SLUICE_BIN); throws when it is not set.
+/// Thread safety: safe to call concurrently.
 std::string sluice_bin();
 
 /// A fresh private directory under $TMPDIR (or /tmp) named `prefix-XXXXXX`,
@@ -192,9 +198,11 @@ class temp_dir {
 };
 
 /// Writes `text` to `path`, creating its parent directories.
+/// Thread safety: distinct paths only.
 void write_file(const std::filesystem::path& path, const std::string& text);
 
 /// Reads a whole file ("" when it cannot be opened).
+/// Thread safety: safe to call concurrently.
 std::string read_file(const std::filesystem::path& path);
 
 }  // namespace sluice::test
