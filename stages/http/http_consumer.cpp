@@ -352,7 +352,7 @@ struct target {
 };
 
 /// Checks that a URL is one we fetch; fills `t` or returns why not.
-std::string make_target(const urls::url_view& u, target& t) {
+std::string make_target(const urls::url_view_base& u, target& t) {
   auto sid = u.scheme_id();
   if (sid != urls::scheme::http && sid != urls::scheme::https) {
     if (u.scheme().empty()) {
@@ -501,6 +501,13 @@ std::string base64(std::string_view in) {
   return out;
 }
 
+/// Request fields that carry credentials: never sent to another origin after
+/// a redirect unless the user trusts redirects.
+bool is_credential_field(std::string_view name) {
+  return iequals(name, "authorization") || iequals(name, "cookie") ||
+         iequals(name, "proxy-authorization");
+}
+
 bool is_reset(const error_code& ec) {
   return ec == net::error::eof || ec == net::error::connection_reset ||
          ec == net::error::broken_pipe || ec == net::error::connection_aborted ||
@@ -523,6 +530,26 @@ std::string serialize(const bhttp::request<bhttp::string_body>& req) {
     });
   }
   return out;
+}
+
+/// The absolute URL a Location reference names, resolved against `base` as
+/// RFC 3986 section 5.2 says. Drops `..` segments that would climb above the root
+/// (Boost.URL 1.81 keeps them: `../../x` from `/a/` gives `/../x`) and the
+/// fragment, which is never sent.
+urls::result<urls::url> resolve_location(const urls::url_view_base& base,
+                                         const urls::url_view_base& ref) {
+  urls::url next;
+  auto rv = urls::resolve(base, ref, next);
+  if (!rv) {
+    return rv.error();
+  }
+  next.remove_fragment();
+  next.normalize_path();
+  auto segs = next.encoded_segments();
+  while (!segs.empty() && (*segs.begin() == ".." || *segs.begin() == ".")) {
+    segs.erase(segs.begin());
+  }
+  return next;
 }
 
 bool is_redirect(int status) {
@@ -578,8 +605,10 @@ class http_consumer final : public consumer {
         keep_known_.emplace_back(f, name);
       }
     }
-    tail_with_body_ = request_tail(cfg_.method, true);
-    tail_without_body_ = request_tail("GET", false);
+    tail_with_body_[0] = request_tail(cfg_.method, true, false);
+    tail_without_body_[0] = request_tail("GET", false, false);
+    tail_with_body_[1] = request_tail(cfg_.method, true, true);
+    tail_without_body_[1] = request_tail("GET", false, true);
   }
 
   net::awaitable<result> process(item it, worker_info w) override;
@@ -594,7 +623,10 @@ class http_consumer final : public consumer {
 
   /// Everything after the request line of a request with the configured
   /// fields (and body), serialized by Beast.
-  std::string request_tail(const std::string& method, bool with_body) const {
+  /// `foreign`: for another origin than the item's after a redirect, where
+  /// credentials are left out unless redirects are trusted (curl's rule).
+  std::string request_tail(const std::string& method, bool with_body, bool foreign) const {
+    bool credentials = !foreign || cfg_.redirect_trusted;
     bhttp::request<bhttp::string_body> req;
     req.version(11);
     req.method_string(method);
@@ -605,11 +637,13 @@ class http_consumer final : public consumer {
     if (cfg_.decompress && !ae_overridden_) {
       req.set(bhttp::field::accept_encoding, "gzip, deflate");
     }
-    if (!authorization_.empty()) {
+    if (!authorization_.empty() && credentials) {
       req.set(bhttp::field::authorization, authorization_);
     }
     for (auto& [k, v] : cfg_.headers) {
-      req.set(k, v);
+      if (credentials || !is_credential_field(k)) {
+        req.set(k, v);
+      }
     }
     if (with_body && !cfg_.body.empty()) {
       req.body() = cfg_.body;
@@ -679,8 +713,9 @@ class http_consumer final : public consumer {
   bool ua_overridden_ = false;
   bool ae_overridden_ = false;
   bool host_overridden_ = false;
-  std::string tail_with_body_;
-  std::string tail_without_body_;
+  /// Indexed by `foreign` (see request_tail).
+  std::array<std::string, 2> tail_with_body_;
+  std::array<std::string, 2> tail_without_body_;
   /// keep_headers split by whether Beast knows the field: a known one is
   /// matched by its enum, the rest by case-insensitive name.
   std::vector<std::pair<bhttp::field, std::string>> keep_known_;
@@ -1426,8 +1461,10 @@ struct http_consumer::fetch {
 
   /// The request for one hop: the request line and Host are per URL; every
   /// other field (and the body) was serialized by Beast once, at construction.
-  std::string build_request(const target& t, std::string_view method, bool with_body) {
-    const std::string& tail = with_body ? self.tail_with_body_ : self.tail_without_body_;
+  std::string build_request(const target& t, std::string_view method, bool with_body,
+                            bool foreign) {
+    const std::string& tail =
+        with_body ? self.tail_with_body_[foreign] : self.tail_without_body_[foreign];
     std::string out;
     out.reserve(method.size() + t.path.size() + t.host_header.size() + tail.size() + 26);
     out.append(method).append(" ");
@@ -1485,26 +1522,33 @@ struct http_consumer::fetch {
       fail("bad_url", describe_bad_url(r.url));
       co_return;
     }
-    // A view of r.url until a redirect; then of `owned`, the resolved Location.
-    urls::url_view current = *parsed;
+    // The parsed r.url until a redirect; then `owned`, the resolved Location.
+    // A pointer, not a url_view assigned from `owned`: in Boost.URL 1.81 such
+    // a view keeps reading the url's own (later moved-to) sizes, so every use
+    // of it after the next move is out of bounds (boostorg/url#872).
+    const urls::url_view_base* current = &*parsed;
     urls::url owned;
+    std::string first_origin;
     std::vector<std::string> visited;
     std::string method = cfg.method;
     bool with_body = true;
     for (;;) {
       target t;
-      if (auto why = make_target(current, t); !why.empty()) {
+      if (auto why = make_target(*current, t); !why.empty()) {
         if (r.redirects == 0) {
           fail("bad_url", why);
         } else {
-          fail("redirect_scheme", fmt::format("redirect to {}: {}", current.buffer(), why));
+          fail("redirect_scheme", fmt::format("redirect to {}: {}", current->buffer(), why));
         }
         co_return;
       }
-      r.final_url.assign(current.buffer().data(), current.buffer().size());
+      r.final_url.assign(current->buffer().data(), current->buffer().size());
       auto o = self.origin_for(t.key_view());
       bool head = iequals(method, "HEAD");
-      auto req = build_request(t, method, with_body);
+      if (r.redirects == 0) {
+        first_origin.assign(t.key_view());
+      }
+      auto req = build_request(t, method, with_body, t.key_view() != first_origin);
       outcome out;
       r.attempts = 0;
       for (std::uint32_t attempt_no = 1;; ++attempt_no) {
@@ -1550,14 +1594,13 @@ struct http_consumer::fetch {
                fmt::format("bad Location '{}': {}", out.location, ref.error().message()));
           co_return;
         }
-        urls::url next;
-        auto rv = urls::resolve(current, *ref, next);
-        if (!rv) {
-          fail("redirect_scheme",
-               fmt::format("cannot resolve Location '{}': {}", out.location, rv.error().message()));
+        auto resolved = resolve_location(*current, *ref);
+        if (!resolved) {
+          fail("redirect_scheme", fmt::format("cannot resolve Location '{}': {}", out.location,
+                                              resolved.error().message()));
           co_return;
         }
-        next.remove_fragment();
+        urls::url next = std::move(*resolved);
         target next_target;
         if (auto why = make_target(next, next_target); !why.empty()) {
           fail("redirect_scheme", fmt::format("redirect to {} refused: {}", next.buffer(), why));
@@ -1568,7 +1611,7 @@ struct http_consumer::fetch {
                fmt::format("more than {} redirects (next: {})", cfg.max_redirects, next.buffer()));
           co_return;
         }
-        visited.emplace_back(current.buffer());
+        visited.emplace_back(current->buffer());
         std::string next_s(next.buffer());
         if (std::find(visited.begin(), visited.end(), next_s) != visited.end()) {
           fail("redirect_loop", fmt::format("redirect loop back to {}", next_s));
@@ -1583,7 +1626,7 @@ struct http_consumer::fetch {
         ++r.redirects;
         reset_response();
         owned = std::move(next);
-        current = owned;
+        current = &owned;
         continue;
       }
       if (status_matches(cfg.fail_status, r.status)) {

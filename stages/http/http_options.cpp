@@ -92,6 +92,11 @@ option_schema schema() {
   s.push_back(bounded(make_option("redirects", T::integer, "10",
                                   "Redirect hops to follow (http/https only); 0 = none"),
                       0, 100));
+  s.push_back(make_option(
+      "redirect_trusted", T::boolean, "false",
+      "Also send basic_auth and the Authorization, Cookie and Proxy-Authorization headers after "
+      "a redirect to another origin (as curl --location-trusted); by default they go only to "
+      "the item's own origin"));
   s.push_back(make_option("method", T::string, "GET", "Request method"));
   s.push_back(make_option("headers", T::string_map, "", "Extra request headers"));
   s.push_back(make_option("body", T::string, "", "Request body (sent with every request)"));
@@ -212,6 +217,9 @@ config parse_config(const options& o, const stage_context* ctx) {
   }
   if (o.has("redirects")) {
     c.max_redirects = static_cast<std::uint32_t>(o.get_int("redirects"));
+  }
+  if (o.has("redirect_trusted")) {
+    c.redirect_trusted = o.get_bool("redirect_trusted");
   }
   if (o.has("method")) {
     c.method = o.get_string("method");

@@ -46,6 +46,9 @@ struct config {
 
   // Redirects.
   std::uint32_t max_redirects = 10;
+  /// Credentials (basic_auth, Authorization/Cookie/Proxy-Authorization
+  /// headers) also go to other origins after a redirect.
+  bool redirect_trusted = false;
 
   // The request.
   std::string method = "GET";

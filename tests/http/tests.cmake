@@ -17,3 +17,9 @@ sluice_add_test(http_servers_test
   SOURCES ${SLUICE_HTTP_TEST_DIR}/servers_test.cpp
   LABELS http integration TIMEOUT 180 LIBS sluice_test_peers ZLIB::ZLIB)
 add_dependencies(http_servers_test sluice)
+
+# Redirect chains across two built-in origins, credentials on cross-origin
+# hops (compared with curl).
+sluice_add_test(http_redirect_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/redirect_test.cpp
+  LABELS http integration asan TIMEOUT 120)
