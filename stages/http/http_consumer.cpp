@@ -40,7 +40,6 @@
 #include <zlib.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -57,6 +56,7 @@
 
 #include "http_options.hpp"
 #include "sluice/core/error.hpp"
+#include "watchdog.hpp"
 
 namespace sluice::http_detail {
 
@@ -88,137 +88,6 @@ struct connection {
   connection() { buffer.reserve(k_read_buffer); }
 
   tcp::socket& lowest() { return tls ? tls->next_layer() : *plain; }
-};
-
-/// Deadlines of the workers' current I/O phases, and the coroutine that
-/// enforces them (see the comment at the top of this file).
-/// Thread safety: `at`/`gen` are atomics written by the worker and read by the
-/// watchdog; `sock`/`fired` are touched only on the worker's strand (the
-/// watchdog posts its cancel there); `posted` only by the watchdog.
-class watchdog : public std::enable_shared_from_this<watchdog> {
- public:
-  static constexpr clock::rep never = std::numeric_limits<clock::rep>::max();
-
-  struct slot {
-    std::atomic<clock::rep> at{never};
-    std::atomic<std::uint64_t> gen{0};
-    net::any_io_executor executor;  // the worker's strand; set when the slot is made
-    tcp::socket* sock = nullptr;
-    bool fired = false;
-    std::uint64_t posted = 0;
-  };
-
-  watchdog(net::any_io_executor ex, nanoseconds tick)
-      : strand_(net::make_strand(ex)), tick_(tick) {}
-
-  slot& slot_for(std::uint32_t worker, const net::any_io_executor& ex) {
-    std::lock_guard lock(mutex_);
-    while (slots_.size() <= worker) {
-      slots_.push_back(std::make_unique<slot>());
-    }
-    auto& sl = *slots_[worker];
-    if (!sl.executor) {
-      sl.executor = ex;
-    }
-    return sl;
-  }
-
-  /// Starts a phase on `sock` that must end by `at` (time_point::max(): never).
-  void arm(slot& sl, tcp::socket& sock, clock::time_point at) {
-    sl.sock = &sock;
-    sl.fired = false;
-    sl.gen.fetch_add(1, std::memory_order_relaxed);
-    auto v = at == clock::time_point::max() ? never : at.time_since_epoch().count();
-    sl.at.store(v, std::memory_order_release);
-    if (v != never && !running_.exchange(true, std::memory_order_acq_rel)) {
-      net::co_spawn(strand_, run(shared_from_this()), net::detached);
-    }
-  }
-
-  /// Ends the phase; true when the watchdog cancelled it (a timeout).
-  bool disarm(slot& sl) {
-    sl.at.store(never, std::memory_order_relaxed);
-    sl.sock = nullptr;
-    return std::exchange(sl.fired, false);
-  }
-
-  /// Ends the watchdog now rather than after its idle ticks (the consumer's
-  /// close: no phase is armed any more), so the run ends without waiting.
-  void stop() {
-    net::post(strand_, [self = shared_from_this()] {
-      self->stopped_ = true;
-      if (self->timer_ != nullptr) {
-        self->timer_->cancel();
-      }
-    });
-  }
-
- private:
-  /// Runs while some phase has a deadline, then ends (so that an idle
-  /// consumer holds no timer and never keeps the io_context running).
-  static net::awaitable<void> run(std::shared_ptr<watchdog> self) { co_await self->watch(); }
-
-  net::awaitable<void> watch() {
-    net::steady_timer timer(strand_);
-    timer_ = &timer;
-    for (int idle_ticks = 0;;) {
-      timer.expires_after(tick_);
-      co_await timer.async_wait(use_tuple);
-      if (stopped_) {
-        timer_ = nullptr;
-        co_return;  // running_ stays true: nothing starts it again
-      }
-      if (scan() > 0) {
-        idle_ticks = 0;
-        continue;
-      }
-      if (++idle_ticks < 2) {
-        continue;
-      }
-      running_.store(false, std::memory_order_release);
-      // A worker that armed after the scan saw running_ == true: look again.
-      if (scan() == 0 || running_.exchange(true, std::memory_order_acq_rel)) {
-        timer_ = nullptr;
-        co_return;
-      }
-    }
-  }
-
-  /// Cancels expired phases; returns how many phases have a deadline.
-  std::size_t scan() {
-    auto now = clock::now().time_since_epoch().count();
-    std::size_t armed = 0;
-    std::lock_guard lock(mutex_);
-    for (auto& p : slots_) {
-      auto at = p->at.load(std::memory_order_acquire);
-      if (at == never) {
-        continue;
-      }
-      ++armed;
-      auto gen = p->gen.load(std::memory_order_relaxed);
-      if (at <= now && p->posted != gen) {
-        p->posted = gen;
-        net::post(p->executor, [self = shared_from_this(), sl = p.get(), gen] {
-          // On the worker's strand: still the same phase, and still pending?
-          if (sl->gen.load(std::memory_order_relaxed) == gen && sl->sock != nullptr) {
-            sl->fired = true;
-            error_code ignore;
-            sl->sock->cancel(ignore);
-          }
-        });
-      }
-    }
-    return armed;
-  }
-
-  net::strand<net::any_io_executor> strand_;
-  nanoseconds tick_;
-  std::atomic<bool> running_{false};
-  // On strand_ only: the running watch()'s timer, and whether stop() ran.
-  net::steady_timer* timer_ = nullptr;
-  bool stopped_ = false;
-  std::mutex mutex_;
-  std::vector<std::unique_ptr<slot>> slots_;
 };
 
 using permit_channel = net::experimental::concurrent_channel<void(error_code)>;
@@ -615,6 +484,11 @@ class http_consumer final : public consumer {
 
   net::awaitable<void> close() override {
     dog_->stop();
+    if (auto n = dog_->failures(); n > 0 && log_) {
+      log_(log_level::warn, fmt::format("http: the timeout watchdog failed {} time(s) and was "
+                                        "restarted; last: {}",
+                                        n, dog_->last_failure()));
+    }
     co_return;
   }
 

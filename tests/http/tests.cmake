@@ -23,3 +23,9 @@ add_dependencies(http_servers_test sluice)
 sluice_add_test(http_redirect_test
   SOURCES ${SLUICE_HTTP_TEST_DIR}/redirect_test.cpp
   LABELS http integration asan TIMEOUT 120)
+
+# The timeout watchdog on its own (loopback sockets, fault injection).
+sluice_add_test(http_watchdog_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/watchdog_test.cpp
+  LABELS http unit tsan asan TIMEOUT 60)
+target_include_directories(http_watchdog_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/http)
