@@ -548,17 +548,146 @@ const char* index_text =
 // What the connection does after a response.
 enum class after { keep, close, reset };
 
+// The number in path segment i, if there is one.
+std::optional<std::uint64_t> seg_u64(const exchange& ex, std::size_t i) {
+  if (ex.segs.size() <= i) {
+    return std::nullopt;
+  }
+  return to_u64(ex.segs[i]);
+}
+
+// The redirect endpoints; nullopt when the target is none of them.
+template <class Stream>
+net::awaitable<std::optional<after>> serve_redirects(Stream& s, exchange& ex) {
+  const auto& segs = ex.segs;
+  const std::string head = segs.empty() ? std::string() : segs[0];
+  auto arg = [&](std::size_t i) { return seg_u64(ex, i); };
+  if (head == "redirect" || head == "redirect-relative" || head == "redirect-absolute") {
+    auto n = arg(1);
+    if (segs.size() != 2 || !n) {
+      co_await bad_request(s, ex, "usage: /" + head + "/N");
+    } else if (*n == 0) {
+      co_await send_text(s, ex, http::status::ok, "redirects done\n");
+    } else {
+      std::string next = std::to_string(*n - 1);
+      std::string query = ex.target.has_query() ? "?" + std::string(ex.target.encoded_query()) : "";
+      if (head == "redirect") {
+        co_await send_redirect(s, ex, "/redirect/" + next + query);
+      } else if (head == "redirect-relative") {
+        co_await send_redirect(s, ex, next + query);
+      } else {
+        auto host_it = ex.req.find(http::field::host);
+        std::string host = host_it != ex.req.end()
+                               ? std::string(host_it->value())
+                               : ex.st.opts.address + ":" + std::to_string(ex.st.port);
+        urls::url u;
+        u.set_scheme(ex.st.scheme());
+        auto ok = urls::parse_authority(host);
+        if (!ok) {
+          co_await bad_request(s, ex, "bad Host header");
+        } else {
+          u.set_encoded_authority(ok->buffer());
+          u.set_path("/redirect-absolute/" + next);
+          if (ex.target.has_query()) {
+            u.set_encoded_query(ex.target.encoded_query());
+          }
+          co_await send_redirect(s, ex, std::string(u.buffer()));
+        }
+      }
+    }
+  } else if (head == "redirect-loop" && segs.size() == 1) {
+    co_await send_redirect(s, ex, "/redirect-loop");
+  } else if (head == "redirect-cycle" && segs.size() == 2 && (segs[1] == "a" || segs[1] == "b")) {
+    co_await send_redirect(s, ex, segs[1] == "a" ? "/redirect-cycle/b" : "/redirect-cycle/a");
+  } else if (head == "redirect-ftp" && segs.size() == 1) {
+    co_await send_redirect(s, ex, "ftp://127.0.0.1/file.txt");
+  } else if (head == "redirect-to" && segs.size() == 1) {
+    auto url = param(ex, "url");
+    if (!url || url->empty() || url->find_first_of("\r\n") != std::string::npos) {
+      co_await bad_request(s, ex, "usage: /redirect-to?url=URL");
+    } else {
+      co_await send_redirect(s, ex, *url);
+    }
+  } else {
+    co_return std::nullopt;
+  }
+  co_return ex.keep_alive ? after::keep : after::close;
+}
+
+// Endpoints that misbehave on request (Retry-After, flaky, auth, big
+// headers); nullopt when the target is none of them.
+template <class Stream>
+net::awaitable<std::optional<after>> serve_behaviours(Stream& s, exchange& ex) {
+  const auto& segs = ex.segs;
+  const std::string head = segs.empty() ? std::string() : segs[0];
+  auto arg = [&](std::size_t i) { return seg_u64(ex, i); };
+  if (head == "retry-after" && segs.size() == 2) {
+    auto secs = arg(1);
+    auto code = param_u64(ex, "status").value_or(429);
+    auto times = param_u64(ex, "times");
+    auto key = param(ex, "key");
+    if (!secs || code < 400 || code > 599) {
+      co_await bad_request(s, ex, "usage: /retry-after/S[?date=1&status=C&key=K&times=T]");
+    } else if (key && times && ex.st.hit("retry-after:" + *key) > *times) {
+      co_await send_text(s, ex, http::status::ok, "ok after retry-after\n");
+    } else {
+      std::string value =
+          param(ex, "date") == "1"
+              ? http_date(std::chrono::system_clock::now() + std::chrono::seconds(*secs))
+              : std::to_string(*secs);
+      co_await send_text(s, ex, static_cast<http::status>(code), "retry after " + value + "\n",
+                         "text/plain", field("Retry-After", value));
+    }
+  } else if (head == "flaky" && segs.size() == 2) {
+    auto n = arg(1);
+    auto key = param(ex, "key");
+    auto code = param_u64(ex, "status").value_or(503);
+    if (!n || !key || code < 400 || code > 599) {
+      co_await bad_request(s, ex, "usage: /flaky/N?key=K[&status=C]");
+    } else if (ex.st.hit("flaky:" + *key) > *n) {
+      co_await send_text(s, ex, http::status::ok, "ok after " + segs[1] + " failures\n");
+    } else if (param(ex, "mode") == "reset") {
+      co_return after::reset;
+    } else {
+      co_await send_text(s, ex, static_cast<http::status>(code), "flaky failure\n");
+    }
+  } else if (head == "basic-auth" && segs.size() == 3) {
+    auto it = ex.req.find(http::field::authorization);
+    std::string expected = "Basic " + base64(segs[1] + ":" + segs[2]);
+    if (it != ex.req.end() && it->value() == expected) {
+      co_await send_text(s, ex, http::status::ok, "authenticated " + segs[1] + "\n");
+    } else {
+      co_await send_text(s, ex, http::status::unauthorized, "unauthorized\n", "text/plain",
+                         field("WWW-Authenticate", "Basic realm=\"sluice\""));
+    }
+  } else if (head == "big-header" && segs.size() == 2) {
+    auto n = arg(1);
+    if (!n || *n > (std::uint64_t{16} << 20)) {
+      co_await bad_request(s, ex, "usage: /big-header/N (at most 16 MiB)");
+    } else {
+      // Beast caps one field at 64 KiB, so the filler is split into
+      // X-Filler-0, X-Filler-1, ... of at most 60000 bytes each.
+      fields_t fillers;
+      for (std::uint64_t done = 0, i = 0; done < *n; ++i) {
+        auto len = std::min<std::uint64_t>(*n - done, 60000);
+        fillers.emplace_back("X-Filler-" + std::to_string(i),
+                             std::string(static_cast<std::size_t>(len), 'x'));
+        done += len;
+      }
+      co_await send_text(s, ex, http::status::ok, "big header\n", "text/plain", std::move(fillers));
+    }
+  } else {
+    co_return std::nullopt;
+  }
+  co_return ex.keep_alive ? after::keep : after::close;
+}
+
 // Serves one request and says what becomes of the connection.
 template <class Stream>
 net::awaitable<after> dispatch(Stream& s, exchange& ex) {
   const auto& segs = ex.segs;
   const std::string head = segs.empty() ? std::string() : segs[0];
-  auto arg = [&](std::size_t i) -> std::optional<std::uint64_t> {
-    if (segs.size() <= i) {
-      return std::nullopt;
-    }
-    return to_u64(segs[i]);
-  };
+  auto arg = [&](std::size_t i) { return seg_u64(ex, i); };
 
   if (head == "echo" || (head.empty() && ex.target.has_query())) {
     co_await send_text(s, ex, http::status::ok, echo_json(ex), "application/json");
@@ -636,107 +765,10 @@ net::awaitable<after> dispatch(Stream& s, exchange& ex) {
                                           .duration = duration,
                                           .status = static_cast<http::status>(code)});
     }
-  } else if (head == "redirect" || head == "redirect-relative" || head == "redirect-absolute") {
-    auto n = arg(1);
-    if (segs.size() != 2 || !n) {
-      co_await bad_request(s, ex, "usage: /" + head + "/N");
-    } else if (*n == 0) {
-      co_await send_text(s, ex, http::status::ok, "redirects done\n");
-    } else {
-      std::string next = std::to_string(*n - 1);
-      std::string query = ex.target.has_query() ? "?" + std::string(ex.target.encoded_query()) : "";
-      if (head == "redirect") {
-        co_await send_redirect(s, ex, "/redirect/" + next + query);
-      } else if (head == "redirect-relative") {
-        co_await send_redirect(s, ex, next + query);
-      } else {
-        auto host_it = ex.req.find(http::field::host);
-        std::string host = host_it != ex.req.end()
-                               ? std::string(host_it->value())
-                               : ex.st.opts.address + ":" + std::to_string(ex.st.port);
-        urls::url u;
-        u.set_scheme(ex.st.scheme());
-        auto ok = urls::parse_authority(host);
-        if (!ok) {
-          co_await bad_request(s, ex, "bad Host header");
-        } else {
-          u.set_encoded_authority(ok->buffer());
-          u.set_path("/redirect-absolute/" + next);
-          if (ex.target.has_query()) {
-            u.set_encoded_query(ex.target.encoded_query());
-          }
-          co_await send_redirect(s, ex, std::string(u.buffer()));
-        }
-      }
-    }
-  } else if (head == "redirect-loop" && segs.size() == 1) {
-    co_await send_redirect(s, ex, "/redirect-loop");
-  } else if (head == "redirect-cycle" && segs.size() == 2 && (segs[1] == "a" || segs[1] == "b")) {
-    co_await send_redirect(s, ex, segs[1] == "a" ? "/redirect-cycle/b" : "/redirect-cycle/a");
-  } else if (head == "redirect-ftp" && segs.size() == 1) {
-    co_await send_redirect(s, ex, "ftp://127.0.0.1/file.txt");
-  } else if (head == "redirect-to" && segs.size() == 1) {
-    auto url = param(ex, "url");
-    if (!url || url->empty() || url->find_first_of("\r\n") != std::string::npos) {
-      co_await bad_request(s, ex, "usage: /redirect-to?url=URL");
-    } else {
-      co_await send_redirect(s, ex, *url);
-    }
-  } else if (head == "retry-after" && segs.size() == 2) {
-    auto secs = arg(1);
-    auto code = param_u64(ex, "status").value_or(429);
-    auto times = param_u64(ex, "times");
-    auto key = param(ex, "key");
-    if (!secs || code < 400 || code > 599) {
-      co_await bad_request(s, ex, "usage: /retry-after/S[?date=1&status=C&key=K&times=T]");
-    } else if (key && times && ex.st.hit("retry-after:" + *key) > *times) {
-      co_await send_text(s, ex, http::status::ok, "ok after retry-after\n");
-    } else {
-      std::string value =
-          param(ex, "date") == "1"
-              ? http_date(std::chrono::system_clock::now() + std::chrono::seconds(*secs))
-              : std::to_string(*secs);
-      co_await send_text(s, ex, static_cast<http::status>(code), "retry after " + value + "\n",
-                         "text/plain", field("Retry-After", value));
-    }
-  } else if (head == "flaky" && segs.size() == 2) {
-    auto n = arg(1);
-    auto key = param(ex, "key");
-    auto code = param_u64(ex, "status").value_or(503);
-    if (!n || !key || code < 400 || code > 599) {
-      co_await bad_request(s, ex, "usage: /flaky/N?key=K[&status=C]");
-    } else if (ex.st.hit("flaky:" + *key) > *n) {
-      co_await send_text(s, ex, http::status::ok, "ok after " + segs[1] + " failures\n");
-    } else if (param(ex, "mode") == "reset") {
-      co_return after::reset;
-    } else {
-      co_await send_text(s, ex, static_cast<http::status>(code), "flaky failure\n");
-    }
-  } else if (head == "basic-auth" && segs.size() == 3) {
-    auto it = ex.req.find(http::field::authorization);
-    std::string expected = "Basic " + base64(segs[1] + ":" + segs[2]);
-    if (it != ex.req.end() && it->value() == expected) {
-      co_await send_text(s, ex, http::status::ok, "authenticated " + segs[1] + "\n");
-    } else {
-      co_await send_text(s, ex, http::status::unauthorized, "unauthorized\n", "text/plain",
-                         field("WWW-Authenticate", "Basic realm=\"sluice\""));
-    }
-  } else if (head == "big-header" && segs.size() == 2) {
-    auto n = arg(1);
-    if (!n || *n > (std::uint64_t{16} << 20)) {
-      co_await bad_request(s, ex, "usage: /big-header/N (at most 16 MiB)");
-    } else {
-      // Beast caps one field at 64 KiB, so the filler is split into
-      // X-Filler-0, X-Filler-1, ... of at most 60000 bytes each.
-      fields_t fillers;
-      for (std::uint64_t done = 0, i = 0; done < *n; ++i) {
-        auto len = std::min<std::uint64_t>(*n - done, 60000);
-        fillers.emplace_back("X-Filler-" + std::to_string(i),
-                             std::string(static_cast<std::size_t>(len), 'x'));
-        done += len;
-      }
-      co_await send_text(s, ex, http::status::ok, "big header\n", "text/plain", std::move(fillers));
-    }
+  } else if (auto done = co_await serve_redirects(s, ex)) {
+    co_return *done;
+  } else if (auto done = co_await serve_behaviours(s, ex)) {
+    co_return *done;
   } else if (head == "close" && segs.size() == 1) {
     ex.keep_alive = false;
     co_await send_text(s, ex, http::status::ok, "closing\n");
