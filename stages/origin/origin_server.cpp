@@ -46,6 +46,8 @@
 #include <openssl/x509v3.h>
 #include <zlib.h>
 
+#include "sluice/core/base64.hpp"
+
 namespace sluice {
 
 namespace net = boost::asio;
@@ -103,15 +105,6 @@ std::string http_date(std::chrono::system_clock::time_point tp) {
   std::array<char, 64> buf{};
   auto n = std::strftime(buf.data(), buf.size(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
   return std::string(buf.data(), n);
-}
-
-std::string base64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
 }
 
 // Compresses the first `n` pattern bytes with zlib: gzip framing when `gzip`,
@@ -653,7 +646,7 @@ net::awaitable<std::optional<after>> serve_behaviours(Stream& s, exchange& ex) {
     }
   } else if (head == "basic-auth" && segs.size() == 3) {
     auto it = ex.req.find(http::field::authorization);
-    std::string expected = "Basic " + base64(segs[1] + ":" + segs[2]);
+    std::string expected = "Basic " + base64_encode(segs[1] + ":" + segs[2]);
     if (it != ex.req.end() && it->value() == expected) {
       co_await send_text(s, ex, http::status::ok, "authenticated " + segs[1] + "\n");
     } else {

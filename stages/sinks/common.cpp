@@ -5,8 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
@@ -17,6 +15,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
+
+#include "sluice/core/base64.hpp"
 
 namespace sluice::sinks {
 
@@ -137,15 +137,6 @@ bool valid_utf8(std::string_view s) {
   return utf8_clean(s) == s;
 }
 
-std::string base64(std::string_view s) {
-  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
-  int n =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                      reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -221,7 +212,7 @@ boost::json::object result_to_json(const result& r, const json_options& opts) {
     if (valid_utf8(body)) {
       o["body"] = std::move(body);
     } else {
-      o["body_base64"] = base64(body);
+      o["body_base64"] = base64_encode(body);
     }
   }
   return o;

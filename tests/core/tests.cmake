@@ -6,6 +6,8 @@ sluice_add_test(core_config_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/config_test.c
                 LABELS "core;asan" TIMEOUT 60)
 sluice_add_test(core_runtime_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/runtime_test.cpp
                 LABELS "core;tsan;asan" TIMEOUT 300)
+sluice_add_test(core_util_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/util_test.cpp
+                LABELS "core;tsan;asan" TIMEOUT 60)
 sluice_add_test(core_cli_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/cli_test.cpp
                 LABELS "core" TIMEOUT 300)
 add_test(NAME core_docs_test COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/check_docs.py)

@@ -1,0 +1,62 @@
+// Small public helpers of the framework: base64_encode, the shutdown gate,
+// the histogram.
+#include "sluice/core/base64.hpp"
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "sluice/runtime/gate.hpp"
+#include "sluice/runtime/histogram.hpp"
+
+TEST_CASE("base64.encode.rfc4648_vectors") {
+  CHECK(sluice::base64_encode("") == "");
+  CHECK(sluice::base64_encode("f") == "Zg==");
+  CHECK(sluice::base64_encode("fo") == "Zm8=");
+  CHECK(sluice::base64_encode("foo") == "Zm9v");
+  CHECK(sluice::base64_encode("foobar") == "Zm9vYmFy");
+  CHECK(sluice::base64_encode("user:pass") == "dXNlcjpwYXNz");
+}
+
+TEST_CASE("gate.close.waits_for_leave_or_gives_up_at_the_deadline") {
+  namespace net = boost::asio;
+  net::io_context ioc;
+  auto strand = net::make_strand(ioc);
+  sluice::gate g(strand);
+  g.enter();
+  g.enter();
+  std::optional<bool> closed;
+  net::co_spawn(strand, g.close(), [&](std::exception_ptr, bool ok) { closed = ok; });
+  SUBCASE("both leave") {
+    net::post(strand, [&] { g.leave(); });
+    net::post(strand, [&] { g.leave(); });
+    ioc.run_for(std::chrono::seconds(5));
+    REQUIRE(closed);
+    CHECK(*closed);
+    CHECK(g.count() == 0);
+  }
+  SUBCASE("one stays: the deadline ends the wait") {
+    net::post(strand, [&] {
+      g.leave();
+      g.expire_at(sluice::gate::clock::now() + std::chrono::milliseconds(20));
+    });
+    ioc.run_for(std::chrono::seconds(5));
+    REQUIRE(closed);
+    CHECK_FALSE(*closed);
+    CHECK(g.count() == 1);
+  }
+}
+
+TEST_CASE("histogram.quantiles.within_a_bucket_of_the_value") {
+  sluice::basic_histogram<3> h;
+  for (int i = 1; i <= 1000; ++i) {
+    h.record(i * 1000);
+  }
+  CHECK(h.count() == 1000);
+  CHECK(h.max() == 1000000);
+  CHECK(h.quantile(0.5) >= 500000);
+  CHECK(h.quantile(0.5) <= 500000 * 1.13);
+  CHECK(h.quantile(1.0) == 1000000);
+}
