@@ -13,6 +13,8 @@
 // a silent false at run time.
 #include "sluice/runtime/filter.hpp"
 
+#include "sluice/core/fetch_error.hpp"
+
 #include <cctype>
 #include <cstdint>
 #include <optional>
@@ -52,6 +54,7 @@ enum class field_id {
   ok,
   status,
   error_kind,
+  error_class,
   error_message,
   bytes,
   url,
@@ -71,6 +74,7 @@ constexpr field_def fields[] = {
     {"ok", field_id::ok, value_type::boolean},
     {"status", field_id::status, value_type::integer},
     {"error_kind", field_id::error_kind, value_type::string},
+    {"error_class", field_id::error_class, value_type::string},
     {"error_message", field_id::error_message, value_type::string},
     {"bytes", field_id::bytes, value_type::integer},
     {"url", field_id::url, value_type::string},
@@ -100,6 +104,9 @@ struct field_node : node {
         break;
       case field_id::error_kind:
         v.s = r.error_kind;
+        break;
+      case field_id::error_class:
+        v.s = error_class_of(r.error_kind);
         break;
       case field_id::error_message:
         v.s = r.error_message;

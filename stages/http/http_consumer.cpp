@@ -56,6 +56,7 @@
 
 #include "http_options.hpp"
 #include "sluice/core/error.hpp"
+#include "sluice/core/fetch_error.hpp"
 #include "watchdog.hpp"
 
 namespace sluice::http_detail {
@@ -427,7 +428,7 @@ bool is_redirect(int status) {
 
 /// What one attempt ended with, beyond what it wrote into the result.
 struct outcome {
-  std::string kind;  // empty: a response was received
+  fetch_errc kind{};  // none: a response was received
   std::string message;
   std::optional<nanoseconds> retry_after;
   std::string retry_after_value;
@@ -687,7 +688,7 @@ struct http_consumer::fetch {
   bool append(const char* p, std::size_t n, outcome& o) {
     std::uint64_t next = r.bytes + n;
     if (next > cfg.max_decoded) {
-      o.kind = "body_limit";
+      o.kind = fetch_errc::body_limit;
       o.message = fmt::format("decoded body exceeds max_decoded ({} bytes)", cfg.max_decoded);
       return false;
     }
@@ -699,12 +700,12 @@ struct http_consumer::fetch {
       file_path = self.next_temp_file(worker.index);
       file = std::fopen(file_path.c_str(), "wb");
       if (file == nullptr) {
-        o.kind = "body_file";
+        o.kind = fetch_errc::body_file;
         o.message = fmt::format("cannot create {}: {}", file_path.string(), std::strerror(errno));
         return false;
       }
       if (!r.body.empty() && std::fwrite(r.body.data(), 1, r.body.size(), file) != r.body.size()) {
-        o.kind = "body_file";
+        o.kind = fetch_errc::body_file;
         o.message = fmt::format("cannot write {}: {}", file_path.string(), std::strerror(errno));
         return false;
       }
@@ -712,7 +713,7 @@ struct http_consumer::fetch {
     }
     if (file != nullptr) {
       if (std::fwrite(p, 1, n, file) != n) {
-        o.kind = "body_file";
+        o.kind = fetch_errc::body_file;
         o.message = fmt::format("cannot write {}: {}", file_path.string(), std::strerror(errno));
         return false;
       }
@@ -728,7 +729,7 @@ struct http_consumer::fetch {
       ok = (std::fclose(file) == 0) && ok;
       file = nullptr;
       if (!ok) {
-        o.kind = "body_file";
+        o.kind = fetch_errc::body_file;
         o.message = fmt::format("cannot write {}", file_path.string());
         std::error_code ec;
         std::filesystem::remove(file_path, ec);
@@ -756,7 +757,7 @@ struct http_consumer::fetch {
       error_code ec;
       auto addr = net::ip::make_address(t.host, ec);
       if (ec) {
-        out.kind = "bad_url";
+        out.kind = fetch_errc::bad_url;
         out.message = fmt::format("bad address '{}'", t.host);
         co_return eps;
       }
@@ -778,10 +779,10 @@ struct http_consumer::fetch {
       auto [tec] = std::get<1>(res);
       if (tec == net::error::operation_aborted) {
         out.cancelled = true;
-        out.kind = "cancelled";
-        out.message = "cancelled";
+        out.kind = fetch_errc::cancelled;
+        out.message = name(fetch_errc::cancelled);
       } else {
-        out.kind = "timeout_connect";
+        out.kind = fetch_errc::timeout_connect;
         out.message = fmt::format("resolving {} timed out", t.host);
       }
       co_return eps;
@@ -789,12 +790,12 @@ struct http_consumer::fetch {
     auto [ec, results] = std::get<0>(res);
     if (ec == net::error::operation_aborted) {
       out.cancelled = true;
-      out.kind = "cancelled";
-      out.message = "cancelled";
+      out.kind = fetch_errc::cancelled;
+      out.message = name(fetch_errc::cancelled);
       co_return eps;
     }
     if (ec || results.empty()) {
-      out.kind = "resolve";
+      out.kind = fetch_errc::resolve;
       out.message = fmt::format("cannot resolve '{}': {}", t.host,
                                 ec ? ec.message() : std::string("no addresses"));
       co_return eps;
@@ -824,11 +825,11 @@ struct http_consumer::fetch {
                                                    clock::time_point deadline, outcome& out) {
     bool connect_first = false;
     auto limit = earlier(deadline, cfg.connect_timeout, clock::now(), connect_first);
-    auto timeout_kind = connect_first ? "timeout_connect" : "timeout_total";
+    auto timeout_kind = connect_first ? fetch_errc::timeout_connect : fetch_errc::timeout_total;
     auto eps = co_await endpoints(t, o, limit, out);
-    if (!out.kind.empty()) {
-      if (out.kind == "timeout_connect" && !connect_first) {
-        out.kind = "timeout_total";
+    if (out.kind != fetch_errc{}) {
+      if (out.kind == fetch_errc::timeout_connect && !connect_first) {
+        out.kind = fetch_errc::timeout_total;
       }
       co_return nullptr;
     }
@@ -872,10 +873,10 @@ struct http_consumer::fetch {
         out.message = fmt::format("connecting to {}:{} timed out", t.host, t.port);
       } else if (ec == net::error::operation_aborted) {
         out.cancelled = true;
-        out.kind = "cancelled";
-        out.message = "cancelled";
+        out.kind = fetch_errc::cancelled;
+        out.message = name(fetch_errc::cancelled);
       } else {
-        out.kind = "connect";
+        out.kind = fetch_errc::connect;
         out.message = fmt::format("connect to {}:{} failed: {}", t.host, t.port, ec.message());
         // A stale DNS answer may be the cause; resolve afresh next time.
         o.forget_endpoints();
@@ -890,7 +891,7 @@ struct http_consumer::fetch {
       if (!t.ip_literal) {
         // SNI: the name the server should present a certificate for.
         if (!SSL_set_tlsext_host_name(s.native_handle(), t.host.c_str())) {
-          out.kind = "tls";
+          out.kind = fetch_errc::tls;
           out.message = "cannot set SNI host name";
           co_return nullptr;
         }
@@ -909,10 +910,10 @@ struct http_consumer::fetch {
           out.message = fmt::format("TLS handshake with {} timed out", t.host);
         } else if (hec == net::error::operation_aborted) {
           out.cancelled = true;
-          out.kind = "cancelled";
-          out.message = "cancelled";
+          out.kind = fetch_errc::cancelled;
+          out.message = name(fetch_errc::cancelled);
         } else {
-          out.kind = "tls";
+          out.kind = fetch_errc::tls;
           std::string detail = hec.message();
           long vr = SSL_get_verify_result(s.native_handle());
           if (vr != X509_V_OK) {
@@ -927,10 +928,12 @@ struct http_consumer::fetch {
   }
 
   /// Maps a Beast/Asio error of the exchange to a kind.
-  void classify(const error_code& ec, const char* phase, const char* timeout_kind, outcome& out) {
+  void classify(const error_code& ec, fetch_errc phase_kind, fetch_errc timeout_kind,
+                outcome& out) {
+    std::string_view phase = name(phase_kind);
     if (ec == beast::error::timeout) {
       out.kind = timeout_kind;
-      if (out.kind == "timeout_header") {
+      if (out.kind == fetch_errc::timeout_header) {
         out.message = fmt::format("no complete response header within {} ({})",
                                   format_duration(cfg.header_timeout), phase);
       } else {
@@ -939,22 +942,22 @@ struct http_consumer::fetch {
       }
     } else if (ec == net::error::operation_aborted) {
       out.cancelled = true;
-      out.kind = "cancelled";
-      out.message = "cancelled";
+      out.kind = fetch_errc::cancelled;
+      out.message = name(fetch_errc::cancelled);
     } else if (ec == bhttp::error::header_limit) {
-      out.kind = "header_limit";
+      out.kind = fetch_errc::header_limit;
       out.message = fmt::format("response header exceeds max_header ({} bytes)", cfg.max_header);
     } else if (ec == bhttp::error::body_limit) {
-      out.kind = "body_limit";
+      out.kind = fetch_errc::body_limit;
       out.message = fmt::format("response body exceeds max_body ({} bytes)", cfg.max_body);
     } else if (is_reset(ec)) {
-      out.kind = phase;
+      out.kind = phase_kind;
       out.message = fmt::format("{} failed: connection closed by peer ({})", phase, ec.message());
     } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category()) {
-      out.kind = "protocol";
+      out.kind = fetch_errc::protocol;
       out.message = fmt::format("malformed response: {}", ec.message());
     } else {
-      out.kind = phase;
+      out.kind = phase_kind;
       out.message = fmt::format("{} failed: {}", phase, ec.message());
     }
   }
@@ -1051,8 +1054,8 @@ struct http_consumer::fetch {
       bool ok = inf ? inf->feed(body.data(), body.size(), sink, out_.message)
                     : sink(body.data(), body.size());
       if (!ok) {
-        if (out_.kind.empty()) {
-          out_.kind = "decode";
+        if (out_.kind == fetch_errc{}) {
+          out_.kind = fetch_errc::decode;
         }
         // Any error stops the parser; out_.kind says which.
         ec = make_error_code(boost::system::errc::illegal_byte_sequence);
@@ -1174,7 +1177,8 @@ struct http_consumer::fetch {
                                 bool& reusable) {
     bool header_first = false;
     auto header_at = earlier(deadline, cfg.header_timeout, clock::now(), header_first);
-    const char* header_timeout_kind = header_first ? "timeout_header" : "timeout_total";
+    fetch_errc header_timeout_kind =
+        header_first ? fetch_errc::timeout_header : fetch_errc::timeout_total;
     // One flat buffer, serialized once per hop, written in one call (the
     // socket takes it whole unless the send buffer is full).
     dog.arm(slot, c.lowest(), header_at);
@@ -1187,7 +1191,7 @@ struct http_consumer::fetch {
       if (reused && is_reset(wec)) {
         out.stale_reuse = true;
       }
-      classify(wec, "write", header_timeout_kind, out);
+      classify(wec, fetch_errc::write, header_timeout_kind, out);
       co_return;
     }
     auto written = clock::now();
@@ -1211,7 +1215,7 @@ struct http_consumer::fetch {
         if (reused && is_reset(ec) && !p.got_some() && c.buffer.size() == 0) {
           out.stale_reuse = true;
         }
-        classify(ec, "read", header_timeout_kind, out);
+        classify(ec, fetch_errc::read, header_timeout_kind, out);
         co_return;
       }
     }
@@ -1232,12 +1236,12 @@ struct http_consumer::fetch {
                              std::chrono::duration<double>(cfg.speed_window).count();
     while (!p.is_done()) {
       bool speed_first = false;
-      const char* kind = "timeout_total";
+      fetch_errc kind = fetch_errc::timeout_total;
       clock::time_point at = deadline;
       if (speed_guard) {
         at = earlier(deadline, cfg.speed_window, window_start, speed_first);
         if (speed_first) {
-          kind = "too_slow";
+          kind = fetch_errc::too_slow;
         }
       }
       auto before = wire_bytes;
@@ -1258,18 +1262,18 @@ struct http_consumer::fetch {
         }
       }
       std::size_t got = wire_bytes - before;
-      if (!out.kind.empty()) {
+      if (out.kind != fetch_errc{}) {
         co_return;  // the reader failed the body (decode, body_limit, body_file)
       }
       if (ec) {
         if (ec == beast::error::timeout && speed_first) {
-          out.kind = "too_slow";
+          out.kind = fetch_errc::too_slow;
           out.message =
               fmt::format("body slower than min_speed ({} bytes/s): {} bytes in the last {}",
                           cfg.min_speed, window_bytes + got, format_duration(cfg.speed_window));
           co_return;
         }
-        classify(ec, "read", kind, out);
+        classify(ec, fetch_errc::read, kind, out);
         co_return;
       }
       if (speed_guard) {
@@ -1281,7 +1285,7 @@ struct http_consumer::fetch {
       }
     }
     if (p.inf && !p.inf->finished() && r.bytes == 0 && wire_bytes > 0) {
-      out.kind = "decode";
+      out.kind = fetch_errc::decode;
       out.message = "truncated compressed body";
       co_return;
     }
@@ -1323,7 +1327,7 @@ struct http_consumer::fetch {
       if (out.stale_reuse && !out.cancelled) {
         continue;  // the server closed an idle connection: once more on a fresh one
       }
-      if (out.kind.empty() && reusable && cfg.pool_max_idle > 0) {
+      if (out.kind == fetch_errc{} && reusable && cfg.pool_max_idle > 0) {
         c->idle_since = clock::now();
         c->buffer.clear();
         o.give_back(std::move(c), cfg.pool_max_idle);
@@ -1385,15 +1389,15 @@ struct http_consumer::fetch {
     co_return true;
   }
 
-  void fail(std::string kind, std::string message) {
-    r.error_kind = std::move(kind);
+  void fail(fetch_errc kind, std::string message) {
+    r.error_kind = name(kind);
     r.error_message = std::move(message);
   }
 
   net::awaitable<void> run() {
     auto parsed = urls::parse_uri(r.url);
     if (!parsed) {
-      fail("bad_url", describe_bad_url(r.url));
+      fail(fetch_errc::bad_url, describe_bad_url(r.url));
       co_return;
     }
     // The parsed r.url until a redirect; then `owned`, the resolved Location.
@@ -1410,9 +1414,10 @@ struct http_consumer::fetch {
       target t;
       if (auto why = make_target(*current, t); !why.empty()) {
         if (r.redirects == 0) {
-          fail("bad_url", why);
+          fail(fetch_errc::bad_url, why);
         } else {
-          fail("redirect_scheme", fmt::format("redirect to {}: {}", current->buffer(), why));
+          fail(fetch_errc::redirect_scheme,
+               fmt::format("redirect to {}: {}", current->buffer(), why));
         }
         co_return;
       }
@@ -1431,14 +1436,14 @@ struct http_consumer::fetch {
         bool limited =
             o->permits() != nullptr || cfg.rate_per_sec > 0 || o->paused_until() > clock::now();
         if (limited && !co_await admit(*o, permit)) {
-          fail("cancelled", "cancelled");
+          fail(fetch_errc::cancelled, std::string(name(fetch_errc::cancelled)));
           co_return;
         }
         r.attempts = attempt_no;
         out = co_await attempt(t, *o, req, head);
         permit.release();
         if (out.cancelled) {
-          fail("cancelled", "cancelled");
+          fail(fetch_errc::cancelled, std::string(name(fetch_errc::cancelled)));
           co_return;
         }
         if (out.retry_after) {
@@ -1446,49 +1451,50 @@ struct http_consumer::fetch {
           // Applies to the whole origin: every worker waits, not just this one.
           o->pause_until(clock::now() + ra);
         }
-        bool retry = out.kind.empty() ? should_retry(cfg.retry_on, "", r.status)
-                                      : should_retry(cfg.retry_on, out.kind, 0);
+        bool retry = out.kind == fetch_errc{} ? should_retry(cfg.retry_on, "", r.status)
+                                              : should_retry(cfg.retry_on, name(out.kind), 0);
         if (!retry || attempt_no >= cfg.attempts) {
           break;
         }
         auto delay = backoff_delay(attempt_no, cfg.backoff_base, cfg.backoff_max, rng);
         if (!co_await sleep_for(delay)) {
-          fail("cancelled", "cancelled");
+          fail(fetch_errc::cancelled, std::string(name(fetch_errc::cancelled)));
           co_return;
         }
       }
-      if (!out.kind.empty()) {
+      if (out.kind != fetch_errc{}) {
         fail(std::move(out.kind), std::move(out.message));
         co_return;
       }
       if (is_redirect(r.status) && cfg.max_redirects > 0 && !out.location.empty()) {
         auto ref = urls::parse_uri_reference(out.location);
         if (!ref) {
-          fail("redirect_scheme",
+          fail(fetch_errc::redirect_scheme,
                fmt::format("bad Location '{}': {}", out.location, ref.error().message()));
           co_return;
         }
         auto resolved = resolve_location(*current, *ref);
         if (!resolved) {
-          fail("redirect_scheme", fmt::format("cannot resolve Location '{}': {}", out.location,
-                                              resolved.error().message()));
+          fail(fetch_errc::redirect_scheme, fmt::format("cannot resolve Location '{}': {}",
+                                                        out.location, resolved.error().message()));
           co_return;
         }
         urls::url next = std::move(*resolved);
         target next_target;
         if (auto why = make_target(next, next_target); !why.empty()) {
-          fail("redirect_scheme", fmt::format("redirect to {} refused: {}", next.buffer(), why));
+          fail(fetch_errc::redirect_scheme,
+               fmt::format("redirect to {} refused: {}", next.buffer(), why));
           co_return;
         }
         if (r.redirects >= cfg.max_redirects) {
-          fail("too_many_redirects",
+          fail(fetch_errc::too_many_redirects,
                fmt::format("more than {} redirects (next: {})", cfg.max_redirects, next.buffer()));
           co_return;
         }
         visited.emplace_back(current->buffer());
         std::string next_s(next.buffer());
         if (std::find(visited.begin(), visited.end(), next_s) != visited.end()) {
-          fail("redirect_loop", fmt::format("redirect loop back to {}", next_s));
+          fail(fetch_errc::redirect_loop, fmt::format("redirect loop back to {}", next_s));
           co_return;
         }
         if (r.status == 303 || ((r.status == 301 || r.status == 302) && method == "POST")) {
@@ -1504,7 +1510,7 @@ struct http_consumer::fetch {
         continue;
       }
       if (status_matches(cfg.fail_status, r.status)) {
-        fail("http_status", fmt::format("HTTP status {}", r.status));
+        fail(fetch_errc::http_status, fmt::format("HTTP status {}", r.status));
       }
       co_return;
     }
@@ -1528,8 +1534,8 @@ net::awaitable<result> http_consumer::process(item it, worker_info w) {
         throw;
       }
       f.reset_response();
-      r.error_kind = "cancelled";
-      r.error_message = "cancelled";
+      r.error_kind = name(fetch_errc::cancelled);
+      r.error_message = name(fetch_errc::cancelled);
     }
   }
   r.finished_at = clock::now();

@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "sluice/core/error.hpp"
+#include "sluice/core/fetch_error.hpp"
 #include "sluice/stage/registry.hpp"
 #include "sluice/stages/http.hpp"
 
@@ -34,8 +35,17 @@ std::string lower(std::string s) {
   return s;
 }
 
-const std::vector<std::string> k_retry_classes = {"connect", "resolve", "timeout", "reset",
-                                                  "tls",     "5xx",     "429",     "too_slow"};
+// The failure classes retry.on accepts: conditions of the fetch_errc table,
+// and status classes.
+const std::vector<std::string> k_retry_classes = [] {
+  std::vector<std::string> v;
+  for (auto c : {fetch_condition::connect, fetch_condition::resolve, fetch_condition::timeout,
+                 fetch_condition::reset, fetch_condition::tls, fetch_condition::too_slow}) {
+    v.emplace_back(name(c));
+  }
+  v.insert(v.end(), {"5xx", "429"});
+  return v;
+}();
 
 const std::vector<std::string> k_default_keep_headers = {
     "content-length", "content-encoding", "etag", "last-modified", "location", "retry-after"};
@@ -412,22 +422,21 @@ bool should_retry(const std::vector<std::string>& retry_on, std::string_view kin
   auto has = [&](std::string_view k) {
     return std::find(retry_on.begin(), retry_on.end(), k) != retry_on.end();
   };
-  if (kind.empty() || kind == "http_status") {
+  auto e = fetch_errc_from_name(kind);
+  if (kind.empty() || e == fetch_errc::http_status) {
     if (status == 429 && has("429")) {
       return true;
     }
     return status_matches(retry_on, status);
   }
-  if (kind == "connect" || kind == "timeout_connect") {
-    return has("connect") || (kind == "timeout_connect" && has("timeout"));
+  if (!e) {
+    return false;
   }
-  if (kind == "timeout_header" || kind == "timeout_total") {
-    return has("timeout");
+  // A connect timeout is a timeout and also a failed connect.
+  if (e == fetch_errc::timeout_connect && has(name(fetch_condition::connect))) {
+    return true;
   }
-  if (kind == "write" || kind == "read" || kind == "reset") {
-    return has("reset");
-  }
-  return has(kind);  // resolve, tls, too_slow
+  return has(name(info(*e).condition));
 }
 
 }  // namespace sluice::http_detail

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/fetch_error.hpp"
 #include "sluice/stage/stage.hpp"
 
 namespace sluice::http_detail {
@@ -41,7 +42,9 @@ struct config {
   std::uint32_t attempts = 3;
   std::chrono::nanoseconds backoff_base = 200ms;
   std::chrono::nanoseconds backoff_max = 10s;
-  std::vector<std::string> retry_on = {"connect", "timeout", "reset", "5xx", "429"};
+  std::vector<std::string> retry_on = {std::string(name(fetch_condition::connect)),
+                                       std::string(name(fetch_condition::timeout)),
+                                       std::string(name(fetch_condition::reset)), "5xx", "429"};
   std::chrono::nanoseconds retry_after_max = 60s;
 
   // Redirects.

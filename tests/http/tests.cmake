@@ -29,3 +29,11 @@ sluice_add_test(http_watchdog_test
   SOURCES ${SLUICE_HTTP_TEST_DIR}/watchdog_test.cpp
   LABELS http unit tsan asan TIMEOUT 60)
 target_include_directories(http_watchdog_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/http)
+
+# The error-kind table: lookups, classes, retry classes, the docs tables.
+sluice_add_test(http_fetch_error_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/fetch_error_test.cpp
+  LABELS http unit TIMEOUT 30)
+target_include_directories(http_fetch_error_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/http)
+target_compile_definitions(http_fetch_error_test PRIVATE
+  SLUICE_SOURCE_DIR_FALLBACK="${CMAKE_SOURCE_DIR}")

@@ -38,16 +38,16 @@ std::pair<std::string, int> error_of(const std::string& expr) {
 
 TEST_CASE("filter.parse.fields_and_booleans") {
   CHECK(eval("ok", res(200)));
-  CHECK_FALSE(eval("ok", res(0, "timeout")));
-  CHECK(eval("!ok", res(0, "timeout")));
-  CHECK(eval("not ok", res(0, "timeout")));
+  CHECK_FALSE(eval("ok", res(0, "timeout_total")));
+  CHECK(eval("!ok", res(0, "timeout_total")));
+  CHECK(eval("not ok", res(0, "timeout_total")));
   CHECK(eval("!!ok", res(200)));
   CHECK(eval("ok == true", res(200)));
   CHECK(eval("ok != false", res(200)));
   CHECK(eval("true", res(0, "x")));
   CHECK_FALSE(eval("false", res(200)));
   // Non-boolean operands are truthy when non-zero / non-empty.
-  CHECK(eval("error_kind", res(0, "timeout")));
+  CHECK(eval("error_kind", res(0, "timeout_total")));
   CHECK_FALSE(eval("error_kind", res(200)));
   CHECK(eval("bytes", res(200, "", 5)));
 }
@@ -61,12 +61,27 @@ TEST_CASE("filter.parse.comparisons") {
   CHECK(eval("status > 199", res(200)));
   CHECK(eval("bytes > 1000000", res(200, "", 2000000)));
   CHECK(eval("attempts == 1", res(200)));
-  CHECK(eval("error_kind == \"timeout\"", res(0, "timeout")));
-  CHECK(eval("error_kind == 'timeout'", res(0, "timeout")));
-  CHECK(eval("error_kind != \"timeout\"", res(0, "connect")));
+  CHECK(eval("error_kind == \"timeout_header\"", res(0, "timeout_header")));
+  CHECK(eval("error_kind == 'timeout_total'", res(0, "timeout_total")));
+  CHECK(eval("error_kind != \"timeout_total\"", res(0, "connect")));
   CHECK(eval("url == \"http://a/x\"", res(200)));
   CHECK(eval("\"a\" < \"b\"", res(200)));
   CHECK(eval("url == \"q\\\"x\"", res(200, "", 0, "q\"x")));
+}
+
+TEST_CASE("filter.parse.error_class_matches_every_kind_of_the_class") {
+  // The kinds a timeout really produces: error_kind == "timeout" matches none.
+  for (const char* kind : {"timeout_connect", "timeout_header", "timeout_total"}) {
+    CHECK(eval("error_class == \"timeout\"", res(0, kind)));
+    CHECK_FALSE(eval("error_kind == \"timeout\"", res(0, kind)));
+  }
+  CHECK(eval("error_class == 'reset'", res(0, "read")));
+  CHECK(eval("error_class == 'reset'", res(0, "write")));
+  CHECK(eval("error_class == 'redirect'", res(0, "too_many_redirects")));
+  CHECK_FALSE(eval("error_class == \"timeout\"", res(0, "connect")));
+  CHECK_FALSE(eval("error_class", res(200)));
+  // A kind the table does not know (a plugin's own) has no class.
+  CHECK_FALSE(eval("error_class", res(0, "plugin_specific")));
 }
 
 TEST_CASE("filter.parse.status_classes") {
@@ -81,7 +96,7 @@ TEST_CASE("filter.parse.status_classes") {
 
 TEST_CASE("filter.parse.precedence_and_parentheses") {
   // && binds tighter than ||.
-  CHECK(eval("ok && status == 2xx || error_kind == \"timeout\"", res(0, "timeout")));
+  CHECK(eval("ok && status == 2xx || error_class == \"timeout\"", res(0, "timeout_total")));
   CHECK(eval("!ok || bytes > 10 && status == 2xx", res(0, "x")));
   CHECK_FALSE(eval("(ok || status == 0) && bytes > 10", res(0, "x", 5)));
   CHECK(eval("ok and (status == 2xx or status == 3xx)", res(301)));

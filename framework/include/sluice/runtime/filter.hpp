@@ -11,7 +11,8 @@ namespace sluice {
 
 /// A compiled `when:` expression over a result, for example
 /// `ok`, `!ok`, `status >= 200 && status < 300`, `status == 2xx`,
-/// `error_kind == "timeout" || bytes > 1000000`.
+/// `error_class == "timeout" || bytes > 1000000` (error_class: the class of
+/// error_kind in sluice/core/fetch_error.hpp).
 /// Thread safety: immutable after parse; `matches` is safe from any thread.
 class result_filter {
  public:
