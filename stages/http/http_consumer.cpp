@@ -55,8 +55,10 @@
 #include <boost/url/url.hpp>
 
 #include "http_options.hpp"
+#include "inflater.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/core/fetch_error.hpp"
+#include "target.hpp"
 #include "watchdog.hpp"
 
 namespace sluice::http_detail {
@@ -206,161 +208,9 @@ class origin {
   std::unique_ptr<permit_channel> permits_;
 };
 
-/// A request target derived from one URL. The views point into the URL's
-/// buffer, which outlives the target (one redirect hop).
-struct target {
-  bool tls = false;
-  std::string host;  // for DNS, SNI and verification (no brackets, decoded)
-  bool ip_literal = false;
-  std::uint16_t port = 0;
-  std::string_view host_header;  // host[:port] as written in the URL
-  std::string_view path;         // origin-form target; empty means "/"
-  /// scheme://host:port, the origin's key; inline storage covers usual hosts.
-  fmt::basic_memory_buffer<char, 128> key;
-
-  std::string_view key_view() const { return {key.data(), key.size()}; }
-};
-
-/// Checks that a URL is one we fetch; fills `t` or returns why not.
-std::string make_target(const urls::url_view_base& u, target& t) {
-  auto sid = u.scheme_id();
-  if (sid != urls::scheme::http && sid != urls::scheme::https) {
-    if (u.scheme().empty()) {
-      return "no scheme";
-    }
-    return fmt::format("unsupported scheme '{}' (only http and https)", std::string(u.scheme()));
-  }
-  t.tls = sid == urls::scheme::https;
-  if (!u.has_authority() || u.encoded_host().empty()) {
-    return "empty host";
-  }
-  switch (u.host_type()) {
-    case urls::host_type::ipv4:
-    case urls::host_type::ipv6:
-      t.ip_literal = true;
-      t.host.assign(u.encoded_host_address().data(), u.encoded_host_address().size());
-      break;
-    case urls::host_type::name:
-      t.ip_literal = false;
-      t.host = u.host_address();  // percent-decoded
-      break;
-    default:
-      return "unsupported host";
-  }
-  if (u.has_port()) {
-    auto p = u.port();
-    unsigned v = 0;
-    auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
-    if (p.empty() || ec != std::errc{} || end != p.data() + p.size() || v == 0 || v > 65535) {
-      return fmt::format("bad port '{}'", std::string(p));
-    }
-    t.port = static_cast<std::uint16_t>(v);
-  } else {
-    t.port = t.tls ? 443 : 80;
-  }
-  // Credentials in URLs are never sent (use basic_auth): they would leak into logs.
-  auto hp = u.encoded_host_and_port();
-  t.host_header = std::string_view(hp.data(), hp.size());
-  auto tgt = u.encoded_target();
-  t.path = std::string_view(tgt.data(), tgt.size());
-  t.key.clear();
-  fmt::format_to(std::back_inserter(t.key), "{}://{}:{}", t.tls ? "https" : "http",
-                 std::string_view(u.encoded_host().data(), u.encoded_host().size()), t.port);
-  return {};
-}
-
-/// Why Boost.URL rejected a URL, in words a user can act on.
-std::string describe_bad_url(std::string_view text) {
-  if (text.empty()) {
-    return "empty URL";
-  }
-  if (text.find_first_of(" \t\r\n") != std::string_view::npos) {
-    return "URL contains whitespace (percent-encode it as %20)";
-  }
-  if (auto ref = urls::parse_uri_reference(text); ref && !ref->has_scheme()) {
-    return "not an absolute URL (no scheme such as http://)";
-  }
-  return "malformed URL (invalid character or syntax)";
-}
-
 bool iequals(std::string_view a, std::string_view b) {
   return beast::iequals(a, b);
 }
-
-/// zlib inflater for gzip (and zlib-wrapped or raw deflate).
-class inflater {
- public:
-  inflater() = default;
-  inflater(const inflater&) = delete;
-  inflater& operator=(const inflater&) = delete;
-  ~inflater() {
-    if (active_) {
-      inflateEnd(&zs_);
-    }
-  }
-
-  /// `gzip` selects the gzip wrapper; otherwise zlib or raw deflate is detected.
-  bool start(bool gzip) {
-    gzip_ = gzip;
-    zs_ = z_stream{};
-    // 15+32: auto-detect gzip or zlib header.
-    active_ = inflateInit2(&zs_, 15 + 32) == Z_OK;
-    return active_;
-  }
-
-  /// Inflates `in`, calling `out(ptr, n)` for each produced chunk; returns
-  /// false with `error` set on corrupt data or when `out` returns false.
-  template <class Out>
-  bool feed(const char* in, std::size_t n, Out&& out, std::string& error) {
-    zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in));
-    zs_.avail_in = static_cast<uInt>(n);
-    while (zs_.avail_in > 0 && !done_) {
-      zs_.next_out = reinterpret_cast<Bytef*>(buf_);
-      zs_.avail_out = sizeof(buf_);
-      int rc = inflate(&zs_, Z_NO_FLUSH);
-      if (rc == Z_DATA_ERROR && !gzip_ && !tried_raw_ && zs_.total_out == 0) {
-        // "deflate" sent without the zlib wrapper (common): retry raw.
-        tried_raw_ = true;
-        inflateEnd(&zs_);
-        zs_ = z_stream{};
-        if (inflateInit2(&zs_, -15) != Z_OK) {
-          active_ = false;
-          error = "zlib init failed";
-          return false;
-        }
-        zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in));
-        zs_.avail_in = static_cast<uInt>(n);
-        continue;
-      }
-      if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-        error = fmt::format("corrupt {} body: {}", gzip_ ? "gzip" : "deflate",
-                            zs_.msg ? zs_.msg : "zlib error");
-        return false;
-      }
-      std::size_t produced = sizeof(buf_) - zs_.avail_out;
-      if (produced > 0 && !out(buf_, produced)) {
-        return false;
-      }
-      if (rc == Z_STREAM_END) {
-        done_ = true;
-      }
-      if (rc == Z_BUF_ERROR && produced == 0) {
-        break;
-      }
-    }
-    return true;
-  }
-
-  bool finished() const { return done_; }
-
- private:
-  z_stream zs_{};
-  bool active_ = false;
-  bool gzip_ = false;
-  bool tried_raw_ = false;
-  bool done_ = false;
-  char buf_[16 * 1024];
-};
 
 std::string base64(std::string_view in) {
   std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
@@ -400,30 +250,6 @@ std::string serialize(const bhttp::request<bhttp::string_body>& req) {
     });
   }
   return out;
-}
-
-/// The absolute URL a Location reference names, resolved against `base` as
-/// RFC 3986 section 5.2 says. Drops `..` segments that would climb above the root
-/// (Boost.URL 1.81 keeps them: `../../x` from `/a/` gives `/../x`) and the
-/// fragment, which is never sent.
-urls::result<urls::url> resolve_location(const urls::url_view_base& base,
-                                         const urls::url_view_base& ref) {
-  urls::url next;
-  auto rv = urls::resolve(base, ref, next);
-  if (!rv) {
-    return rv.error();
-  }
-  next.remove_fragment();
-  next.normalize_path();
-  auto segs = next.encoded_segments();
-  while (!segs.empty() && (*segs.begin() == ".." || *segs.begin() == ".")) {
-    segs.erase(segs.begin());
-  }
-  return next;
-}
-
-bool is_redirect(int status) {
-  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
 /// What one attempt ended with, beyond what it wrote into the result.
