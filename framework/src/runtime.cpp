@@ -2,6 +2,7 @@
 // consumer worker and every sink on its own strand; the lifecycle
 // producers -> queue.join() -> cancel workers -> close sinks -> report.
 #include "sluice/runtime/runtime.hpp"
+#include "sluice/core/fetch_error.hpp"
 
 #include <unistd.h>
 
@@ -31,6 +32,7 @@
 #include <boost/url/parse.hpp>
 
 #include "sluice/core/error.hpp"
+#include "sluice/core/fetch_error.hpp"
 #include "sluice/queue/bounded_queue.hpp"
 #include "sluice/runtime/filter.hpp"
 #include "sluice/runtime/gate.hpp"
@@ -557,18 +559,18 @@ class pipeline_run {
       } catch (const boost::system::system_error& e) {
         if (e.code() != net::error::operation_aborted || !aborting_.load()) {
           record_failure(cfg_.consumer.display_name, std::current_exception());
-          r.error_kind = "exception";
+          r.error_kind = name(fetch_errc::exception);
           r.error_message = e.what();
         } else {
           cancelled = true;
         }
       } catch (const std::exception& e) {
         record_failure(cfg_.consumer.display_name, std::current_exception());
-        r.error_kind = "exception";
+        r.error_kind = name(fetch_errc::exception);
         r.error_message = e.what();
       }
       if (cancelled) {
-        r.error_kind = "cancelled";
+        r.error_kind = name(fetch_errc::cancelled);
         r.error_message = "cancelled by a second signal";
       }
       // A consumer may also turn the cancellation into a result of its own

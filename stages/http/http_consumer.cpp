@@ -34,7 +34,6 @@
 #include <unordered_map>
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -56,6 +55,7 @@
 
 #include "http_options.hpp"
 #include "inflater.hpp"
+#include "sluice/core/base64.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/core/fetch_error.hpp"
 #include "target.hpp"
@@ -212,15 +212,6 @@ bool iequals(std::string_view a, std::string_view b) {
   return beast::iequals(a, b);
 }
 
-std::string base64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
 /// Request fields that carry credentials: never sent to another origin after
 /// a redirect unless the user trusts redirects.
 bool is_credential_field(std::string_view name) {
@@ -280,7 +271,7 @@ class http_consumer final : public consumer {
       }
     }
     if (!cfg_.basic_auth.empty()) {
-      authorization_ = "Basic " + base64(cfg_.basic_auth);
+      authorization_ = "Basic " + base64_encode(cfg_.basic_auth);
     }
     for (auto& [k, v] : cfg_.headers) {
       if (iequals(k, "user-agent")) {
