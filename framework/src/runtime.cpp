@@ -2,7 +2,6 @@
 // consumer worker and every sink on its own strand; the lifecycle
 // producers -> queue.join() -> cancel workers -> close sinks -> report.
 #include "sluice/runtime/runtime.hpp"
-#include "sluice/core/fetch_error.hpp"
 
 #include <unistd.h>
 
