@@ -7,6 +7,8 @@ build=${SLUICE_BUILD_DIR:-build}
 # Let ccache share objects between build directories (the plugin install test
 # builds sluice again in a temporary one).
 export CCACHE_NOHASHDIR=1
+# Paths relative to the checkout, so that another clone hits the same cache.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 generator=()
 if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
 if [[ ! -f $build/CMakeCache.txt ]]; then
