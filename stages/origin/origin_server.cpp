@@ -213,7 +213,7 @@ std::string origin_body(std::size_t n) {
   return s;
 }
 
-struct detail::origin_state {
+struct stages::origin::origin_state {
   origin_options opts;
   std::optional<ssl::context> tls;  // declared first: streams using it die with ioc
   std::unique_ptr<net::io_context> ioc = std::make_unique<net::io_context>();
@@ -285,7 +285,7 @@ struct exchange {
   urls::url_view target;  // the parsed origin-form target
   std::vector<std::string> segs;
   bool keep_alive = true;  // whether this response may keep the connection
-  detail::origin_state& st;
+  stages::origin::origin_state& st;
 };
 
 std::optional<std::string> param(const exchange& ex, std::string_view key) {
@@ -799,9 +799,9 @@ void reset_connection(tcp::socket& sock) {
 }
 
 template <class Stream>
-net::awaitable<void> session(Stream stream, detail::origin_state& st) {
+net::awaitable<void> session(Stream stream, stages::origin::origin_state& st) {
   struct open_guard {
-    detail::origin_state& st;
+    stages::origin::origin_state& st;
     ~open_guard() { st.open.fetch_sub(1, std::memory_order_relaxed); }
   } guard{st};
   constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
@@ -844,7 +844,7 @@ net::awaitable<void> session(Stream stream, detail::origin_state& st) {
       st.enter();
     }
     struct flight_guard {
-      detail::origin_state& st;
+      stages::origin::origin_state& st;
       bool on;
       ~flight_guard() {
         if (on) {
@@ -888,7 +888,7 @@ net::awaitable<void> session(Stream stream, detail::origin_state& st) {
 
 }  // namespace
 
-net::awaitable<void> detail::origin_state::accept_loop() {
+net::awaitable<void> stages::origin::origin_state::accept_loop() {
   for (;;) {
     auto [ec, sock] = co_await acceptor->async_accept(net::make_strand(*ioc), nothrow);
     if (ec) {
@@ -920,7 +920,7 @@ net::awaitable<void> detail::origin_state::accept_loop() {
 }
 
 origin_server::origin_server(origin_options opts)
-    : impl_(std::make_unique<detail::origin_state>()) {
+    : impl_(std::make_unique<stages::origin::origin_state>()) {
   impl_->opts = std::move(opts);
   auto& st = *impl_;
   if (st.opts.threads == 0) {

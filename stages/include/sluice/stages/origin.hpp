@@ -15,9 +15,9 @@ namespace sluice {
 
 class registry;
 
-namespace detail {
-struct origin_state;
-}  // namespace detail
+namespace stages::origin {
+struct origin_state;  // the server's internals (origin_server.cpp)
+}  // namespace stages::origin
 
 /// Registers the `origin` service (the top-level `origin:` pipeline section).
 /// Thread safety: as registry::add.
@@ -104,7 +104,7 @@ class origin_server {
   void reset_counters() noexcept;
 
  private:
-  std::unique_ptr<detail::origin_state> impl_;
+  std::unique_ptr<stages::origin::origin_state> impl_;
 };
 
 }  // namespace sluice
