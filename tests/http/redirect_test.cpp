@@ -4,7 +4,6 @@
 // trusted), compared with curl itself in the same run.
 #include "sluice/stages/http.hpp"
 
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -16,6 +15,7 @@
 
 #include "http_harness.hpp"
 #include "sluice/stages/origin.hpp"
+#include "test_support.hpp"
 
 using sluice::origin_options;
 using sluice::origin_server;
@@ -65,17 +65,13 @@ json::object echoed_headers(const sluice::result& r) {
 }
 
 /// What curl sends after following `url` with `args`: the echoed headers.
-json::object curl_echo(const std::string& args, const std::string& url) {
-  std::string cmd = "curl -s -L --max-redirs 20 -m 20 " + args + " '" + url + "'";
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) {
-    out.append(buf, n);
-  }
-  REQUIRE(::pclose(p) == 0);
-  return json::parse(out).as_object().at("headers").as_object();
+json::object curl_echo(std::vector<std::string> args, const std::string& url) {
+  std::vector<std::string> argv{"curl", "-s", "-L", "--max-redirs", "20", "-m", "20"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back(url);
+  auto res = sluice::test::run_process(argv);
+  REQUIRE(res.exit_code == 0);
+  return json::parse(res.out).as_object().at("headers").as_object();
 }
 
 }  // namespace
@@ -146,8 +142,8 @@ TEST_CASE("http.redirect.credentials_stay_on_their_origin") {
 
     // Differential: curl -u drops the credentials on the cross-origin hop and
     // keeps them on the same origin.
-    auto cx = curl_echo("-u alice:secret", cross);
-    auto cs = curl_echo("-u alice:secret", same);
+    auto cx = curl_echo({"-u", "alice:secret"}, cross);
+    auto cs = curl_echo({"-u", "alice:secret"}, same);
     CHECK(cx.contains("authorization") == x.contains("authorization"));
     CHECK(cs.contains("authorization") == s.contains("authorization"));
   }
@@ -166,7 +162,7 @@ TEST_CASE("http.redirect.credentials_stay_on_their_origin") {
     auto x = echoed_headers(r);
     CHECK(x.at("authorization") == "Basic YWxpY2U6c2VjcmV0");
     CHECK(x.at("cookie") == "sid=1");
-    auto cx = curl_echo("--location-trusted -u alice:secret", cross);
+    auto cx = curl_echo({"--location-trusted", "-u", "alice:secret"}, cross);
     CHECK(cx.at("authorization") == x.at("authorization"));
   }
 }
