@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 #include <zlib.h>
 
-namespace sluice::http_detail {
+namespace sluice::stages::http {
 
 /// zlib inflater for gzip (and zlib-wrapped or raw deflate).
 class inflater {
@@ -85,4 +85,4 @@ class inflater {
   char buf_[16 * 1024];
 };
 
-}  // namespace sluice::http_detail
+}  // namespace sluice::stages::http

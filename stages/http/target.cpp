@@ -5,7 +5,7 @@
 
 #include <boost/url/parse.hpp>
 
-namespace sluice::http_detail {
+namespace sluice::stages::http {
 
 namespace urls = boost::urls;
 
@@ -87,4 +87,4 @@ urls::result<urls::url> resolve_location(const urls::url_view_base& base,
   return next;
 }
 
-}  // namespace sluice::http_detail
+}  // namespace sluice::stages::http

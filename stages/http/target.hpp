@@ -12,7 +12,7 @@
 #include <boost/url/url.hpp>
 #include <boost/url/url_view.hpp>
 
-namespace sluice::http_detail {
+namespace sluice::stages::http {
 
 /// A request target derived from one URL. The views point into the URL's
 /// buffer, which outlives the target (one redirect hop).
@@ -50,4 +50,4 @@ inline bool is_redirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-}  // namespace sluice::http_detail
+}  // namespace sluice::stages::http

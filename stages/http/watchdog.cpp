@@ -8,7 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-namespace sluice::http_detail {
+namespace sluice::stages::http {
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
@@ -141,4 +141,4 @@ std::size_t watchdog::scan() {
   return armed;
 }
 
-}  // namespace sluice::http_detail
+}  // namespace sluice::stages::http

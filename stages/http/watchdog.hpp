@@ -27,7 +27,7 @@
 
 #include "sluice/core/item.hpp"
 
-namespace sluice::http_detail {
+namespace sluice::stages::http {
 
 /// Deadlines of the workers' current I/O phases, and the coroutine that
 /// enforces them. The coroutine runs only while some phase has a deadline, so
@@ -100,4 +100,4 @@ class watchdog : public std::enable_shared_from_this<watchdog> {
   std::atomic<int> fail_scans_{0};
 };
 
-}  // namespace sluice::http_detail
+}  // namespace sluice::stages::http

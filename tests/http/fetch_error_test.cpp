@@ -11,7 +11,7 @@
 
 #include <doctest/doctest.h>
 
-#include "http_options.hpp"
+#include "retry_policy.hpp"
 
 using sluice::fetch_condition;
 using sluice::fetch_errc;
@@ -63,7 +63,7 @@ TEST_CASE("fetch_error.table.names_round_trip") {
 }
 
 TEST_CASE("fetch_error.retry.classes_follow_the_table") {
-  using sluice::http_detail::should_retry;
+  using sluice::stages::http::should_retry;
   std::vector<std::string> timeout{"timeout"}, connect{"connect"}, reset{"reset"};
   CHECK(should_retry(timeout, "timeout_header", 0));
   CHECK(should_retry(timeout, "timeout_total", 0));

@@ -2,10 +2,10 @@
 # real servers on 127.0.0.1 (the built-in origin, nginx, httpbin).
 set(SLUICE_HTTP_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
 
-sluice_add_test(http_options_test
-  SOURCES ${SLUICE_HTTP_TEST_DIR}/options_test.cpp
+sluice_add_test(http_config_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/config_test.cpp
   LABELS http unit TIMEOUT 30)
-target_include_directories(http_options_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/http)
+target_include_directories(http_config_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/http)
 
 sluice_add_test(http_consumer_test
   SOURCES ${SLUICE_HTTP_TEST_DIR}/consumer_test.cpp

@@ -14,7 +14,7 @@
 using namespace std::chrono_literals;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
-using sluice::http_detail::watchdog;
+using sluice::stages::http::watchdog;
 
 namespace {
 

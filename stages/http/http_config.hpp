@@ -1,6 +1,7 @@
-// Private to the http consumer: its validated configuration and the small
-// pure helpers (rate, Retry-After, backoff, retry classes) that tests check
-// without a network. No Beast here, so tests can include it cheaply.
+// Private to the http consumer: its validated configuration. The struct's
+// member initialisers are the only place a default is written: the schema
+// (and so `sluice check`, the README and docs/http.md) reads them from a
+// default-constructed config. No Beast here, so tests include it cheaply.
 #pragma once
 
 #include <chrono>
@@ -17,7 +18,7 @@
 #include "sluice/core/fetch_error.hpp"
 #include "sluice/stage/stage.hpp"
 
-namespace sluice::http_detail {
+namespace sluice::stages::http {
 
 using namespace std::chrono_literals;
 
@@ -57,8 +58,8 @@ struct config {
   std::string method = "GET";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  std::string basic_auth;  ///< "user:password", empty = none
-  std::string user_agent;
+  std::string basic_auth;                             ///< "user:password", empty = none
+  std::string user_agent = "sluice/" SLUICE_VERSION;  ///< empty = no User-Agent header
   bool decompress = true;
   std::uint64_t max_decoded = 128ull << 20;
 
@@ -72,8 +73,10 @@ struct config {
   std::uint64_t memory_body = 1ull << 20;
   std::uint64_t recv_buffer = 1ull << 20;  ///< SO_RCVBUF; 0 = kernel autotuning
   bool keep_body = true;
-  std::vector<std::string> keep_headers;  ///< lower-case names
-  std::vector<std::string> fail_status;   ///< "404", "4xx", "5xx"
+  /// Response headers copied into the result (lower-case names).
+  std::vector<std::string> keep_headers = {"content-length", "content-encoding", "etag",
+                                           "last-modified",  "location",         "retry-after"};
+  std::vector<std::string> fail_status;  ///< "404", "4xx", "5xx"
 
   // DNS.
   std::chrono::nanoseconds dns_ttl = 60s;
@@ -88,26 +91,10 @@ option_schema schema();
 config parse_config(const options& opts, const stage_context* ctx);
 
 /// Parses `50/s`, `3000/m`, `10/h`, `2.5/s` or a bare number (per second).
+/// Thread safety: pure.
 std::optional<double> parse_rate(std::string_view text);
 
-/// Parses a Retry-After value: delta-seconds or an HTTP-date (IMF-fixdate,
-/// RFC 850 or asctime). Returns the delay from `now` (zero for a past date).
-std::optional<std::chrono::nanoseconds> parse_retry_after(
-    std::string_view value, std::chrono::system_clock::time_point now);
-
-/// Full-jitter exponential backoff: uniform in [0, min(max, base * 2^(n-1))]
-/// for retry number n >= 1.
-std::chrono::nanoseconds backoff_delay(std::uint32_t retry_number, std::chrono::nanoseconds base,
-                                       std::chrono::nanoseconds max, std::minstd_rand& rng);
-
-/// True when a failure (error kind, or "" plus an HTTP status) belongs to
-/// one of the configured retry classes.
-bool should_retry(const std::vector<std::string>& retry_on, std::string_view kind, int status);
-
-/// True when `status` matches one of `patterns` ("404", "4xx", "5xx").
-bool status_matches(const std::vector<std::string>& patterns, int status);
-
-/// The consumer itself (defined in http_consumer.cpp, which holds Beast).
+/// The consumer itself (http_consumer.cpp).
 std::unique_ptr<consumer> make_consumer(const stage_context& ctx, config cfg);
 
-}  // namespace sluice::http_detail
+}  // namespace sluice::stages::http

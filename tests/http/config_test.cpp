@@ -1,5 +1,6 @@
 // The http consumer's pure helpers and option parsing (no network).
-#include "http_options.hpp"
+#include "http_config.hpp"
+#include "retry_policy.hpp"
 
 #include <doctest/doctest.h>
 
@@ -8,10 +9,10 @@
 #include "sluice/stages/http.hpp"
 
 using namespace std::chrono_literals;
-namespace hd = sluice::http_detail;
+namespace hd = sluice::stages::http;
 namespace json = boost::json;
 
-TEST_CASE("http.options.parse_rate") {
+TEST_CASE("http.config.parse_rate") {
   CHECK(hd::parse_rate("50/s").value() == doctest::Approx(50));
   CHECK(hd::parse_rate("600/m").value() == doctest::Approx(10));
   CHECK(hd::parse_rate("36/h").value() == doctest::Approx(0.01));
@@ -24,7 +25,7 @@ TEST_CASE("http.options.parse_rate") {
   CHECK_FALSE(hd::parse_rate(""));
 }
 
-TEST_CASE("http.options.retry_after_forms") {
+TEST_CASE("http.config.retry_after_forms") {
   auto now = std::chrono::system_clock::from_time_t(1445412480);  // Wed, 21 Oct 2015 07:28:00 GMT
   CHECK(hd::parse_retry_after("120", now).value() == 120s);
   CHECK(hd::parse_retry_after(" 0 ", now).value() == 0s);
@@ -37,7 +38,7 @@ TEST_CASE("http.options.retry_after_forms") {
   CHECK_FALSE(hd::parse_retry_after("-5", now));
 }
 
-TEST_CASE("http.options.backoff_full_jitter") {
+TEST_CASE("http.config.backoff_full_jitter") {
   std::minstd_rand rng(42);
   for (std::uint32_t n = 1; n <= 12; ++n) {
     auto cap = std::min<std::chrono::nanoseconds>(100ms * (1 << (n - 1)), 2s);
@@ -57,7 +58,7 @@ TEST_CASE("http.options.backoff_full_jitter") {
   CHECK(differs);
 }
 
-TEST_CASE("http.options.retry_classes") {
+TEST_CASE("http.config.retry_classes") {
   std::vector<std::string> def = {"connect", "timeout", "reset", "5xx", "429"};
   CHECK(hd::should_retry(def, "", 503));
   CHECK(hd::should_retry(def, "", 429));
@@ -79,7 +80,7 @@ TEST_CASE("http.options.retry_classes") {
   CHECK(hd::status_matches({"418"}, 418));
 }
 
-TEST_CASE("http.options.schema_and_errors") {
+TEST_CASE("http.config.schema_and_errors") {
   sluice::registry reg;
   sluice::register_http_stages(reg);
   const auto* info = reg.find(sluice::stage_kind::consumer, "http");

@@ -1,0 +1,226 @@
+// Opening the http consumer's connections (see connector.hpp).
+#include "connector.hpp"
+
+#include <fmt/format.h>
+#include <openssl/ssl.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "connection.hpp"
+#include "sluice/core/error.hpp"
+#include "speed_guard.hpp"
+
+namespace sluice::stages::http {
+
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+
+void connection_deleter::operator()(connection* c) const noexcept {
+  delete c;
+}
+
+namespace {
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+/// The addresses of `t`: its IP literal, the origin's cached answer, or a
+/// lookup bounded by `limit` (a timeout is `timeout_kind`).
+net::awaitable<dns_cache::endpoints> endpoints(attempt_context& ctx, const config& cfg,
+                                               const target& t, origin& o, phase_deadline limit,
+                                               fetch_failure& failure) {
+  dns_cache::endpoints eps;
+  if (t.ip_literal) {
+    error_code ec;
+    auto addr = net::ip::make_address(t.host, ec);
+    if (ec) {
+      failure = {fetch_errc::bad_url, fmt::format("bad address '{}'", t.host)};
+    } else {
+      eps.emplace_back(addr, t.port);
+    }
+    co_return eps;
+  }
+  if (auto c = o.dns.lookup(clock::now())) {
+    co_return std::move(*c);
+  }
+  using namespace net::experimental::awaitable_operators;
+  tcp::resolver resolver(ctx.executor);
+  net::steady_timer timer(ctx.executor, limit.at);
+  auto started = clock::now();
+  auto res = co_await (resolver.async_resolve(t.host, std::to_string(t.port), use_tuple) ||
+                       timer.async_wait(use_tuple));
+  ctx.r.time.dns += clock::now() - started;
+  if (res.index() == 1) {
+    auto [tec] = std::get<1>(res);
+    if (tec == net::error::operation_aborted) {
+      failure = {fetch_errc::cancelled, std::string(name(fetch_errc::cancelled))};
+    } else {
+      failure = {limit.own_first ? fetch_errc::timeout_connect : fetch_errc::timeout_total,
+                 fmt::format("resolving {} timed out", t.host)};
+    }
+    co_return eps;
+  }
+  auto [ec, results] = std::get<0>(res);
+  if (ec == net::error::operation_aborted) {
+    failure = {fetch_errc::cancelled, std::string(name(fetch_errc::cancelled))};
+    co_return eps;
+  }
+  if (ec || results.empty()) {
+    failure = {fetch_errc::resolve, fmt::format("cannot resolve '{}': {}", t.host,
+                                                ec ? ec.message() : std::string("no addresses"))};
+    co_return eps;
+  }
+  for (auto& e : results) {
+    eps.push_back(e.endpoint());
+  }
+  if (cfg.dns_ttl > std::chrono::nanoseconds::zero()) {
+    o.dns.store(eps, clock::now() + cfg.dns_ttl);
+  }
+  co_return eps;
+}
+
+/// TCP to each address in turn, all within the one connect deadline.
+net::awaitable<fetch_failure> connect_any(attempt_context& ctx, const config& cfg, const target& t,
+                                          origin& o, tcp::socket& sock,
+                                          const dns_cache::endpoints& eps, phase_deadline limit) {
+  auto started = clock::now();
+  error_code ec = net::error::host_not_found;
+  bool timed_out = false;
+  for (auto& ep : eps) {
+    error_code ignore;
+    sock.close(ignore);
+    sock.open(ep.protocol(), ec);
+    if (ec) {
+      continue;
+    }
+    if (cfg.recv_buffer > 0) {
+      // Before connecting, so the window scale is chosen for it. A fixed
+      // buffer (the kernel doubles it) lets a server push a large body in
+      // few sends; autotuning starts small and grows per connection.
+      sock.set_option(net::socket_base::receive_buffer_size(static_cast<int>(cfg.recv_buffer)),
+                      ignore);
+    }
+    ctx.dog.arm(ctx.slot, sock, limit.at);
+    auto [cec] = co_await sock.async_connect(ep, use_tuple);
+    timed_out = ctx.dog.disarm(ctx.slot);
+    ec = cec;
+    if (!ec || timed_out || ec == net::error::operation_aborted) {
+      break;
+    }
+  }
+  ctx.r.time.connect += clock::now() - started;
+  if (!ec) {
+    error_code ignore;
+    sock.set_option(tcp::no_delay(true), ignore);
+    sock.non_blocking(true, ignore);  // the exchange reads bodies without blocking
+    co_return fetch_failure{};
+  }
+  if (timed_out) {
+    co_return fetch_failure{
+        limit.own_first ? fetch_errc::timeout_connect : fetch_errc::timeout_total,
+        fmt::format("connecting to {}:{} timed out", t.host, t.port)};
+  }
+  if (ec == net::error::operation_aborted) {
+    co_return fetch_failure{fetch_errc::cancelled, std::string(name(fetch_errc::cancelled))};
+  }
+  // A stale DNS answer may be the cause; resolve afresh next time.
+  o.dns.forget();
+  co_return fetch_failure{fetch_errc::connect,
+                          fmt::format("connect to {}:{} failed: {}", t.host, t.port, ec.message())};
+}
+
+/// The TLS handshake: SNI for a host name, verification of the name.
+net::awaitable<fetch_failure> handshake(attempt_context& ctx, const config& cfg, const target& t,
+                                        ssl::stream<tcp::socket>& s, phase_deadline limit) {
+  error_code ignore;
+  if (!t.ip_literal && !SSL_set_tlsext_host_name(s.native_handle(), t.host.c_str())) {
+    co_return fetch_failure{fetch_errc::tls, "cannot set SNI host name"};
+  }
+  if (cfg.tls_verify) {
+    s.set_verify_callback(ssl::host_name_verification(t.host), ignore);
+  }
+  auto started = clock::now();
+  ctx.dog.arm(ctx.slot, s.next_layer(), limit.at);
+  auto [ec] = co_await s.async_handshake(ssl::stream_base::client, use_tuple);
+  bool timed_out = ctx.dog.disarm(ctx.slot);
+  ctx.r.time.tls += clock::now() - started;
+  if (!ec) {
+    co_return fetch_failure{};
+  }
+  if (timed_out) {
+    co_return fetch_failure{
+        limit.own_first ? fetch_errc::timeout_connect : fetch_errc::timeout_total,
+        fmt::format("TLS handshake with {} timed out", t.host)};
+  }
+  if (ec == net::error::operation_aborted) {
+    co_return fetch_failure{fetch_errc::cancelled, std::string(name(fetch_errc::cancelled))};
+  }
+  std::string detail = ec.message();
+  long vr = SSL_get_verify_result(s.native_handle());
+  if (vr != X509_V_OK) {
+    detail += fmt::format(" ({})", X509_verify_cert_error_string(vr));
+  }
+  co_return fetch_failure{fetch_errc::tls,
+                          fmt::format("TLS handshake with {} failed: {}", t.host, detail)};
+}
+
+}  // namespace
+
+connector::connector(const config& cfg) : cfg_(cfg) {
+  if (!cfg_.tls_ca_file.empty()) {
+    ssl_context();
+    if (ssl_error_) {
+      throw config_error("tls.ca_file", fmt::format("cannot load CA file '{}': {}",
+                                                    cfg_.tls_ca_file, ssl_error_.message()));
+    }
+  }
+}
+
+connector::~connector() = default;
+
+// Built on first use: loading the system CA store costs tens of
+// milliseconds, which a run over plain http should not pay.
+ssl::context& connector::ssl_context() {
+  std::call_once(ssl_once_, [this] {
+    ssl_ctx_ = std::make_unique<ssl::context>(ssl::context::tls_client);
+    ssl_ctx_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                          ssl::context::no_sslv3);
+    ssl_ctx_->set_verify_mode(cfg_.tls_verify ? ssl::verify_peer : ssl::verify_none);
+    if (!cfg_.tls_ca_file.empty()) {
+      ssl_ctx_->load_verify_file(cfg_.tls_ca_file, ssl_error_);
+    } else if (cfg_.tls_verify) {
+      ssl_ctx_->set_default_verify_paths(ssl_error_);
+    }
+  });
+  return *ssl_ctx_;
+}
+
+net::awaitable<open_result> connector::open(attempt_context& ctx, const target& t, origin& o,
+                                            clock::time_point deadline) {
+  auto limit = phase_limit(deadline, cfg_.connect_timeout, clock::now());
+  open_result res;
+  auto eps = co_await endpoints(ctx, cfg_, t, o, limit, res.failure);
+  if (res.failure.kind != fetch_errc{}) {
+    co_return res;
+  }
+  connection_ptr c(new connection());
+  if (t.tls) {
+    c->tls = std::make_unique<ssl::stream<tcp::socket>>(ctx.executor, ssl_context());
+  } else {
+    c->plain.emplace(ctx.executor);
+  }
+  res.failure = co_await connect_any(ctx, cfg_, t, o, c->lowest(), eps, limit);
+  if (res.failure.kind == fetch_errc{} && t.tls) {
+    res.failure = co_await handshake(ctx, cfg_, t, *c->tls, limit);
+  }
+  if (res.failure.kind == fetch_errc{}) {
+    res.conn = std::move(c);
+  }
+  co_return res;
+}
+
+}  // namespace sluice::stages::http

@@ -1,0 +1,424 @@
+// The http consumer's requests and attempts (see exchange.hpp).
+#include "exchange.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include <fmt/format.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "connection.hpp"
+#include "response_reader.hpp"
+#include "retry_policy.hpp"
+#include "sluice/core/base64.hpp"
+#include "speed_guard.hpp"
+
+namespace sluice::stages::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+
+namespace {
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+/// Request fields that carry credentials: never sent to another origin after
+/// a redirect unless the user trusts redirects.
+bool is_credential_field(std::string_view name) {
+  return beast::iequals(name, "authorization") || beast::iequals(name, "cookie") ||
+         beast::iequals(name, "proxy-authorization");
+}
+
+/// The request as it goes on the wire (Beast's serializer, run once).
+std::string serialize(const bhttp::request<bhttp::string_body>& req) {
+  std::string out;
+  out.reserve(256 + req.body().size());
+  bhttp::request_serializer<bhttp::string_body> sr{req};
+  error_code ec;
+  while (!sr.is_done() && !ec) {
+    sr.next(ec, [&](error_code&, const auto& buffers) {
+      for (auto b : beast::buffers_range_ref(buffers)) {
+        out.append(static_cast<const char*>(b.data()), b.size());
+      }
+      sr.consume(beast::buffer_bytes(buffers));
+    });
+  }
+  return out;
+}
+
+bool has_field(const config& cfg, std::string_view name) {
+  return std::any_of(cfg.headers.begin(), cfg.headers.end(),
+                     [&](auto& h) { return beast::iequals(h.first, name); });
+}
+
+/// Feeds buffered bytes to the parser; `progressed` when it took any.
+error_code parse_buffered(connection& c, response_reader& p, bool& progressed) {
+  error_code ec;
+  progressed = false;
+  if (c.buffer.size() == 0) {
+    return ec;
+  }
+  auto used = p.put(c.buffer.data(), ec);
+  c.buffer.consume(used);
+  progressed = used > 0;
+  if (ec == bhttp::error::need_more) {
+    ec = {};
+  }
+  return ec;
+}
+
+}  // namespace
+
+struct transport::impl {
+  const config& cfg;
+  connector conn;
+  header_selection keep;
+  reader_settings reader;
+  std::string authorization;
+  bool host_overridden;
+  /// Everything after the request line, indexed [with_body][foreign].
+  std::array<std::array<std::string, 2>, 2> tails;
+
+  explicit impl(const config& c)
+      : cfg(c),
+        conn(c),
+        keep(c.keep_headers),
+        authorization(c.basic_auth.empty() ? "" : "Basic " + base64_encode(c.basic_auth)),
+        host_overridden(has_field(c, "host")) {
+    // A user's Accept-Encoding means they want the body as it comes.
+    reader = {c.max_header, c.decompress && !has_field(c, "accept-encoding"), &keep};
+    for (int with_body = 0; with_body < 2; ++with_body) {
+      for (int foreign = 0; foreign < 2; ++foreign) {
+        tails[with_body][foreign] = tail(with_body != 0, foreign != 0);
+      }
+    }
+  }
+
+  /// The configured fields (and body) of a request, serialized by Beast.
+  std::string tail(bool with_body, bool foreign) const {
+    bool credentials = !foreign || cfg.redirect_trusted;
+    bhttp::request<bhttp::string_body> req;
+    req.version(11);
+    req.method_string(with_body ? cfg.method : "GET");
+    req.target("/");
+    if (!has_field(cfg, "user-agent") && !cfg.user_agent.empty()) {
+      req.set(bhttp::field::user_agent, cfg.user_agent);
+    }
+    if (cfg.decompress && !has_field(cfg, "accept-encoding")) {
+      req.set(bhttp::field::accept_encoding, "gzip, deflate");
+    }
+    if (!authorization.empty() && credentials) {
+      req.set(bhttp::field::authorization, authorization);
+    }
+    for (auto& [k, v] : cfg.headers) {
+      if (credentials || !is_credential_field(k)) {
+        req.set(k, v);
+      }
+    }
+    if (with_body && !cfg.body.empty()) {
+      req.body() = cfg.body;
+      req.prepare_payload();
+    }
+    std::string wire = serialize(req);
+    return wire.substr(wire.find("\r\n") + 2);
+  }
+};
+
+namespace {
+
+/// One exchange on one connection: the request written, the response read.
+template <class Stream>
+class session {
+ public:
+  session(const config& cfg, attempt_context& ctx, connection& c, Stream& s, outcome& out)
+      : cfg_(cfg), ctx_(ctx), c_(c), s_(s), out_(out) {}
+
+  /// Returns whether the connection may serve another request.
+  net::awaitable<bool> run(const reader_settings& rs, const std::string& request, bool reused,
+                           clock::time_point deadline, bool head);
+
+ private:
+  net::awaitable<error_code> read_more(response_reader& p, clock::time_point at);
+  net::awaitable<error_code> read_body_direct(response_reader& p, clock::time_point at);
+  net::awaitable<bool> read_header(response_reader& p, bool reused, phase_deadline header);
+  net::awaitable<void> read_body(response_reader& p, clock::time_point deadline);
+
+  const config& cfg_;
+  attempt_context& ctx_;
+  connection& c_;
+  Stream& s_;
+  outcome& out_;
+  bool timed_out_ = false;
+};
+
+/// One read from the connection into its buffer, within the armed phase.
+/// EOF after part of a message lets the parser decide (a body delimited by
+/// the close ends there); EOF before any byte is end_of_stream, as in Beast.
+template <class Stream>
+net::awaitable<error_code> session<Stream>::read_more(response_reader& p, clock::time_point at) {
+  auto& b = c_.buffer;
+  auto room = std::clamp<std::size_t>(b.capacity() - b.size(), 512, k_read_buffer);
+  ctx_.dog.arm(ctx_.slot, c_.lowest(), at);
+  auto [ec, n] = co_await s_.async_read_some(b.prepare(room), use_tuple);
+  timed_out_ = ctx_.dog.disarm(ctx_.slot);
+  b.commit(n);
+  if (timed_out_ && ec == net::error::operation_aborted) {
+    co_return beast::error::timeout;
+  }
+  if (ec == net::error::eof) {
+    if (p.got_some()) {
+      error_code eec;
+      p.put_eof(eec);
+      co_return eec;
+    }
+    co_return bhttp::error::end_of_stream;
+  }
+  co_return ec;
+}
+
+/// Reads body bytes of a plain connection the way a reactor client does:
+/// non-blocking reads into a per-thread buffer (hot in cache, where 100
+/// connection buffers are not), parsed at once; only when the socket has
+/// nothing does the worker wait for readiness. Bytes the parser leaves
+/// (a partial chunk header) move to the connection's buffer. The buffer is
+/// never held across a suspension, so coroutines sharing a thread cannot
+/// overwrite each other's data.
+template <class Stream>
+net::awaitable<error_code> session<Stream>::read_body_direct(response_reader& p,
+                                                             clock::time_point at) {
+  static thread_local std::array<char, k_read_buffer> scratch;
+  tcp::socket& s = c_.lowest();
+  for (;;) {
+    error_code ec;
+    auto n = s.read_some(net::buffer(scratch), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      ctx_.dog.arm(ctx_.slot, s, at);
+      auto [wec] = co_await s.async_wait(tcp::socket::wait_read, use_tuple);
+      timed_out_ = ctx_.dog.disarm(ctx_.slot);
+      if (wec) {
+        co_return timed_out_&& wec == net::error::operation_aborted ? beast::error::timeout : wec;
+      }
+      continue;
+    }
+    if (ec == net::error::eof) {
+      error_code eec;
+      p.put_eof(eec);  // the header is done: got_some() holds
+      co_return eec;
+    }
+    if (ec) {
+      co_return ec;
+    }
+    std::size_t off = 0;
+    while (off < n && !p.is_done()) {
+      auto used = p.put(net::buffer(scratch.data() + off, n - off), ec);
+      off += used;
+      if (ec == bhttp::error::need_more) {
+        ec = {};
+        break;
+      }
+      if (ec || used == 0) {
+        break;
+      }
+    }
+    if (off < n) {
+      auto& b = c_.buffer;
+      b.commit(net::buffer_copy(b.prepare(n - off), net::buffer(scratch.data() + off, n - off)));
+    }
+    co_return ec;
+  }
+}
+
+/// The header: parse what is buffered, read more until it is complete.
+/// False (with the failure in the outcome) when it does not complete.
+template <class Stream>
+net::awaitable<bool> session<Stream>::read_header(response_reader& p, bool reused,
+                                                  phase_deadline header) {
+  auto timeout_kind = header.own_first ? fetch_errc::timeout_header : fetch_errc::timeout_total;
+  while (!p.is_header_done()) {
+    bool progressed = false;
+    auto ec = parse_buffered(c_, p, progressed);
+    if (!ec && (p.is_header_done() || progressed)) {
+      continue;
+    }
+    if (!ec) {
+      ec = co_await read_more(p, header.at);
+    }
+    if (ec) {
+      if (reused && is_reset(ec) && !p.got_some() && c_.buffer.size() == 0) {
+        out_.stale_reuse = true;
+      }
+      out_.fail(classify(cfg_, ec, fetch_errc::read, timeout_kind));
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+/// The body: the reader decodes (gzip/deflate) on the fly and spills to a
+/// file when large; here only the I/O, the timeouts and the speed guard.
+template <class Stream>
+net::awaitable<void> session<Stream>::read_body(response_reader& p, clock::time_point deadline) {
+  speed_guard guard(cfg_.min_speed, cfg_.speed_window, clock::now());
+  while (!p.is_done()) {
+    auto next = guard.next_read(deadline);
+    auto before = p.wire_bytes();
+    // Usually the whole body arrived with the header: parse it in place.
+    bool progressed = false;
+    auto ec = parse_buffered(c_, p, progressed);
+    if (!progressed && !ec) {
+      // Bytes the parser left (a partial chunk header) must stay in front
+      // of the next ones: then read into the connection's buffer.
+      bool direct = false;
+      if constexpr (std::is_same_v<Stream, tcp::socket>) {
+        direct = c_.buffer.size() == 0;
+      }
+      if (direct) {
+        ec = co_await read_body_direct(p, next.at);
+      } else {
+        ec = co_await read_more(p, next.at);
+      }
+    }
+    std::uint64_t got = p.wire_bytes() - before;
+    if (out_.failed()) {
+      co_return;  // the reader failed the body (decode, body_limit, body_file)
+    }
+    if (ec == beast::error::timeout && next.own_first) {
+      out_.fail(fetch_errc::too_slow,
+                fmt::format("body slower than min_speed ({} bytes/s): {} bytes in the last {}",
+                            cfg_.min_speed, guard.window_bytes() + got,
+                            format_duration(cfg_.speed_window)));
+      co_return;
+    }
+    if (ec) {
+      out_.fail(classify(cfg_, ec, fetch_errc::read, fetch_errc::timeout_total));
+      co_return;
+    }
+    guard.add(got, clock::now());
+  }
+}
+
+template <class Stream>
+net::awaitable<bool> session<Stream>::run(const reader_settings& rs, const std::string& request,
+                                          bool reused, clock::time_point deadline, bool head) {
+  auto header = phase_limit(deadline, cfg_.header_timeout, clock::now());
+  // One flat buffer, serialized once per hop, written in one call (the
+  // socket takes it whole unless the send buffer is full).
+  ctx_.dog.arm(ctx_.slot, c_.lowest(), header.at);
+  auto [wec, wn] = co_await net::async_write(s_, net::buffer(request), use_tuple);
+  timed_out_ = ctx_.dog.disarm(ctx_.slot);
+  if (wec) {
+    if (timed_out_ && wec == net::error::operation_aborted) {
+      wec = beast::error::timeout;
+    }
+    out_.stale_reuse = reused && is_reset(wec);
+    out_.fail(classify(cfg_, wec, fetch_errc::write,
+                       header.own_first ? fetch_errc::timeout_header : fetch_errc::timeout_total));
+    co_return false;
+  }
+  auto written = clock::now();
+  response_reader p(rs, ctx_.r, ctx_.body, out_);
+  p.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(cfg_.max_header, UINT32_MAX)));
+  p.body_limit(cfg_.max_body);
+  p.skip(head);
+  if (!co_await read_header(p, reused, header)) {
+    co_return false;
+  }
+  ctx_.r.time.ttfb += clock::now() - written;
+  if (!out_.retry_after_value.empty()) {
+    out_.retry_after = parse_retry_after(out_.retry_after_value, std::chrono::system_clock::now());
+  }
+  if (!is_redirect(ctx_.r.status)) {
+    out_.location.clear();
+  }
+  co_await read_body(p, deadline);
+  if (out_.failed()) {
+    co_return false;
+  }
+  if (p.truncated_encoding()) {
+    out_.fail(fetch_errc::decode, "truncated compressed body");
+    co_return false;
+  }
+  if (auto f = ctx_.body.finish()) {
+    out_.fail(std::move(*f));
+    co_return false;
+  }
+  co_return p.keep_alive() && c_.buffer.size() == 0;
+}
+
+}  // namespace
+
+transport::transport(const config& cfg) : impl_(std::make_unique<impl>(cfg)) {}
+transport::~transport() = default;
+
+std::string transport::request(const target& t, std::string_view method, bool with_body,
+                               bool foreign) const {
+  const std::string& tail = impl_->tails[with_body][foreign];
+  std::string out;
+  out.reserve(method.size() + t.path.size() + t.host_header.size() + tail.size() + 26);
+  out.append(method).append(" ");
+  if (t.path.empty() || t.path.front() != '/') {
+    out.push_back('/');  // "http://h" and "http://h?q" have no path: "/", "/?q"
+  }
+  out.append(t.path).append(" HTTP/1.1\r\n");
+  if (!impl_->host_overridden) {
+    out.append("Host: ").append(t.host_header).append("\r\n");
+  }
+  out.append(tail);
+  return out;
+}
+
+net::awaitable<outcome> transport::attempt(attempt_context& ctx, origin& o, const target& t,
+                                           const std::string& request, bool head) const {
+  const config& cfg = impl_->cfg;
+  outcome out;
+  auto deadline = cfg.total_timeout > std::chrono::nanoseconds::zero()
+                      ? clock::now() + cfg.total_timeout
+                      : clock::time_point::max();
+  for (int fresh_tries = 0; fresh_tries < 2; ++fresh_tries) {
+    out = outcome{};
+    ctx.body.discard();
+    connection_ptr c;
+    if (fresh_tries == 0) {
+      c = o.pool.take(clock::now(), cfg.pool_idle_timeout);
+    }
+    bool reused = c != nullptr;
+    if (!c) {
+      auto opened = co_await impl_->conn.open(ctx, t, o, deadline);
+      if (!opened.conn) {
+        out.fail(std::move(opened.failure));
+        co_return out;
+      }
+      c = std::move(opened.conn);
+    }
+    bool reusable = false;
+    if (c->tls) {
+      session<ssl::stream<tcp::socket>> s(cfg, ctx, *c, *c->tls, out);
+      reusable = co_await s.run(impl_->reader, request, reused, deadline, head);
+    } else {
+      session<tcp::socket> s(cfg, ctx, *c, *c->plain, out);
+      reusable = co_await s.run(impl_->reader, request, reused, deadline, head);
+    }
+    if (out.stale_reuse && !out.cancelled()) {
+      continue;  // the server closed an idle connection: once more on a fresh one
+    }
+    if (!out.failed() && reusable && cfg.pool_max_idle > 0) {
+      c->idle_since = clock::now();
+      c->buffer.clear();
+      o.pool.give_back(std::move(c), cfg.pool_max_idle);
+    }
+    co_return out;
+  }
+  co_return out;
+}
+
+}  // namespace sluice::stages::http

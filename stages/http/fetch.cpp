@@ -1,0 +1,112 @@
+// The hops and attempts of one item (see fetch.hpp).
+#include "fetch.hpp"
+
+#include <random>
+
+#include <fmt/format.h>
+#include <boost/url/parse.hpp>
+
+#include "redirect_policy.hpp"
+#include "retry_policy.hpp"
+
+namespace sluice::stages::http {
+
+namespace net = boost::asio;
+namespace urls = boost::urls;
+
+namespace {
+
+void fail(result& r, fetch_errc kind, std::string message) {
+  r.error_kind = name(kind);
+  r.error_message = std::move(message);
+}
+
+/// The attempts of one hop: admission, the attempt, then a retry after a
+/// backoff while the failure's class is in `retry.on` and attempts remain.
+/// A Retry-After pauses the whole origin (every worker waits, not only this).
+net::awaitable<outcome> attempts(fetch_io& io, const config& cfg, origin& o, const target& t,
+                                 const std::string& request, bool head, result& r,
+                                 std::minstd_rand& rng) {
+  outcome out;
+  r.attempts = 0;
+  for (std::uint32_t n = 1;; ++n) {
+    permit_guard permit;
+    // No admission coroutine (a frame per request) when nothing limits the origin.
+    if (o.gate.limited() && !co_await o.gate.admit(permit)) {
+      out.cancel();
+      co_return out;
+    }
+    r.attempts = n;
+    out = co_await io.attempt(o, t, request, head);
+    permit.release();
+    if (out.cancelled()) {
+      co_return out;
+    }
+    if (out.retry_after) {
+      o.gate.pause_until(clock::now() + std::min(*out.retry_after, cfg.retry_after_max));
+    }
+    auto kind = out.failed() ? std::optional<fetch_errc>(out.kind) : std::nullopt;
+    if (!should_retry(cfg.retry_on, kind, r.status) || n >= cfg.attempts) {
+      co_return out;
+    }
+    if (!co_await io.wait(backoff_delay(n, cfg.backoff_base, cfg.backoff_max, rng))) {
+      out.cancel();
+      co_return out;
+    }
+  }
+}
+
+}  // namespace
+
+net::awaitable<void> fetch(fetch_io& io, const config& cfg, result& r) {
+  auto parsed = urls::parse_uri(r.url);
+  if (!parsed) {
+    fail(r, fetch_errc::bad_url, describe_bad_url(r.url));
+    co_return;
+  }
+  // The parsed r.url until a redirect; then `owned`, the resolved Location.
+  // A pointer, not a url_view assigned from `owned`: in Boost.URL 1.81 such
+  // a view keeps reading the url's own (later moved-to) sizes, so every use
+  // of it after the next move is out of bounds (boostorg/url#872).
+  const urls::url_view_base* current = &*parsed;
+  urls::url owned;
+  std::string first_origin;
+  hop_state state{cfg.method};
+  std::minstd_rand rng(static_cast<std::uint32_t>(r.index * 2654435761u + r.worker + 1));
+  for (;;) {
+    target t;
+    if (auto why = make_target(*current, t); !why.empty()) {
+      fail(r, fetch_errc::bad_url, why);  // a redirect's target was checked by next_hop
+      co_return;
+    }
+    r.final_url.assign(current->buffer().data(), current->buffer().size());
+    auto o = io.origin_of(t);
+    if (state.redirects == 0) {
+      first_origin.assign(t.key_view());
+    }
+    auto request = io.request(t, state.method, state.with_body, t.key_view() != first_origin);
+    outcome out = co_await attempts(io, cfg, *o, t, request, is_head(state.method), r, rng);
+    if (out.failed()) {
+      fail(r, out.kind, std::move(out.message));
+      co_return;
+    }
+    auto step = next_hop(*current, r.status, out.location, cfg.max_redirects, state);
+    if (step.what == redirect_step::action::fail) {
+      fail(r, step.failure.kind, std::move(step.failure.message));
+      co_return;
+    }
+    if (step.what == redirect_step::action::follow) {
+      io.discard_response();
+      r.redirects = state.redirects;
+      owned = std::move(step.next);
+      current = &owned;
+      continue;
+    }
+    if (status_matches(cfg.fail_status, r.status)) {
+      fail(r, fetch_errc::http_status, fmt::format("HTTP status {}", r.status));
+    }
+    co_return;
+  }
+}
+
+}  // namespace sluice::stages::http

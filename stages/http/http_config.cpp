@@ -1,0 +1,358 @@
+// The http consumer's option schema and its parse into a config. Every
+// default shown by the schema is read from a default-constructed config.
+#include "http_config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "retry_policy.hpp"
+#include "sluice/core/error.hpp"
+
+namespace sluice::stages::http {
+
+namespace {
+
+using std::chrono::nanoseconds;
+
+option_spec bounded(option_spec s, std::optional<double> lo, std::optional<double> hi = {}) {
+  s.minimum = lo;
+  s.maximum = hi;
+  return s;
+}
+
+option_spec object(std::string name, std::string doc, std::vector<option_spec> fields) {
+  option_spec s = make_option(std::move(name), option_type::object, "", std::move(doc));
+  s.fields = std::move(fields);
+  return s;
+}
+
+// A config value as the schema writes its default (and parse_duration /
+// parse_size read it back): `30s`, `200ms`, `64KiB`, `true`.
+std::string text(bool v) {
+  return v ? "true" : "false";
+}
+std::string text(std::uint64_t v) {
+  return std::to_string(v);
+}
+std::string text(double v) {
+  return fmt::format("{}", v);
+}
+std::string text(nanoseconds d) {
+  using namespace std::chrono;
+  if (d.count() != 0 && d % seconds(1) == nanoseconds::zero()) {
+    return fmt::format("{}s", duration_cast<seconds>(d).count());
+  }
+  if (d.count() != 0 && d % milliseconds(1) == nanoseconds::zero()) {
+    return fmt::format("{}ms", duration_cast<milliseconds>(d).count());
+  }
+  return fmt::format("{}ns", d.count());
+}
+std::string size_text(std::uint64_t b) {
+  for (auto [unit, name] :
+       {std::pair{1ull << 30, "GiB"}, {1ull << 20, "MiB"}, {1ull << 10, "KiB"}}) {
+    if (b != 0 && b % unit == 0) {
+      return fmt::format("{}{}", b / unit, name);
+    }
+  }
+  return std::to_string(b);
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+void add_connection_options(option_schema& s, const config& d) {
+  using T = option_type;
+  s.push_back(
+      bounded(make_option("per_host", T::integer, text(std::uint64_t{d.per_host}),
+                          "Max concurrent requests per origin (scheme+host+port); 0 = unlimited"),
+              0));
+  s.push_back(
+      object("pool", "Keep-alive connection pool per origin",
+             {bounded(make_option("max_idle", T::integer, text(std::uint64_t{d.pool_max_idle}),
+                                  "Idle connections kept per origin; 0 = no reuse"),
+                      0),
+              make_option("idle_timeout", T::duration, text(d.pool_idle_timeout),
+                          "An idle connection older than this is closed")}));
+  s.push_back(make_option("rate", T::string, "",
+                          "Per-origin token bucket rate, like `50/s`, `600/m`; empty = unlimited"));
+  s.push_back(bounded(
+      make_option("burst", T::integer, text(d.rate_burst), "Token bucket size for `rate`"), 1));
+  s.push_back(object(
+      "timeouts", "Per-attempt time limits (0 = none)",
+      {make_option("connect", T::duration, text(d.connect_timeout),
+                   "DNS + TCP connect + TLS handshake"),
+       make_option("header", T::duration, text(d.header_timeout),
+                   "From sending the request until the response header is read"),
+       make_option("total", T::duration, text(d.total_timeout),
+                   "Whole attempt, including the body"),
+       make_option("min_speed", T::size, size_text(d.min_speed),
+                   "Minimum body bytes per second over `speed_window`; 0 = off"),
+       make_option("speed_window", T::duration, text(d.speed_window), "Window for `min_speed`")}));
+  s.push_back(object(
+      "retry", "Retries with exponential backoff and full jitter",
+      {bounded(make_option("attempts", T::integer, text(std::uint64_t{d.attempts}),
+                           "Attempts per URL, including the first"),
+               1, 100),
+       make_option("backoff_base", T::duration, text(d.backoff_base),
+                   "Backoff base (doubles per retry)"),
+       make_option("backoff_max", T::duration, text(d.backoff_max), "Backoff cap"),
+       make_option("on", T::string_list, "",
+                   fmt::format("Failure classes that retry: {} or a status like 503 (default: {})",
+                               fmt::join(retry_classes(), ", "), fmt::join(d.retry_on, ", "))),
+       make_option("retry_after_max", T::duration, text(d.retry_after_max),
+                   "Cap on a server's Retry-After (which pauses the whole origin)")}));
+  s.push_back(bounded(make_option("redirects", T::integer, text(std::uint64_t{d.max_redirects}),
+                                  "Redirect hops to follow (http/https only); 0 = none"),
+                      0, 100));
+  s.push_back(make_option(
+      "redirect_trusted", T::boolean, text(d.redirect_trusted),
+      "Also send basic_auth and the Authorization, Cookie and Proxy-Authorization headers after "
+      "a redirect to another origin (as curl --location-trusted); by default they go only to "
+      "the item's own origin"));
+}
+
+void add_request_options(option_schema& s, const config& d) {
+  using T = option_type;
+  s.push_back(make_option("method", T::string, d.method, "Request method"));
+  s.push_back(make_option("headers", T::string_map, "", "Extra request headers"));
+  s.push_back(make_option("body", T::string, d.body, "Request body (sent with every request)"));
+  s.push_back(object("basic_auth", "HTTP basic authentication",
+                     {make_option("user", T::string, "", "User name"),
+                      make_option("password", T::string, "", "Password")}));
+  s.push_back(make_option("user_agent", T::string, d.user_agent, "User-Agent header"));
+  s.push_back(make_option("decompress", T::boolean, text(d.decompress),
+                          "Send `Accept-Encoding: gzip, deflate` and decode the body with zlib"));
+  s.push_back(make_option("max_decoded", T::size, size_text(d.max_decoded),
+                          "Cap on a decoded (decompressed) body"));
+  s.push_back(object("tls", "HTTPS settings (OpenSSL, SNI always sent)",
+                     {make_option("verify", T::boolean, text(d.tls_verify),
+                                  "Verify the peer against the CA store and host name"),
+                      make_option("ca_file", T::string, d.tls_ca_file,
+                                  "PEM file of trusted CAs instead of the system store")}));
+}
+
+void add_result_options(option_schema& s, const config& d) {
+  using T = option_type;
+  s.push_back(
+      make_option("max_header", T::size, size_text(d.max_header), "Max response header bytes"));
+  s.push_back(make_option("max_body", T::size, size_text(d.max_body),
+                          "Max response body bytes (as received)"));
+  s.push_back(
+      make_option("memory_body", T::size, size_text(d.memory_body),
+                  "Bodies up to this size stay in memory; larger ones go to a temporary file"));
+  s.push_back(make_option(
+      "keep_body", T::boolean, text(d.keep_body),
+      "Keep the body in the result (else count it); bodies are only counted anyway when no "
+      "sink reads them"));
+  s.push_back(make_option("keep_headers", T::string_list, "",
+                          fmt::format("Response headers copied into the result (default: {})",
+                                      fmt::join(d.keep_headers, ", "))));
+  s.push_back(
+      make_option("fail_status", T::string_list, "",
+                  "Statuses that count as failures (kind http_status): `404`, `4xx`, `5xx`"));
+  s.push_back(make_option("dns_ttl", T::duration, text(d.dns_ttl),
+                          "How long a resolved host stays cached"));
+  s.push_back(
+      make_option("recv_buffer", T::size, size_text(d.recv_buffer),
+                  "Socket receive buffer (SO_RCVBUF) per connection, the most a server can send "
+                  "ahead of reads; `0` leaves it to the kernel's autotuning"));
+}
+
+// Each part of parse_config reads one group of options into `c`; an option
+// the user did not give keeps the struct's default.
+template <class T, class Get>
+void read(const options& o, std::string_view key, T& into, Get get) {
+  if (o.has(std::string(key))) {
+    into = static_cast<T>((o.*get)(std::string(key)));
+  }
+}
+
+void parse_connection(const options& o, config& c) {
+  read(o, "per_host", c.per_host, &options::get_int);
+  if (o.has("pool")) {
+    options p = o.get_object("pool");
+    read(p, "max_idle", c.pool_max_idle, &options::get_int);
+    read(p, "idle_timeout", c.pool_idle_timeout, &options::get_duration);
+  }
+  if (o.has("rate")) {
+    std::string r = o.get_string("rate");
+    if (!r.empty()) {
+      auto v = parse_rate(r);
+      if (!v) {
+        throw config_error("rate", "invalid rate '" + r + "' (expected like 50/s, 600/m, 10/h)");
+      }
+      c.rate_per_sec = *v;
+    }
+  }
+  read(o, "burst", c.rate_burst, &options::get_int);
+  read(o, "dns_ttl", c.dns_ttl, &options::get_duration);
+  read(o, "redirects", c.max_redirects, &options::get_int);
+  read(o, "redirect_trusted", c.redirect_trusted, &options::get_bool);
+}
+
+void parse_timeouts(const options& o, config& c) {
+  if (!o.has("timeouts")) {
+    return;
+  }
+  options t = o.get_object("timeouts");
+  read(t, "connect", c.connect_timeout, &options::get_duration);
+  read(t, "header", c.header_timeout, &options::get_duration);
+  read(t, "total", c.total_timeout, &options::get_duration);
+  read(t, "min_speed", c.min_speed, &options::get_size);
+  read(t, "speed_window", c.speed_window, &options::get_duration);
+  if (c.min_speed > 0 && c.speed_window <= nanoseconds::zero()) {
+    throw config_error("timeouts.speed_window", "speed_window must be > 0 when min_speed is set");
+  }
+}
+
+void parse_retry(const options& o, config& c) {
+  if (!o.has("retry")) {
+    return;
+  }
+  options r = o.get_object("retry");
+  read(r, "attempts", c.attempts, &options::get_int);
+  read(r, "backoff_base", c.backoff_base, &options::get_duration);
+  read(r, "backoff_max", c.backoff_max, &options::get_duration);
+  read(r, "retry_after_max", c.retry_after_max, &options::get_duration);
+  if (!r.has("on")) {
+    return;
+  }
+  c.retry_on.clear();
+  const auto& classes = retry_classes();
+  for (auto& v : r.get_string_list("on")) {
+    std::string k = lower(v);
+    bool known = std::find(classes.begin(), classes.end(), k) != classes.end();
+    if (!known && !valid_status_pattern(k)) {
+      throw config_error("retry.on", fmt::format("unknown retry class '{}' ({} or a status such "
+                                                 "as 503)",
+                                                 v, fmt::join(classes, ", ")));
+    }
+    c.retry_on.push_back(k);
+  }
+}
+
+void parse_request(const options& o, const stage_context* ctx, config& c) {
+  if (o.has("method")) {
+    c.method = o.get_string("method");
+    if (c.method.empty() || !std::all_of(c.method.begin(), c.method.end(), [](unsigned char ch) {
+          return std::isalnum(ch) || ch == '-' || ch == '_';
+        })) {
+      throw config_error("method", "invalid HTTP method '" + c.method + "'");
+    }
+  }
+  if (o.has("headers")) {
+    for (auto& [k, v] : o.get_string_map("headers")) {
+      c.headers.emplace_back(k, v);
+    }
+  }
+  read(o, "body", c.body, &options::get_string);
+  if (o.has("basic_auth")) {
+    options a = o.get_object("basic_auth");
+    std::string user = a.has("user") ? a.get_string("user") : "";
+    std::string pass = a.has("password") ? a.get_string("password") : "";
+    if (!user.empty() || !pass.empty()) {
+      c.basic_auth = user + ":" + pass;
+    }
+  }
+  read(o, "user_agent", c.user_agent, &options::get_string);
+  read(o, "decompress", c.decompress, &options::get_bool);
+  if (o.has("tls")) {
+    options t = o.get_object("tls");
+    read(t, "verify", c.tls_verify, &options::get_bool);
+    if (t.has("ca_file")) {
+      std::string f = t.get_string("ca_file");
+      if (!f.empty()) {
+        c.tls_ca_file = ctx ? ctx->resolve(f).string() : f;
+      }
+    }
+  }
+}
+
+void parse_results(const options& o, config& c) {
+  read(o, "max_decoded", c.max_decoded, &options::get_size);
+  read(o, "max_header", c.max_header, &options::get_size);
+  read(o, "max_body", c.max_body, &options::get_size);
+  read(o, "recv_buffer", c.recv_buffer, &options::get_size);
+  if (c.recv_buffer > (1ull << 30)) {
+    throw config_error("recv_buffer", "recv_buffer must be at most 1GiB");
+  }
+  read(o, "memory_body", c.memory_body, &options::get_size);
+  read(o, "keep_body", c.keep_body, &options::get_bool);
+  if (o.has("keep_headers")) {
+    c.keep_headers.clear();
+    for (auto& h : o.get_string_list("keep_headers")) {
+      c.keep_headers.push_back(lower(h));
+    }
+  }
+  if (o.has("fail_status")) {
+    for (auto& p : o.get_string_list("fail_status")) {
+      std::string k = lower(p);
+      if (!valid_status_pattern(k)) {
+        throw config_error("fail_status",
+                           "invalid status pattern '" + p + "' (like 404, 4xx or 5xx)");
+      }
+      c.fail_status.push_back(k);
+    }
+  }
+}
+
+}  // namespace
+
+option_schema schema() {
+  const config defaults;
+  option_schema s;
+  add_connection_options(s, defaults);
+  add_request_options(s, defaults);
+  add_result_options(s, defaults);
+  return s;
+}
+
+config parse_config(const options& o, const stage_context* ctx) {
+  config c;
+  parse_connection(o, c);
+  parse_timeouts(o, c);
+  parse_retry(o, c);
+  parse_request(o, ctx, c);
+  parse_results(o, c);
+  return c;
+}
+
+std::optional<double> parse_rate(std::string_view text) {
+  auto slash = text.find('/');
+  std::string_view num = text.substr(0, slash);
+  while (!num.empty() && num.back() == ' ') {
+    num.remove_suffix(1);
+  }
+  double v = 0;
+  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
+  if (ec != std::errc{} || p != num.data() + num.size() || !(v > 0) || !std::isfinite(v)) {
+    return std::nullopt;
+  }
+  if (slash == std::string_view::npos) {
+    return v;
+  }
+  std::string_view unit = text.substr(slash + 1);
+  while (!unit.empty() && unit.front() == ' ') {
+    unit.remove_prefix(1);
+  }
+  if (unit == "s" || unit == "sec" || unit == "second") {
+    return v;
+  }
+  if (unit == "m" || unit == "min" || unit == "minute") {
+    return v / 60.0;
+  }
+  if (unit == "h" || unit == "hour") {
+    return v / 3600.0;
+  }
+  return std::nullopt;
+}
+
+}  // namespace sluice::stages::http
