@@ -1,11 +1,12 @@
 // The http consumer's pure helpers and option parsing (no network).
 #include "http_config.hpp"
-#include "retry_policy.hpp"
 
 #include <doctest/doctest.h>
 
+#include "sluice/config/config.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/stage/registry.hpp"
+#include "sluice/stages/builtin.hpp"
 #include "sluice/stages/http.hpp"
 
 using namespace std::chrono_literals;
@@ -23,61 +24,6 @@ TEST_CASE("http.config.parse_rate") {
   CHECK_FALSE(hd::parse_rate("-1/s"));
   CHECK_FALSE(hd::parse_rate("5/fortnight"));
   CHECK_FALSE(hd::parse_rate(""));
-}
-
-TEST_CASE("http.config.retry_after_forms") {
-  auto now = std::chrono::system_clock::from_time_t(1445412480);  // Wed, 21 Oct 2015 07:28:00 GMT
-  CHECK(hd::parse_retry_after("120", now).value() == 120s);
-  CHECK(hd::parse_retry_after(" 0 ", now).value() == 0s);
-  CHECK(hd::parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now).value() == 30s);
-  CHECK(hd::parse_retry_after("Wednesday, 21-Oct-15 07:29:00 GMT", now).value() == 60s);
-  CHECK(hd::parse_retry_after("Wed Oct 21 07:28:10 2015", now).value() == 10s);
-  CHECK(hd::parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now).value() == 0s);  // past
-  CHECK_FALSE(hd::parse_retry_after("soon", now));
-  CHECK_FALSE(hd::parse_retry_after("", now));
-  CHECK_FALSE(hd::parse_retry_after("-5", now));
-}
-
-TEST_CASE("http.config.backoff_full_jitter") {
-  std::minstd_rand rng(42);
-  for (std::uint32_t n = 1; n <= 12; ++n) {
-    auto cap = std::min<std::chrono::nanoseconds>(100ms * (1 << (n - 1)), 2s);
-    for (int i = 0; i < 50; ++i) {
-      auto d = hd::backoff_delay(n, 100ms, 2s, rng);
-      CHECK(d >= 0ns);
-      CHECK(d <= cap);
-    }
-  }
-  CHECK(hd::backoff_delay(0, 100ms, 2s, rng) == 0ns);
-  // Jitter: not all the same.
-  auto a = hd::backoff_delay(5, 100ms, 2s, rng);
-  bool differs = false;
-  for (int i = 0; i < 20 && !differs; ++i) {
-    differs = hd::backoff_delay(5, 100ms, 2s, rng) != a;
-  }
-  CHECK(differs);
-}
-
-TEST_CASE("http.config.retry_classes") {
-  std::vector<std::string> def = {"connect", "timeout", "reset", "5xx", "429"};
-  CHECK(hd::should_retry(def, "", 503));
-  CHECK(hd::should_retry(def, "", 429));
-  CHECK_FALSE(hd::should_retry(def, "", 404));
-  CHECK_FALSE(hd::should_retry(def, "", 200));
-  CHECK(hd::should_retry(def, "connect", 0));
-  CHECK(hd::should_retry(def, "timeout_connect", 0));
-  CHECK(hd::should_retry(def, "timeout_header", 0));
-  CHECK(hd::should_retry(def, "timeout_total", 0));
-  CHECK(hd::should_retry(def, "read", 0));
-  CHECK(hd::should_retry(def, "write", 0));
-  CHECK_FALSE(hd::should_retry(def, "tls", 0));
-  CHECK_FALSE(hd::should_retry(def, "bad_url", 0));
-  CHECK_FALSE(hd::should_retry(def, "body_limit", 0));
-  CHECK(hd::should_retry({"503"}, "", 503));
-  CHECK_FALSE(hd::should_retry({"503"}, "", 502));
-  CHECK(hd::status_matches({"4xx"}, 404));
-  CHECK_FALSE(hd::status_matches({"4xx"}, 500));
-  CHECK(hd::status_matches({"418"}, 418));
 }
 
 TEST_CASE("http.config.schema_and_errors") {
@@ -131,4 +77,54 @@ TEST_CASE("http.config.schema_and_errors") {
   auto big = hd::parse_config(
       sluice::options(json::object{{"recv_buffer", 4 * 1024 * 1024}}, "consumers"), nullptr);
   CHECK(big.recv_buffer == 4 * 1024 * 1024);
+}
+
+TEST_CASE("http.config.defaults_are_the_structs") {
+  // The schema's defaults are read from a default-constructed config, so a
+  // pipeline that sets nothing parses back to exactly that config.
+  sluice::registry reg;
+  sluice::register_builtin_stages(reg);
+  auto loaded = sluice::load_pipeline_text(R"(producers:
+  - type: list
+    urls: ["http://127.0.0.1/"]
+consumers:
+  type: http
+sinks:
+  - type: "null"
+)",
+                                           "p.yaml", reg, {});
+  REQUIRE_MESSAGE(loaded.config, (loaded.diagnostics.empty() ? "" : loaded.diagnostics[0].message));
+  auto c = hd::parse_config(loaded.config->consumer.opts, nullptr);
+  const hd::config d;
+  CHECK(c.per_host == d.per_host);
+  CHECK(c.pool_max_idle == d.pool_max_idle);
+  CHECK(c.pool_idle_timeout == d.pool_idle_timeout);
+  CHECK(c.rate_per_sec == d.rate_per_sec);
+  CHECK(c.rate_burst == d.rate_burst);
+  CHECK(c.connect_timeout == d.connect_timeout);
+  CHECK(c.header_timeout == d.header_timeout);
+  CHECK(c.total_timeout == d.total_timeout);
+  CHECK(c.min_speed == d.min_speed);
+  CHECK(c.speed_window == d.speed_window);
+  CHECK(c.attempts == d.attempts);
+  CHECK(c.backoff_base == d.backoff_base);
+  CHECK(c.backoff_max == d.backoff_max);
+  CHECK(c.retry_on == d.retry_on);
+  CHECK(c.retry_after_max == d.retry_after_max);
+  CHECK(c.max_redirects == d.max_redirects);
+  CHECK(c.redirect_trusted == d.redirect_trusted);
+  CHECK(c.method == d.method);
+  CHECK(c.user_agent == d.user_agent);
+  CHECK(c.user_agent == "sluice/" SLUICE_VERSION);
+  CHECK(c.decompress == d.decompress);
+  CHECK(c.max_decoded == d.max_decoded);
+  CHECK(c.tls_verify == d.tls_verify);
+  CHECK(c.max_header == d.max_header);
+  CHECK(c.max_body == d.max_body);
+  CHECK(c.memory_body == d.memory_body);
+  CHECK(c.recv_buffer == d.recv_buffer);
+  CHECK(c.keep_body == d.keep_body);
+  CHECK(c.keep_headers == d.keep_headers);
+  CHECK(c.fail_status == d.fail_status);
+  CHECK(c.dns_ttl == d.dns_ttl);
 }
