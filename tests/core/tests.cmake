@@ -16,3 +16,9 @@ add_test(NAME core_docs_test COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/
 # in-tree copy (tests/plugin/tests.cmake) so any build directory passes.
 set_tests_properties(core_docs_test PROPERTIES TIMEOUT 120 LABELS "core;docs"
   ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICE_SOURCE_DIR=${CMAKE_SOURCE_DIR};SLUICE_EXAMPLE_PLUGIN=${CMAKE_BINARY_DIR}/tests/plugin/libsluice_example.so")
+
+# Layout rules: file sizes in stages/http, error kinds only from the table,
+# function sizes by clang-tidy over this build's compile_commands.json.
+add_test(NAME core_layout_test COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/check_layout.py)
+set_tests_properties(core_layout_test PROPERTIES TIMEOUT 600 LABELS "core;layout"
+  ENVIRONMENT "SLUICE_SOURCE_DIR=${CMAKE_SOURCE_DIR};SLUICE_BINARY_DIR=${CMAKE_BINARY_DIR}")

@@ -42,7 +42,8 @@ struct timings {
 };
 
 /// What a consumer made of one item. Per-item failures are data: `error_kind`
-/// is non-empty (for example "connect", "timeout", "body_limit", "bad_url") and
+/// is non-empty (a name of the fetch_errc table in fetch_error.hpp, such as
+/// `timeout_connect`; `error_class_of` gives its class, such as `timeout`) and
 /// `error_message` says what happened; nothing is thrown.
 /// Bodies are either in `body` or, when large, in the temporary file
 /// `body_file`, which a sink may move away (rename) and otherwise is removed
