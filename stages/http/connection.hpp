@@ -1,16 +1,12 @@
-// One keep-alive connection of the http consumer: the socket (or TLS stream)
-// and its read buffer. Included only by the TUs that do I/O (connector,
-// exchange): elsewhere a connection is the incomplete type of origin_table.hpp.
+// One keep-alive connection of the http consumer: its sockets and its read
+// buffer. Included only by the exchange, the one TU that reads and writes:
+// elsewhere a connection is the incomplete type of origin_table.hpp.
 #pragma once
 
-#include <memory>
-#include <optional>
-
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include "sluice/core/item.hpp"
+#include "sockets.hpp"
 
 namespace sluice::stages::http {
 
@@ -22,15 +18,11 @@ inline constexpr std::size_t k_read_buffer = 64 * 1024;
 /// Owned by exactly one coroutine at a time (a worker while in use, the
 /// origin's idle pool otherwise).
 /// Thread safety: one owner.
-struct connection {
-  std::optional<boost::asio::ip::tcp::socket> plain;
-  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>> tls;
+struct connection : sockets {
   boost::beast::flat_buffer buffer;
   clock::time_point idle_since{};
 
   connection() { buffer.reserve(k_read_buffer); }
-
-  boost::asio::ip::tcp::socket& lowest() { return tls ? tls->next_layer() : *plain; }
 };
 
 }  // namespace sluice::stages::http

@@ -9,8 +9,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "connection.hpp"
 #include "sluice/core/error.hpp"
+#include "sockets.hpp"
 #include "speed_guard.hpp"
 
 namespace sluice::stages::http {
@@ -19,10 +19,6 @@ namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
-
-void connection_deleter::operator()(connection* c) const noexcept {
-  delete c;
-}
 
 namespace {
 
@@ -199,28 +195,24 @@ ssl::context& connector::ssl_context() {
   return *ssl_ctx_;
 }
 
-net::awaitable<open_result> connector::open(attempt_context& ctx, const target& t, origin& o,
-                                            clock::time_point deadline) {
+net::awaitable<fetch_failure> connector::open(attempt_context& ctx, const target& t, origin& o,
+                                              clock::time_point deadline, sockets& s) {
   auto limit = phase_limit(deadline, cfg_.connect_timeout, clock::now());
-  open_result res;
-  auto eps = co_await endpoints(ctx, cfg_, t, o, limit, res.failure);
-  if (res.failure.kind != fetch_errc{}) {
-    co_return res;
+  fetch_failure failure;
+  auto eps = co_await endpoints(ctx, cfg_, t, o, limit, failure);
+  if (failure.kind != fetch_errc{}) {
+    co_return failure;
   }
-  connection_ptr c(new connection());
   if (t.tls) {
-    c->tls = std::make_unique<ssl::stream<tcp::socket>>(ctx.executor, ssl_context());
+    s.tls = std::make_unique<ssl::stream<tcp::socket>>(ctx.executor, ssl_context());
   } else {
-    c->plain.emplace(ctx.executor);
+    s.plain.emplace(ctx.executor);
   }
-  res.failure = co_await connect_any(ctx, cfg_, t, o, c->lowest(), eps, limit);
-  if (res.failure.kind == fetch_errc{} && t.tls) {
-    res.failure = co_await handshake(ctx, cfg_, t, *c->tls, limit);
+  failure = co_await connect_any(ctx, cfg_, t, o, s.lowest(), eps, limit);
+  if (failure.kind == fetch_errc{} && t.tls) {
+    failure = co_await handshake(ctx, cfg_, t, *s.tls, limit);
   }
-  if (res.failure.kind == fetch_errc{}) {
-    res.conn = std::move(c);
-  }
-  co_return res;
+  co_return failure;
 }
 
 }  // namespace sluice::stages::http

@@ -29,11 +29,7 @@ struct attempt_context {
   body_sink& body;
 };
 
-/// A new connection, or why there is none.
-struct open_result {
-  connection_ptr conn;
-  fetch_failure failure;
-};
+struct sockets;
 
 /// Opens connections for one consumer.
 /// Thread safety: `open` from any worker at once (the TLS context is built
@@ -45,10 +41,11 @@ class connector {
   explicit connector(const config& cfg);
   ~connector();
 
-  /// Opens a connection to `t` (`o` caches its DNS answer) by `deadline`,
-  /// the earlier of it and `connect` from now.
-  boost::asio::awaitable<open_result> open(attempt_context& ctx, const target& t, origin& o,
-                                           clock::time_point deadline);
+  /// Opens `s` (closed) to `t` by `deadline`, the earlier of it and
+  /// `connect` from now; `o` caches the DNS answer. A failure's kind is
+  /// none when it succeeded.
+  boost::asio::awaitable<fetch_failure> open(attempt_context& ctx, const target& t, origin& o,
+                                             clock::time_point deadline, sockets& s);
 
  private:
   boost::asio::ssl::context& ssl_context();

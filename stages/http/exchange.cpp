@@ -14,9 +14,9 @@
 #include <boost/beast/ssl.hpp>
 
 #include "connection.hpp"
+#include "request.hpp"
 #include "response_reader.hpp"
 #include "retry_policy.hpp"
-#include "sluice/core/base64.hpp"
 #include "speed_guard.hpp"
 
 namespace sluice::stages::http {
@@ -32,33 +32,13 @@ namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-/// Request fields that carry credentials: never sent to another origin after
-/// a redirect unless the user trusts redirects.
-bool is_credential_field(std::string_view name) {
-  return beast::iequals(name, "authorization") || beast::iequals(name, "cookie") ||
-         beast::iequals(name, "proxy-authorization");
-}
-
-/// The request as it goes on the wire (Beast's serializer, run once).
-std::string serialize(const bhttp::request<bhttp::string_body>& req) {
-  std::string out;
-  out.reserve(256 + req.body().size());
-  bhttp::request_serializer<bhttp::string_body> sr{req};
+/// True when an idle connection has bytes waiting that no request asked
+/// for (a server's garbage after a response, a second unasked response): a
+/// request on it would read them as its answer, so it is closed instead.
+bool has_unsolicited_bytes(connection& c) {
   error_code ec;
-  while (!sr.is_done() && !ec) {
-    sr.next(ec, [&](error_code&, const auto& buffers) {
-      for (auto b : beast::buffers_range_ref(buffers)) {
-        out.append(static_cast<const char*>(b.data()), b.size());
-      }
-      sr.consume(beast::buffer_bytes(buffers));
-    });
-  }
-  return out;
-}
-
-bool has_field(const config& cfg, std::string_view name) {
-  return std::any_of(cfg.headers.begin(), cfg.headers.end(),
-                     [&](auto& h) { return beast::iequals(h.first, name); });
+  auto n = c.lowest().available(ec);
+  return ec || n > 0;
 }
 
 /// Feeds buffered bytes to the parser; `progressed` when it took any.
@@ -82,55 +62,14 @@ error_code parse_buffered(connection& c, response_reader& p, bool& progressed) {
 struct transport::impl {
   const config& cfg;
   connector conn;
+  request_template requests;
   header_selection keep;
   reader_settings reader;
-  std::string authorization;
-  bool host_overridden;
-  /// Everything after the request line, indexed [with_body][foreign].
-  std::array<std::array<std::string, 2>, 2> tails;
 
-  explicit impl(const config& c)
-      : cfg(c),
-        conn(c),
-        keep(c.keep_headers),
-        authorization(c.basic_auth.empty() ? "" : "Basic " + base64_encode(c.basic_auth)),
-        host_overridden(has_field(c, "host")) {
+  explicit impl(const config& c) : cfg(c), conn(c), requests(c), keep(c.keep_headers) {
     // A user's Accept-Encoding means they want the body as it comes.
-    reader = {c.max_header, c.decompress && !has_field(c, "accept-encoding"), &keep};
-    for (int with_body = 0; with_body < 2; ++with_body) {
-      for (int foreign = 0; foreign < 2; ++foreign) {
-        tails[with_body][foreign] = tail(with_body != 0, foreign != 0);
-      }
-    }
-  }
-
-  /// The configured fields (and body) of a request, serialized by Beast.
-  std::string tail(bool with_body, bool foreign) const {
-    bool credentials = !foreign || cfg.redirect_trusted;
-    bhttp::request<bhttp::string_body> req;
-    req.version(11);
-    req.method_string(with_body ? cfg.method : "GET");
-    req.target("/");
-    if (!has_field(cfg, "user-agent") && !cfg.user_agent.empty()) {
-      req.set(bhttp::field::user_agent, cfg.user_agent);
-    }
-    if (cfg.decompress && !has_field(cfg, "accept-encoding")) {
-      req.set(bhttp::field::accept_encoding, "gzip, deflate");
-    }
-    if (!authorization.empty() && credentials) {
-      req.set(bhttp::field::authorization, authorization);
-    }
-    for (auto& [k, v] : cfg.headers) {
-      if (credentials || !is_credential_field(k)) {
-        req.set(k, v);
-      }
-    }
-    if (with_body && !cfg.body.empty()) {
-      req.body() = cfg.body;
-      req.prepare_payload();
-    }
-    std::string wire = serialize(req);
-    return wire.substr(wire.find("\r\n") + 2);
+    reader = {c.max_header, c.decompress && !request_template::user_sets(c, "accept-encoding"),
+              &keep};
   }
 };
 
@@ -151,6 +90,9 @@ class session {
   net::awaitable<error_code> read_more(response_reader& p, clock::time_point at);
   net::awaitable<error_code> read_body_direct(response_reader& p, clock::time_point at);
   net::awaitable<bool> read_header(response_reader& p, bool reused, phase_deadline header);
+  net::awaitable<bool> read_final_header(const reader_settings& rs,
+                                         std::optional<response_reader>& p, bool reused,
+                                         phase_deadline header, bool head);
   net::awaitable<void> read_body(response_reader& p, clock::time_point deadline);
 
   const config& cfg_;
@@ -244,6 +186,40 @@ template <class Stream>
 net::awaitable<bool> session<Stream>::read_header(response_reader& p, bool reused,
                                                   phase_deadline header) {
   auto timeout_kind = header.own_first ? fetch_errc::timeout_header : fetch_errc::timeout_total;
+  auto fail = [&](const error_code& ec) {
+    if (reused && is_reset(ec) && !p.got_some() && c_.buffer.size() == 0) {
+      out_.stale_reuse = true;
+    }
+    out_.fail(classify(cfg_, ec, fetch_errc::read, timeout_kind));
+  };
+  // The whole head first, so that one a strict parser rejects but curl and
+  // browsers read (bare LF, no reason phrase) can be rewritten before Beast
+  // sees it; bounded by max_header.
+  for (;;) {
+    auto* data = static_cast<const char*>(c_.buffer.data().data());
+    std::string_view buffered(data, c_.buffer.size());
+    if (buffered.size() >= 5 && !buffered.starts_with("HTTP/")) {
+      break;  // not HTTP: the parser says so at once
+    }
+    if (auto len = head_length(buffered)) {
+      if (auto fixed = normalize_head(buffered.substr(0, len))) {
+        std::string rest(buffered.substr(len));
+        c_.buffer.clear();
+        for (const std::string* part : {&*fixed, &rest}) {
+          c_.buffer.commit(net::buffer_copy(c_.buffer.prepare(part->size()), net::buffer(*part)));
+        }
+      }
+      break;
+    }
+    if (buffered.size() > cfg_.max_header) {
+      fail(bhttp::error::header_limit);
+      co_return false;
+    }
+    if (auto ec = co_await read_more(p, header.at)) {
+      fail(ec);
+      co_return false;
+    }
+  }
   while (!p.is_header_done()) {
     bool progressed = false;
     auto ec = parse_buffered(c_, p, progressed);
@@ -254,14 +230,54 @@ net::awaitable<bool> session<Stream>::read_header(response_reader& p, bool reuse
       ec = co_await read_more(p, header.at);
     }
     if (ec) {
-      if (reused && is_reset(ec) && !p.got_some() && c_.buffer.size() == 0) {
-        out_.stale_reuse = true;
-      }
-      out_.fail(classify(cfg_, ec, fetch_errc::read, timeout_kind));
+      fail(ec);
       co_return false;
     }
   }
   co_return true;
+}
+
+/// The final response's head: interim (1xx) responses before it are read and
+/// dropped, all of them together within max_header; an unasked-for 101 is a
+/// protocol failure (the connection speaks something else after it).
+template <class Stream>
+net::awaitable<bool> session<Stream>::read_final_header(const reader_settings& rs,
+                                                        std::optional<response_reader>& p,
+                                                        bool reused, phase_deadline header,
+                                                        bool head) {
+  std::uint64_t interim_bytes = 0;
+  for (;;) {
+    p.emplace(rs, ctx_.r, ctx_.body, out_);
+    p->header_limit(
+        static_cast<std::uint32_t>(std::min<std::uint64_t>(cfg_.max_header, UINT32_MAX)));
+    p->body_limit(cfg_.max_body);
+    p->skip(head);
+    if (!co_await read_header(*p, reused, header)) {
+      co_return false;
+    }
+    int status = ctx_.r.status;
+    if (status < 100 || status > 199) {
+      co_return true;
+    }
+    if (status == 101) {
+      out_.fail(fetch_errc::protocol, "unexpected 101 Switching Protocols (no upgrade was asked)");
+      co_return false;
+    }
+    interim_bytes += p->header_bytes();
+    if (interim_bytes > cfg_.max_header) {
+      out_.fail(
+          fetch_errc::header_limit,
+          fmt::format("interim (1xx) responses exceed max_header ({} bytes)", cfg_.max_header));
+      co_return false;
+    }
+    // Nothing of an interim response belongs to the result.
+    ctx_.r.status = 0;
+    ctx_.r.headers.clear();
+    ctx_.r.content_type.clear();
+    out_.location.clear();
+    out_.retry_after_value.clear();
+    reused = false;  // the server has answered: a close now is no stale connection
+  }
 }
 
 /// The body: the reader decodes (gzip/deflate) on the fly and spills to a
@@ -275,6 +291,14 @@ net::awaitable<void> session<Stream>::read_body(response_reader& p, clock::time_
     // Usually the whole body arrived with the header: parse it in place.
     bool progressed = false;
     auto ec = parse_buffered(c_, p, progressed);
+    if (!progressed && !ec && c_.buffer.size() > cfg_.max_header) {
+      // A chunk header or trailer section the parser is still waiting to see
+      // the end of: bounded like the header, or it grows without limit.
+      out_.fail(
+          fetch_errc::header_limit,
+          fmt::format("chunk header or trailers exceed max_header ({} bytes)", cfg_.max_header));
+      co_return;
+    }
     if (!progressed && !ec) {
       // Bytes the parser left (a partial chunk header) must stay in front
       // of the next ones: then read into the connection's buffer.
@@ -326,13 +350,11 @@ net::awaitable<bool> session<Stream>::run(const reader_settings& rs, const std::
     co_return false;
   }
   auto written = clock::now();
-  response_reader p(rs, ctx_.r, ctx_.body, out_);
-  p.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(cfg_.max_header, UINT32_MAX)));
-  p.body_limit(cfg_.max_body);
-  p.skip(head);
-  if (!co_await read_header(p, reused, header)) {
+  std::optional<response_reader> reader;
+  if (!co_await read_final_header(rs, reader, reused, header, head)) {
     co_return false;
   }
+  response_reader& p = *reader;
   ctx_.r.time.ttfb += clock::now() - written;
   if (!out_.retry_after_value.empty()) {
     out_.retry_after = parse_retry_after(out_.retry_after_value, std::chrono::system_clock::now());
@@ -357,24 +379,16 @@ net::awaitable<bool> session<Stream>::run(const reader_settings& rs, const std::
 
 }  // namespace
 
+void connection_deleter::operator()(connection* c) const noexcept {
+  delete c;
+}
+
 transport::transport(const config& cfg) : impl_(std::make_unique<impl>(cfg)) {}
 transport::~transport() = default;
 
 std::string transport::request(const target& t, std::string_view method, bool with_body,
                                bool foreign) const {
-  const std::string& tail = impl_->tails[with_body][foreign];
-  std::string out;
-  out.reserve(method.size() + t.path.size() + t.host_header.size() + tail.size() + 26);
-  out.append(method).append(" ");
-  if (t.path.empty() || t.path.front() != '/') {
-    out.push_back('/');  // "http://h" and "http://h?q" have no path: "/", "/?q"
-  }
-  out.append(t.path).append(" HTTP/1.1\r\n");
-  if (!impl_->host_overridden) {
-    out.append("Host: ").append(t.host_header).append("\r\n");
-  }
-  out.append(tail);
-  return out;
+  return impl_->requests.build(t, method, with_body, foreign);
 }
 
 net::awaitable<outcome> transport::attempt(attempt_context& ctx, origin& o, const target& t,
@@ -390,15 +404,17 @@ net::awaitable<outcome> transport::attempt(attempt_context& ctx, origin& o, cons
     connection_ptr c;
     if (fresh_tries == 0) {
       c = o.pool.take(clock::now(), cfg.pool_idle_timeout);
+      while (c && has_unsolicited_bytes(*c)) {
+        c = o.pool.take(clock::now(), cfg.pool_idle_timeout);
+      }
     }
     bool reused = c != nullptr;
     if (!c) {
-      auto opened = co_await impl_->conn.open(ctx, t, o, deadline);
-      if (!opened.conn) {
-        out.fail(std::move(opened.failure));
+      c.reset(new connection());
+      if (auto f = co_await impl_->conn.open(ctx, t, o, deadline, *c); f.kind != fetch_errc{}) {
+        out.fail(std::move(f));
         co_return out;
       }
-      c = std::move(opened.conn);
     }
     bool reusable = false;
     if (c->tls) {

@@ -1,16 +1,24 @@
-// The http consumer's decoder of gzip and deflate bodies (zlib), fed as the
-// body arrives; its output goes to a callback (the body sink).
+// The http consumer's decoders of gzip and deflate bodies (zlib), fed as the
+// body arrives; their output goes to a callback (the body sink). A chain of
+// them decodes stacked codings (`Content-Encoding: gzip, gzip`).
 #pragma once
 
 #include <cstddef>
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 #include <zlib.h>
+#include <boost/url/grammar/ci_string.hpp>
 
 namespace sluice::stages::http {
 
-/// zlib inflater for gzip (and zlib-wrapped or raw deflate).
+/// zlib inflater for gzip (every member of a multi-member file, as gzip -d
+/// reads `cat a.gz b.gz`) and for zlib-wrapped or raw deflate.
+/// Thread safety: one owner.
 class inflater {
  public:
   inflater() = default;
@@ -37,7 +45,16 @@ class inflater {
   bool feed(const char* in, std::size_t n, Out&& out, std::string& error) {
     zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in));
     zs_.avail_in = static_cast<uInt>(n);
-    while (zs_.avail_in > 0 && !done_) {
+    while (zs_.avail_in > 0 && !ignore_rest_) {
+      if (done_) {
+        if (!gzip_) {
+          break;  // zlib/deflate has one stream: what follows is ignored
+        }
+        // Another gzip member follows the one that ended.
+        inflateReset(&zs_);
+        done_ = false;
+        member_out_ = 0;
+      }
       zs_.next_out = reinterpret_cast<Bytef*>(buf_);
       zs_.avail_out = sizeof(buf_);
       int rc = inflate(&zs_, Z_NO_FLUSH);
@@ -55,17 +72,25 @@ class inflater {
         zs_.avail_in = static_cast<uInt>(n);
         continue;
       }
+      if (rc == Z_DATA_ERROR && gzip_ && members_ > 0 && member_out_ == 0) {
+        // Bytes after a complete member that are no member (zero padding,
+        // junk): ignored, as gzip -d does ("trailing garbage ignored").
+        ignore_rest_ = true;
+        break;
+      }
       if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
         error = fmt::format("corrupt {} body: {}", gzip_ ? "gzip" : "deflate",
                             zs_.msg ? zs_.msg : "zlib error");
         return false;
       }
       std::size_t produced = sizeof(buf_) - zs_.avail_out;
+      member_out_ += produced;
       if (produced > 0 && !out(buf_, produced)) {
         return false;
       }
       if (rc == Z_STREAM_END) {
         done_ = true;
+        ++members_;
       }
       if (rc == Z_BUF_ERROR && produced == 0) {
         break;
@@ -74,7 +99,9 @@ class inflater {
     return true;
   }
 
-  bool finished() const { return done_; }
+  /// True at the end of a complete stream (a gzip member boundary): false
+  /// means the body was cut short.
+  bool finished() const { return done_ || ignore_rest_; }
 
  private:
   z_stream zs_{};
@@ -82,7 +109,92 @@ class inflater {
   bool gzip_ = false;
   bool tried_raw_ = false;
   bool done_ = false;
+  bool ignore_rest_ = false;
+  std::uint64_t members_ = 0;
+  std::uint64_t member_out_ = 0;
   char buf_[16 * 1024];
+};
+
+/// The decoders of a Content-Encoding list, applied in reverse of the order
+/// the codings were applied (RFC 9110 section 8.4).
+/// Thread safety: one owner.
+class decoder_chain {
+ public:
+  /// The chain for `content_encoding` (for example `gzip`, `gzip, gzip`,
+  /// `deflate`); nullopt when it names a coding we cannot decode, so the
+  /// body is kept as received. `identity` entries are skipped.
+  static std::optional<decoder_chain> for_encoding(std::string_view content_encoding) {
+    decoder_chain c;
+    std::vector<bool> gzip;
+    while (!content_encoding.empty()) {
+      auto comma = content_encoding.find(',');
+      auto token = trim(content_encoding.substr(0, comma));
+      content_encoding =
+          comma == std::string_view::npos ? std::string_view() : content_encoding.substr(comma + 1);
+      if (token.empty() || iequal(token, "identity")) {
+        continue;
+      }
+      if (iequal(token, "gzip") || iequal(token, "x-gzip")) {
+        gzip.push_back(true);
+      } else if (iequal(token, "deflate")) {
+        gzip.push_back(false);
+      } else {
+        return std::nullopt;
+      }
+    }
+    for (auto it = gzip.rbegin(); it != gzip.rend(); ++it) {
+      c.stages_.push_back(std::make_unique<inflater>());
+      if (!c.stages_.back()->start(*it)) {
+        return std::nullopt;
+      }
+    }
+    return c;
+  }
+
+  bool empty() const { return stages_.empty(); }
+
+  /// Decodes `in` through every stage into `out`; false with `error` as
+  /// inflater::feed.
+  template <class Out>
+  bool feed(const char* in, std::size_t n, Out& out, std::string& error) {
+    return feed_at(0, in, n, out, error);
+  }
+
+  /// Every stage reached the end of its stream.
+  bool finished() const {
+    for (auto& s : stages_) {
+      if (!s->finished()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+ private:
+  template <class Out>
+  bool feed_at(std::size_t i, const char* in, std::size_t n, Out& out, std::string& error) {
+    if (i == stages_.size()) {
+      return out(in, n);
+    }
+    auto next = [&](const char* p, std::size_t m) { return feed_at(i + 1, p, m, out, error); };
+    return stages_[i]->feed(in, n, next, error);
+  }
+
+  static std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+      s.remove_prefix(1);
+    }
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+      s.remove_suffix(1);
+    }
+    return s;
+  }
+
+  static bool iequal(std::string_view a, std::string_view b) {
+    return boost::urls::grammar::ci_is_equal(a, b);
+  }
+
+  std::vector<std::unique_ptr<inflater>> stages_;
 };
 
 }  // namespace sluice::stages::http

@@ -4,8 +4,13 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <boost/url/encode.hpp>
 #include <boost/url/grammar/ci_string.hpp>
+#include <boost/url/grammar/lut_chars.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/rfc/gen_delim_chars.hpp>
+#include <boost/url/rfc/sub_delim_chars.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 
 #include "target.hpp"
 
@@ -18,6 +23,14 @@ bool is_head(std::string_view method) {
 }
 
 namespace {
+
+/// `location` with every byte that cannot stand in a URI reference
+/// percent-encoded (reserved, unreserved and `%` stay as they are).
+std::string encode_invalid(std::string_view location) {
+  constexpr auto keep = urls::unreserved_chars + urls::gen_delim_chars + urls::sub_delim_chars +
+                        urls::grammar::lut_chars('%');
+  return urls::encode(location, keep);
+}
 
 redirect_step fail(fetch_errc kind, std::string message) {
   redirect_step s;
@@ -33,7 +46,14 @@ redirect_step next_hop(const urls::url_view_base& current, int status, std::stri
   if (!is_redirect(status) || max_redirects == 0 || location.empty()) {
     return {};
   }
+  // A raw space or raw UTF-8 (nginx passes a `return 302` rule's text
+  // through) is percent-encoded first, as browsers and curl do.
+  std::string encoded;
   auto ref = urls::parse_uri_reference(location);
+  if (!ref) {
+    encoded = encode_invalid(location);
+    ref = urls::parse_uri_reference(encoded);
+  }
   if (!ref) {
     return fail(fetch_errc::redirect_scheme,
                 fmt::format("bad Location '{}': {}", location, ref.error().message()));

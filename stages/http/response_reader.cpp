@@ -57,6 +57,46 @@ fetch_failure classify(const config& cfg, const error_code& ec, fetch_errc phase
   return {phase_kind, fmt::format("{} failed: {}", phase, ec.message())};
 }
 
+std::size_t head_length(std::string_view in) {
+  for (std::size_t lf = in.find('\n'); lf != std::string_view::npos; lf = in.find('\n', lf + 1)) {
+    if (lf + 1 < in.size() && in[lf + 1] == '\n') {
+      return lf + 2;
+    }
+    if (lf + 2 < in.size() && in[lf + 1] == '\r' && in[lf + 2] == '\n') {
+      return lf + 3;
+    }
+  }
+  return 0;
+}
+
+std::optional<std::string> normalize_head(std::string_view head) {
+  bool bare_lf = false;
+  for (std::size_t i = head.find('\n'); i != std::string_view::npos; i = head.find('\n', i + 1)) {
+    if (i == 0 || head[i - 1] != '\r') {
+      bare_lf = true;
+      break;
+    }
+  }
+  // "HTTP/1.1 200" then the line end: the reason phrase and its space missing.
+  auto eol = head.find_first_of("\r\n");
+  bool no_reason = eol == 12 && head.starts_with("HTTP/");
+  if (!bare_lf && !no_reason) {
+    return std::nullopt;
+  }
+  std::string out;
+  out.reserve(head.size() + 16);
+  for (std::size_t i = 0; i < head.size(); ++i) {
+    if (i == eol && no_reason) {
+      out += ' ';
+    }
+    if (head[i] == '\n' && (i == 0 || head[i - 1] != '\r')) {
+      out += '\r';
+    }
+    out += head[i];
+  }
+  return out;
+}
+
 header_selection::header_selection(const std::vector<std::string>& names) {
   for (auto& name : names) {
     auto f = bhttp::string_to_field(name);
@@ -105,7 +145,11 @@ void response_reader::on_field_impl(bhttp::field name, beast::string_view name_s
       r_.content_type.assign(v);
       break;
     case bhttp::field::content_encoding:
-      encoding_ = v;
+      // Repeated fields form one list (RFC 9110 section 5.3).
+      if (!encoding_.empty()) {
+        encoding_ += ", ";
+      }
+      encoding_.append(v);
       break;
     case bhttp::field::retry_after:
       out_.retry_after_value.assign(v);
@@ -130,15 +174,12 @@ void response_reader::on_field_impl(bhttp::field name, beast::string_view name_s
 
 void response_reader::on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) {
   if (s_.decode && !encoding_.empty()) {
-    if (beast::iequals(encoding_, "gzip") || beast::iequals(encoding_, "x-gzip")) {
-      inf_ = std::make_unique<inflater>();
-      inf_->start(true);
-    } else if (beast::iequals(encoding_, "deflate")) {
-      inf_ = std::make_unique<inflater>();
-      inf_->start(false);
+    dec_ = decoder_chain::for_encoding(encoding_);  // none: kept as received
+    if (dec_ && dec_->empty()) {
+      dec_.reset();  // only `identity`
     }
   }
-  if (!inf_ && length) {
+  if (!dec_ && length) {
     body_.expect(*length);
   }
 }
@@ -152,7 +193,7 @@ std::size_t response_reader::on_body_impl(beast::string_view body, error_code& e
   };
   std::string message;
   bool ok =
-      inf_ ? inf_->feed(body.data(), body.size(), sink, message) : sink(body.data(), body.size());
+      dec_ ? dec_->feed(body.data(), body.size(), sink, message) : sink(body.data(), body.size());
   if (!ok) {
     if (failed) {
       out_.fail(std::move(*failed));

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,6 +51,19 @@ bool is_reset(const boost::system::error_code& ec);
 fetch_failure classify(const config& cfg, const boost::system::error_code& ec,
                        fetch_errc phase_kind, fetch_errc timeout_kind);
 
+/// The length of the response head (status line and fields, through the
+/// empty line) at the start of `in`, with CRLF or bare LF line ends; 0 while
+/// it is incomplete.
+/// Thread safety: pure.
+std::size_t head_length(std::string_view in);
+
+/// The complete response head `head` rewritten the way curl and browsers
+/// read it, for Beast's strict parser: bare LF line ends become CRLF, and a
+/// status line without a reason phrase (`HTTP/1.1 200`) gets its space.
+/// nullopt when it needs no change (the usual case).
+/// Thread safety: pure.
+std::optional<std::string> normalize_head(std::string_view head);
+
 /// What the reader is configured with, per consumer.
 struct reader_settings {
   std::uint64_t max_header = 64 << 10;  ///< the whole header, counted field by field
@@ -66,13 +80,14 @@ class response_reader final : public boost::beast::http::basic_parser<false> {
   response_reader(const reader_settings& s, result& r, body_sink& body, outcome& out)
       : s_(s), r_(r), body_(body), out_(out) {}
 
+  /// Bytes of the head (status line and fields) parsed so far.
+  std::uint64_t header_bytes() const { return header_bytes_; }
+
   /// Body bytes as received (before decoding).
   std::uint64_t wire_bytes() const { return wire_bytes_; }
 
   /// The body was compressed and its decoder saw no end: it was cut short.
-  bool truncated_encoding() const {
-    return inf_ && !inf_->finished() && r_.bytes == 0 && wire_bytes_ > 0;
-  }
+  bool truncated_encoding() const { return dec_ && !dec_->finished() && wire_bytes_ > 0; }
 
  private:
   using error_code = boost::system::error_code;
@@ -95,7 +110,7 @@ class response_reader final : public boost::beast::http::basic_parser<false> {
   result& r_;
   body_sink& body_;
   outcome& out_;
-  std::unique_ptr<inflater> inf_;  // when the body is gzip/deflate encoded
+  std::optional<decoder_chain> dec_;  // when the body is gzip/deflate encoded
   std::string encoding_;
   std::uint64_t header_bytes_ = 0;
   std::uint64_t wire_bytes_ = 0;

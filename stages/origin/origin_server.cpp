@@ -46,6 +46,7 @@
 #include <openssl/x509v3.h>
 #include <zlib.h>
 
+#include "hostile.hpp"
 #include "sluice/core/base64.hpp"
 
 namespace sluice {
@@ -536,7 +537,8 @@ const char* index_text =
     "  /redirect/N  /redirect-relative/N  /redirect-absolute/N  /redirect-loop  /redirect-cycle/a\n"
     "  /redirect-to?url=U  /redirect-ftp  (all take ?status=301|302|303|307|308)\n"
     "  /retry-after/S[?date=1&status=C&key=K&times=T]  /flaky/N?key=K[&status=C]\n"
-    "  /echo  /basic-auth/USER/PASS  /big-header/N  /close  /reset  /stats  /stats/reset\n";
+    "  /echo  /basic-auth/USER/PASS  /big-header/N  /close  /reset  /stats  /stats/reset\n"
+    "  /hostile  /hostile/CASE (misbehaving responses: GET /hostile lists them)\n";
 
 // What the connection does after a response.
 enum class after { keep, close, reset };
@@ -675,6 +677,33 @@ net::awaitable<std::optional<after>> serve_behaviours(Stream& s, exchange& ex) {
   co_return ex.keep_alive ? after::keep : after::close;
 }
 
+// Plays a hostile case's script of raw writes and pauses (hostile.hpp);
+// stops when the client goes away.
+template <class Stream>
+net::awaitable<after> serve_hostile(Stream& s, exchange& ex,
+                                    const stages::origin::hostile_case& c) {
+  auto script = c.script();
+  for (const auto& step : script.steps) {
+    for (std::uint64_t i = 0; i < step.repeat; ++i) {
+      if (!step.bytes.empty()) {
+        lowest(s).expires_after(30s);
+        auto [ec, n] = co_await net::async_write(s, net::buffer(step.bytes), nothrow);
+        if (ec) {
+          co_return after::close;
+        }
+      }
+      if (step.pause.count() > 0) {
+        co_await sleep_for(step.pause);
+      }
+    }
+  }
+  using end = stages::origin::hostile_script::end;
+  if (script.then == end::reset) {
+    co_return after::reset;
+  }
+  co_return script.then == end::keep&& ex.keep_alive ? after::keep : after::close;
+}
+
 // Serves one request and says what becomes of the connection.
 template <class Stream>
 net::awaitable<after> dispatch(Stream& s, exchange& ex) {
@@ -762,6 +791,15 @@ net::awaitable<after> dispatch(Stream& s, exchange& ex) {
     co_return *done;
   } else if (auto done = co_await serve_behaviours(s, ex)) {
     co_return *done;
+  } else if (head == "hostile" && segs.size() == 1) {
+    co_await send_text(s, ex, http::status::ok, stages::origin::hostile_cases_markdown(),
+                       "text/markdown");
+  } else if (head == "hostile" && segs.size() == 2) {
+    if (const auto* c = stages::origin::find_hostile_case(segs[1])) {
+      co_return co_await serve_hostile(s, ex, *c);
+    }
+    co_await send_text(s, ex, http::status::not_found,
+                       "no hostile case '" + segs[1] + "' (GET /hostile lists them)\n");
   } else if (head == "close" && segs.size() == 1) {
     ex.keep_alive = false;
     co_await send_text(s, ex, http::status::ok, "closing\n");

@@ -47,3 +47,11 @@ foreach(piece retry_policy redirect_policy speed_guard body_sink connection_pool
     LABELS http unit asan TIMEOUT 60 LIBS ZLIB::ZLIB)
   target_include_directories(http_${piece}_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/http)
 endforeach()
+
+# The hostile matrix: every /hostile/<case> of the origin through `sluice run`,
+# each followed by a canary request on the same pooled connection.
+sluice_add_test(http_hostile_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/hostile_test.cpp
+  LABELS http integration TIMEOUT 600)
+target_include_directories(http_hostile_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/origin)
+add_dependencies(http_hostile_test sluice)

@@ -1,0 +1,37 @@
+// The bytes of the http consumer's requests: every configured field (and the
+// body) serialized by Beast once per consumer, the request line and Host per
+// hop. Credentials are left out of a request to another origin than the
+// item's after a redirect unless redirects are trusted (curl's rule).
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "http_config.hpp"
+#include "target.hpp"
+
+namespace sluice::stages::http {
+
+/// Thread safety: immutable after construction.
+class request_template {
+ public:
+  explicit request_template(const config& cfg);
+
+  /// The request for one hop to `t`. `foreign`: another origin than the
+  /// item's (no credentials unless `redirect_trusted`).
+  std::string build(const target& t, std::string_view method, bool with_body, bool foreign) const;
+
+  /// The user set this request field in `headers` (case-insensitive).
+  static bool user_sets(const config& cfg, std::string_view field);
+
+ private:
+  std::string tail(const config& cfg, bool with_body, bool foreign) const;
+
+  std::string authorization_;
+  bool host_overridden_;
+  /// Everything after the request line, indexed [with_body][foreign].
+  std::array<std::array<std::string, 2>, 2> tails_;
+};
+
+}  // namespace sluice::stages::http
