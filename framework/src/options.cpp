@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
+#include <utility>
 
 #include <fmt/core.h>
 #include <boost/json.hpp>
@@ -84,6 +85,43 @@ std::string join_names(const std::vector<std::string>& names) {
     all += (all.empty() ? "" : ", ") + n;
   }
   return all;
+}
+
+std::string default_of(bool v) {
+  return v ? "true" : "false";
+}
+
+std::string default_of(double v) {
+  if (v == std::floor(v) && std::abs(v) < 1e15) {
+    return fmt::format("{:.1f}", v);
+  }
+  return fmt::format("{}", v);
+}
+
+std::string default_of(std::chrono::nanoseconds d) {
+  static constexpr std::pair<std::int64_t, const char*> units[] = {
+      {1'000'000'000, "s"}, {1'000'000, "ms"}, {1'000, "us"}, {1, "ns"}};
+  const auto ns = d.count();
+  if (ns == 0) {
+    return "0";
+  }
+  for (const auto& [scale, unit] : units) {
+    if (ns % scale == 0) {
+      return fmt::format("{}{}", ns / scale, unit);
+    }
+  }
+  return fmt::format("{}ns", ns);
+}
+
+std::string default_of_size(std::uint64_t bytes) {
+  static constexpr std::pair<std::uint64_t, const char*> units[] = {
+      {1ULL << 30, "GiB"}, {1ULL << 20, "MiB"}, {1ULL << 10, "KiB"}};
+  for (const auto& [scale, unit] : units) {
+    if (bytes != 0 && bytes % scale == 0) {
+      return fmt::format("{}{}", bytes / scale, unit);
+    }
+  }
+  return std::to_string(bytes);
 }
 
 namespace {
