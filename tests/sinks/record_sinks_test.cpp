@@ -61,6 +61,7 @@ struct file_size_limit {
 jsonl_config jsonl_at(const fs::path& p) {
   jsonl_config c;
   c.path = p;
+  c.append = true;  // the torn-tail and retry tests reopen the file
   c.batch.records = 1;
   c.retry.attempts = 2;
   c.retry.backoff = std::chrono::milliseconds(10);
@@ -226,6 +227,7 @@ TEST_CASE("csv.write.header_records_and_repair") {
   context_fixture f("csv");
   csv_config cfg;
   cfg.path = p;
+  cfg.append = true;  // reopened below to repair a torn record
   cfg.columns = {"url", "status", "ok", "error_message"};
   cfg.batch.records = 1;
   {
