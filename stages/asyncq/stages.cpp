@@ -237,17 +237,23 @@ class queue_time final : public sink {
 };
 
 option_spec seed_opt() {
-  auto s = make_option("seed", option_type::integer, "444",
-                       "seed of the random streams (one per producer and per consumer worker)");
-  s.minimum = 0;
-  return s;
+  return bounded_option(
+      make_option("seed", option_type::integer, default_of(asyncq::params{}.seed),
+                  "seed of the random streams (one per producer and per consumer worker)"),
+      0);
 }
 
 option_spec scale_opt() {
-  auto s =
-      make_option("scale", option_type::number, "1.0", "multiplies every sleep (1.0 = the demo)");
-  s.minimum = 0;
-  return s;
+  return bounded_option(
+      make_option("scale", option_type::number, default_of(asyncq::params{}.scale),
+                  "multiplies every sleep (1.0 = the demo)"),
+      0);
+}
+
+// asyncq.py's randint(0, 10), as int_range has it.
+std::string range_default() {
+  const asyncq::int_range d{};
+  return std::to_string(d.low) + ".." + std::to_string(d.high);
 }
 
 option_spec spin_opt() {
@@ -279,16 +285,15 @@ void register_asyncq_stages(registry& reg) {
     info.summary =
         "asyncq demo producer: randint(count) items named by 5 random bytes in hex, each after "
         "a randint(sleep) x scale second sleep";
-    auto index =
+    auto index = bounded_option(
         make_option("index", option_type::integer, "0",
-                    "producer number: printed as `Producer N` and seeds this producer's stream");
-    index.minimum = 0;
-    index.maximum = 4294967295.0;
+                    "producer number: printed as `Producer N` and seeds this producer's stream"),
+        0, 4294967295.0);
     info.schema = {index,
                    seed_opt(),
-                   make_option("count", option_type::string, "0..10",
+                   make_option("count", option_type::string, range_default(),
                                "items to emit: `n`, or `low..high` for randint(low, high)"),
-                   make_option("sleep", option_type::string, "0..10",
+                   make_option("sleep", option_type::string, range_default(),
                                "seconds to sleep before each item: `n` or `low..high` (randint)"),
                    scale_opt(),
                    spin_opt(),
@@ -307,7 +312,7 @@ void register_asyncq_stages(registry& reg) {
         "asyncq demo consumer: each worker sleeps randint(sleep) x scale seconds before every "
         "get, from its own random stream";
     info.schema = {seed_opt(),
-                   make_option("sleep", option_type::string, "0..10",
+                   make_option("sleep", option_type::string, range_default(),
                                "seconds to sleep before every get: `n` or `low..high` (randint)"),
                    scale_opt(), spin_opt(), quiet_opt()};
     info.validate = validate_ranges;
