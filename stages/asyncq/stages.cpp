@@ -278,59 +278,38 @@ void validate_ranges(const options& o) {
 }  // namespace
 
 void register_asyncq_stages(registry& reg) {
-  {
-    stage_info info;
-    info.kind = stage_kind::producer;
-    info.name = "random_items";
-    info.summary =
-        "asyncq demo producer: randint(count) items named by 5 random bytes in hex, each after "
-        "a randint(sleep) x scale second sleep";
-    auto index = bounded_option(
-        make_option("index", option_type::integer, "0",
-                    "producer number: printed as `Producer N` and seeds this producer's stream"),
-        0, 4294967295.0);
-    info.schema = {index,
-                   seed_opt(),
-                   make_option("count", option_type::string, range_default(),
-                               "items to emit: `n`, or `low..high` for randint(low, high)"),
-                   make_option("sleep", option_type::string, range_default(),
-                               "seconds to sleep before each item: `n` or `low..high` (randint)"),
-                   scale_opt(),
-                   spin_opt(),
-                   quiet_opt()};
-    info.validate = validate_ranges;
-    info.make_producer = [](const stage_context& ctx) {
-      return std::make_unique<random_items>(ctx);
-    };
-    reg.add(std::move(info));
-  }
-  {
-    stage_info info;
-    info.kind = stage_kind::consumer;
-    info.name = "asyncq_sleep";
-    info.summary =
-        "asyncq demo consumer: each worker sleeps randint(sleep) x scale seconds before every "
-        "get, from its own random stream";
-    info.schema = {seed_opt(),
-                   make_option("sleep", option_type::string, range_default(),
-                               "seconds to sleep before every get: `n` or `low..high` (randint)"),
-                   scale_opt(), spin_opt(), quiet_opt()};
-    info.validate = validate_ranges;
-    info.make_consumer = [](const stage_context& ctx) {
-      return std::make_unique<asyncq_sleep>(ctx);
-    };
-    reg.add(std::move(info));
-  }
-  {
-    stage_info info;
-    info.kind = stage_kind::sink;
-    info.name = "queue_time";
-    info.summary =
-        "asyncq demo sink: prints `Consumer N got element <url> in X seconds.` (time in queue)";
-    info.schema = {quiet_opt()};
-    info.make_sink = [](const stage_context& ctx) { return std::make_unique<queue_time>(ctx); };
-    reg.add(std::move(info));
-  }
+  auto index = bounded_option(
+      make_option("index", option_type::integer, "0",
+                  "producer number: printed as `Producer N` and seeds this producer's stream"),
+      0, 4294967295.0);
+  auto producer = stage_entry<random_items>(
+      "random_items",
+      "asyncq demo producer: randint(count) items named by 5 random bytes in hex, each after "
+      "a randint(sleep) x scale second sleep",
+      {index, seed_opt(),
+       make_option("count", option_type::string, range_default(),
+                   "items to emit: `n`, or `low..high` for randint(low, high)"),
+       make_option("sleep", option_type::string, range_default(),
+                   "seconds to sleep before each item: `n` or `low..high` (randint)"),
+       scale_opt(), spin_opt(), quiet_opt()});
+  producer.validate = validate_ranges;
+  reg.add(std::move(producer));
+
+  auto consumer = stage_entry<asyncq_sleep>(
+      "asyncq_sleep",
+      "asyncq demo consumer: each worker sleeps randint(sleep) x scale seconds before every "
+      "get, from its own random stream",
+      {seed_opt(),
+       make_option("sleep", option_type::string, range_default(),
+                   "seconds to sleep before every get: `n` or `low..high` (randint)"),
+       scale_opt(), spin_opt(), quiet_opt()});
+  consumer.validate = validate_ranges;
+  reg.add(std::move(consumer));
+
+  reg.add(stage_entry<queue_time>(
+      "queue_time",
+      "asyncq demo sink: prints `Consumer N got element <url> in X seconds.` (time in queue)",
+      {quiet_opt()}));
 }
 
 }  // namespace sluice
