@@ -18,6 +18,8 @@
 
 #include <fmt/format.h>
 
+#include "sluice/stage/options.hpp"
+
 namespace sluice::asyncq {
 
 // ---------------------------------------------------------------- streams
@@ -65,16 +67,9 @@ std::optional<int_range> parse_int_range(std::string_view text) {
     }
     return static_cast<int>(v);
   };
-  const auto dots = text.find("..");
-  if (dots == std::string_view::npos) {
-    auto v = parse_int(text);
-    if (!v) {
-      return std::nullopt;
-    }
-    return int_range{*v, *v};
-  }
-  auto lo = parse_int(text.substr(0, dots));
-  auto hi = parse_int(text.substr(dots + 2));
+  const auto [low, high] = split_range(text);
+  auto lo = parse_int(low);
+  auto hi = parse_int(high);
   if (!lo || !hi || *lo > *hi) {
     return std::nullopt;
   }
@@ -354,35 +349,26 @@ timeline make_timeline(const std::vector<event>& events, std::uint32_t producers
   };
   for (const auto& e : events) {
     const bool is_producer = e.kind == event_kind::producer_sleep || e.kind == event_kind::put;
-    if (is_producer && e.who >= producers) {
+    if (e.who >= (is_producer ? producers : consumers)) {
       continue;
     }
-    if (!is_producer && e.who >= consumers) {
-      continue;
-    }
+    // Every event ends its lane's open span; then it opens one or marks an item.
+    auto& open = is_producer ? open_p[e.who] : open_c[e.who];
+    auto& l = is_producer ? tl.producers[e.who] : tl.consumers[e.who];
+    close(open, l, e.t);
     switch (e.kind) {
       case event_kind::producer_sleep:
-        close(open_p[e.who], tl.producers[e.who], e.t);
-        open_p[e.who] = span{e.t, e.t, false};
-        break;
-      case event_kind::put:
-        close(open_p[e.who], tl.producers[e.who], e.t);
-        tl.producers[e.who].marks.push_back({e.t, e.item});
-        break;
       case event_kind::consumer_sleep:
-        close(open_c[e.who], tl.consumers[e.who], e.t);
-        open_c[e.who] = span{e.t, e.t, false};
+        open = span{e.t, e.t, false};
         break;
       case event_kind::wait:
-        close(open_c[e.who], tl.consumers[e.who], e.t);
-        open_c[e.who] = span{e.t, e.t, true};
+        open = span{e.t, e.t, true};
         break;
+      case event_kind::put:
       case event_kind::got:
-        close(open_c[e.who], tl.consumers[e.who], e.t);
-        tl.consumers[e.who].marks.push_back({e.t, e.item});
+        l.marks.push_back({e.t, e.item});
         break;
       case event_kind::cancelled:
-        close(open_c[e.who], tl.consumers[e.who], e.t);
         break;
     }
   }
