@@ -183,17 +183,18 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   return std::chrono::nanoseconds(static_cast<std::int64_t>(std::llround(ns)));
 }
 
-std::optional<duration_range> parse_duration_range(std::string_view text) {
-  auto dots = text.find("..");
+std::pair<std::string_view, std::string_view> split_range(std::string_view text) {
+  const auto dots = text.find("..");
   if (dots == std::string_view::npos) {
-    auto d = parse_duration(text);
-    if (!d) {
-      return std::nullopt;
-    }
-    return duration_range{*d, *d};
+    return {text, text};
   }
-  auto lo = parse_duration(text.substr(0, dots));
-  auto hi = parse_duration(text.substr(dots + 2));
+  return {text.substr(0, dots), text.substr(dots + 2)};
+}
+
+std::optional<duration_range> parse_duration_range(std::string_view text) {
+  const auto [low, high] = split_range(text);
+  auto lo = parse_duration(low);
+  auto hi = parse_duration(high);
   if (!lo || !hi || *hi < *lo) {
     return std::nullopt;
   }

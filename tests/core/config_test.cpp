@@ -78,6 +78,14 @@ TEST_CASE("config.parse_duration.units") {
   CHECK_FALSE(parse_duration_range("5ms..1ms"));
 }
 
+TEST_CASE("config.split_range.ends") {
+  using sv = std::pair<std::string_view, std::string_view>;
+  CHECK(split_range("1ms..5ms") == sv{"1ms", "5ms"});
+  CHECK(split_range("5") == sv{"5", "5"});
+  CHECK(split_range("..3") == sv{"", "3"});
+  CHECK(split_range("1..2..3") == sv{"1", "2..3"});
+}
+
 TEST_CASE("config.parse_size.units") {
   CHECK(parse_size("512") == 512u);
   CHECK(parse_size("64KiB") == 65536u);

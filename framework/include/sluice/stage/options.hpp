@@ -8,6 +8,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/json/value.hpp>
@@ -164,6 +166,12 @@ struct duration_range {
 /// Parses `250ms`, `2s`, `1.5m`, `1h`, `100us`, `10ns`, `0`. Returns nullopt
 /// on anything else (including negative values).
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text);
+
+/// The two ends of a `low..high` range, split at the first `..`; a text
+/// without `..` is both ends (`5` gives `5` and `5`). Parsing each end is the
+/// caller's (parse_duration_range, the asyncq stages' integer ranges).
+/// Thread safety: a pure function.
+std::pair<std::string_view, std::string_view> split_range(std::string_view text);
 
 /// Parses a duration or a `low..high` range of durations.
 std::optional<duration_range> parse_duration_range(std::string_view text);
