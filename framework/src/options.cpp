@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <span>
 #include <stdexcept>
 #include <utility>
 
@@ -150,6 +151,21 @@ bool split_number(std::string_view s, double& value, std::string_view& unit) {
   return true;
 }
 
+// A unit's name and how many base units (ns, bytes) it stands for.
+struct unit_scale {
+  std::string_view name;
+  double factor;
+};
+
+std::optional<double> scale_of(std::string_view unit, std::span<const unit_scale> units) {
+  for (const auto& u : units) {
+    if (unit == u.name) {
+      return u.factor;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
@@ -158,25 +174,16 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   if (!split_number(text, v, unit)) {
     return std::nullopt;
   }
-  double scale = 0;
-  if (unit == "ns") {
-    scale = 1;
-  } else if (unit == "us" || unit == "µs") {
-    scale = 1e3;
-  } else if (unit == "ms") {
-    scale = 1e6;
-  } else if (unit == "s") {
-    scale = 1e9;
-  } else if (unit == "m" || unit == "min") {
-    scale = 60e9;
-  } else if (unit == "h") {
-    scale = 3600e9;
-  } else if (unit.empty() && v == 0) {
+  static constexpr unit_scale units[] = {{"ns", 1},  {"us", 1e3}, {"µs", 1e3},   {"ms", 1e6},
+                                         {"s", 1e9}, {"m", 60e9}, {"min", 60e9}, {"h", 3600e9}};
+  auto scale = scale_of(unit, units);
+  if (!scale && unit.empty() && v == 0) {
     scale = 0;
-  } else {
+  }
+  if (!scale) {
     return std::nullopt;
   }
-  double ns = v * scale;
+  double ns = v * *scale;
   if (ns > 9.2e18) {
     return std::nullopt;
   }
@@ -207,25 +214,20 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   if (!split_number(text, v, unit)) {
     return std::nullopt;
   }
-  double scale = 0;
-  if (unit.empty() || unit == "B") {
-    scale = 1;
-  } else if (unit == "KiB") {
-    scale = 1024.0;
-  } else if (unit == "MiB") {
-    scale = 1024.0 * 1024;
-  } else if (unit == "GiB") {
-    scale = 1024.0 * 1024 * 1024;
-  } else if (unit == "KB" || unit == "kB") {
-    scale = 1e3;
-  } else if (unit == "MB") {
-    scale = 1e6;
-  } else if (unit == "GB") {
-    scale = 1e9;
-  } else {
+  static constexpr unit_scale units[] = {{"", 1},
+                                         {"B", 1},
+                                         {"KiB", 1024.0},
+                                         {"MiB", 1024.0 * 1024},
+                                         {"GiB", 1024.0 * 1024 * 1024},
+                                         {"KB", 1e3},
+                                         {"kB", 1e3},
+                                         {"MB", 1e6},
+                                         {"GB", 1e9}};
+  const auto scale = scale_of(unit, units);
+  if (!scale) {
     return std::nullopt;
   }
-  double bytes = v * scale;
+  double bytes = v * *scale;
   if (bytes > 1.8e19 || bytes != std::floor(bytes)) {
     return std::nullopt;
   }
