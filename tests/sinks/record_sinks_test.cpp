@@ -58,14 +58,9 @@ struct file_size_limit {
   ~file_size_limit() { lift(); }
 };
 
+// Appends (the torn-tail and retry tests reopen the file), one record a write.
 jsonl_config jsonl_at(const fs::path& p) {
-  jsonl_config c;
-  c.path = p;
-  c.append = true;  // the torn-tail and retry tests reopen the file
-  c.batch.records = 1;
-  c.retry.attempts = 2;
-  c.retry.backoff = std::chrono::milliseconds(10);
-  return c;
+  return {.path = p, .append = true, .batch = {.records = 1}, .retry = quick_retries()};
 }
 
 }  // namespace

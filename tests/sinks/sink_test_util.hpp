@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "common.hpp"
 #include "sluice/core/item.hpp"
 #include "sluice/stage/stage.hpp"
 #include "test_support.hpp"
@@ -31,6 +32,12 @@ inline result_ptr make_result(std::string url, int status = 200, std::string bod
     r->error_message = "failed: " + r->error_kind;
   }
   return r;
+}
+
+/// Retries for a test of a failing disk: two attempts, 10 ms apart, so that
+/// giving up is quick.
+inline sinks::retry_policy quick_retries() {
+  return {.attempts = 2, .backoff = std::chrono::milliseconds(10)};
 }
 
 /// A stage context on a strand of `io`, collecting log lines.

@@ -44,12 +44,7 @@ struct reader {
 };
 
 sqlite_config config_at(const fs::path& p) {
-  sqlite_config c;
-  c.path = p;
-  c.batch_rows = 1;
-  c.retry.attempts = 2;
-  c.retry.backoff = std::chrono::milliseconds(10);
-  return c;
+  return {.path = p, .batch_rows = 1, .retry = quick_retries()};
 }
 
 }  // namespace
