@@ -12,6 +12,7 @@
 #include <deque>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <queue>
 #include <stdexcept>
 #include <tuple>
@@ -104,6 +105,16 @@ std::uint32_t simulation::number_of(std::uint32_t producer, std::uint32_t seq) c
 
 namespace {
 
+// The front of `q`, removed, or nullopt when `q` is empty.
+std::optional<std::uint32_t> take_front(std::deque<std::uint32_t>& q) {
+  if (q.empty()) {
+    return std::nullopt;
+  }
+  const auto v = q.front();
+  q.pop_front();
+  return v;
+}
+
 simulation run_simulation(const params& p, std::vector<producer_plan> plans,
                           const std::function<int(std::uint32_t)>& next_sleep) {
   simulation sim;
@@ -171,10 +182,8 @@ simulation run_simulation(const params& p, std::vector<producer_plan> plans,
       sim.items.push_back({who, static_cast<std::uint32_t>(k), plan.names[k]});
       sim.numbers[who][k] = number;
       emit(tick, event_kind::put, who, number, 0);
-      if (!waiters.empty()) {
-        const auto c = waiters.front();
-        waiters.pop_front();
-        deliver(tick, c, number);
+      if (auto c = take_front(waiters)) {
+        deliver(tick, *c, number);
       } else {
         fifo.push_back(number);
       }
@@ -187,10 +196,8 @@ simulation run_simulation(const params& p, std::vector<producer_plan> plans,
       }
     } else {
       emit(tick, event_kind::wait, who, 0, 0);
-      if (!fifo.empty()) {
-        const auto number = fifo.front();
-        fifo.pop_front();
-        deliver(tick, who, number);
+      if (auto number = take_front(fifo)) {
+        deliver(tick, who, *number);
       } else {
         waiters.push_back(who);
       }
