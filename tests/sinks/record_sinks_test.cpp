@@ -134,20 +134,7 @@ TEST_CASE("jsonl.batching.by_count_and_by_time") {
   cfg.batch.records = 3;
   cfg.batch.interval = std::chrono::milliseconds(50);
   auto s = make_jsonl_sink(f.ctx, cfg);
-  f.run(s->write(numbered(0, 2)));
-  CHECK(fs::file_size(p) == 0);  // buffered
-  f.run(s->write(numbered(2, 3)));
-  CHECK(lines_of(test::read_file(p)).size() == 3);  // the count reached 3
-  f.run(s->write(numbered(3, 4)));
-  CHECK(lines_of(test::read_file(p)).size() == 3);
-  // The flush timer writes the straggler without another write call.
-  for (int i = 0; i < 50 && lines_of(test::read_file(p)).size() < 4; ++i) {
-    f.idle(std::chrono::milliseconds(20));
-  }
-  CHECK(lines_of(test::read_file(p)).size() == 4);
-  f.run(s->write(numbered(4, 5)));
-  f.run(s->close());  // close flushes what is buffered
-  CHECK(lines_of(test::read_file(p)).size() == 5);
+  check_batches_by_count_and_time(f, *s, [&] { return lines_of(test::read_file(p)).size(); });
 }
 
 TEST_CASE("jsonl.errors.disk_full_rolls_back_and_stops") {

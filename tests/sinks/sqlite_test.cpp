@@ -80,19 +80,7 @@ TEST_CASE("sqlite.batching.by_count_and_by_time") {
   cfg.batch_interval = std::chrono::milliseconds(50);
   auto s = make_sqlite_sink(f.ctx, cfg);
   reader r(p);
-  f.run(s->write({make_result("http://h/1"), make_result("http://h/2")}));
-  CHECK(r.count() == 0);  // not committed yet
-  f.run(s->write({make_result("http://h/3")}));
-  CHECK(r.count() == 3);
-  f.run(s->write({make_result("http://h/4")}));
-  CHECK(r.count() == 3);
-  for (int i = 0; i < 50 && r.count() < 4; ++i) {
-    f.idle(std::chrono::milliseconds(20));
-  }
-  CHECK(r.count() == 4);  // the time limit committed it
-  f.run(s->write({make_result("http://h/5")}));
-  f.run(s->close());
-  CHECK(r.count() == 5);
+  check_batches_by_count_and_time(f, *s, [&] { return static_cast<std::size_t>(r.count()); });
 }
 
 TEST_CASE("sqlite.bodies.inline_or_in_body_dir") {
