@@ -304,35 +304,23 @@ class parser {
     return t;
   }
 
-  node_ptr parse_or() {
-    node_ptr lhs = parse_and();
-    for (;;) {
-      if (eat("||") || eat_word("or")) {
-        auto n = std::make_unique<logic_node>();
-        n->is_and = false;
-        n->lhs = as_condition(std::move(lhs));
-        n->rhs = as_condition(parse_and());
-        lhs = std::move(n);
-      } else {
-        return lhs;
-      }
+  // A left-associative chain of `next` operands joined by `op` or `word`.
+  node_ptr parse_chain(bool is_and, std::string_view op, std::string_view word,
+                       node_ptr (parser::*next)()) {
+    node_ptr lhs = (this->*next)();
+    while (eat(op) || eat_word(word)) {
+      auto n = std::make_unique<logic_node>();
+      n->is_and = is_and;
+      n->lhs = as_condition(std::move(lhs));
+      n->rhs = as_condition((this->*next)());
+      lhs = std::move(n);
     }
+    return lhs;
   }
 
-  node_ptr parse_and() {
-    node_ptr lhs = parse_unary();
-    for (;;) {
-      if (eat("&&") || eat_word("and")) {
-        auto n = std::make_unique<logic_node>();
-        n->is_and = true;
-        n->lhs = as_condition(std::move(lhs));
-        n->rhs = as_condition(parse_unary());
-        lhs = std::move(n);
-      } else {
-        return lhs;
-      }
-    }
-  }
+  node_ptr parse_or() { return parse_chain(false, "||", "or", &parser::parse_and); }
+
+  node_ptr parse_and() { return parse_chain(true, "&&", "and", &parser::parse_unary); }
 
   node_ptr parse_unary() {
     skip_space();
