@@ -422,4 +422,20 @@ void flush_timer::rethrow() {
   }
 }
 
+net::awaitable<void> flush_timer::flush_or_arm(bool due, bool pending,
+                                               std::chrono::nanoseconds after,
+                                               std::function<net::awaitable<void>()> flush) {
+  if (due) {
+    co_await flush();
+  } else if (pending) {
+    arm(after, std::move(flush));
+  }
+}
+
+net::awaitable<void> flush_timer::close(std::function<net::awaitable<void>()> flush) {
+  co_await shutdown();
+  rethrow();
+  co_await flush();
+}
+
 }  // namespace sluice::sinks

@@ -32,17 +32,12 @@ class record_sink : public sink {
       format(*r, buffer_);
       ++records_;
     }
-    if (records_ >= batch_.records || buffer_.size() >= batch_.bytes) {
-      co_await flush();
-    } else if (!buffer_.empty()) {
-      timer_.arm(batch_.interval, [this] { return flush(); });
-    }
+    co_await timer_.flush_or_arm(records_ >= batch_.records || buffer_.size() >= batch_.bytes,
+                                 !buffer_.empty(), batch_.interval, [this] { return flush(); });
   }
 
   net::awaitable<void> close() override {
-    co_await timer_.shutdown();
-    timer_.rethrow();
-    co_await flush();
+    co_await timer_.close([this] { return flush(); });
   }
 
  protected:
