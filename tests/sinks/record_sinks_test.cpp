@@ -130,10 +130,8 @@ TEST_CASE("jsonl.batching.by_count_and_by_time") {
   test::temp_dir d("sluice-jsonl-batch");
   fs::path p = d.path() / "out.jsonl";
   context_fixture f("jsonl");
-  auto cfg = jsonl_at(p);
-  cfg.batch.records = 3;
-  cfg.batch.interval = std::chrono::milliseconds(50);
-  auto s = make_jsonl_sink(f.ctx, cfg);
+  auto s = make_jsonl_sink(
+      f.ctx, {.path = p, .batch = {.records = 3, .interval = std::chrono::milliseconds(50)}});
   check_batches_by_count_and_time(f, *s, [&] { return lines_of(test::read_file(p)).size(); });
 }
 

@@ -75,10 +75,8 @@ TEST_CASE("sqlite.batching.by_count_and_by_time") {
   test::temp_dir d("sluice-sqlite-batch");
   fs::path p = d.path() / "out.db";
   context_fixture f("sqlite");
-  auto cfg = config_at(p);
-  cfg.batch_rows = 3;
-  cfg.batch_interval = std::chrono::milliseconds(50);
-  auto s = make_sqlite_sink(f.ctx, cfg);
+  auto s = make_sqlite_sink(
+      f.ctx, {.path = p, .batch_rows = 3, .batch_interval = std::chrono::milliseconds(50)});
   reader r(p);
   check_batches_by_count_and_time(f, *s, [&] { return static_cast<std::size_t>(r.count()); });
 }
