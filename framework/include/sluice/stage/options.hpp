@@ -120,7 +120,7 @@ std::string default_of(double v);
 inline std::string default_of(std::string v) {
   return v;
 }
-/// Without it a string literal would pick the bool overload.
+// Without it a string literal would pick the bool overload.
 inline std::string default_of(const char* v) {
   return v;
 }
