@@ -29,11 +29,13 @@ namespace sluice::cli {
 
 namespace {
 
+// The demo's defaults are asyncq::params', stated there once.
 struct bench_options {
-  std::uint32_t producers = 5;
-  std::uint32_t consumers = 10;
-  std::int64_t seed = 444;  ///< signed: a pipeline's integers are int64
-  double scale = 1.0;
+  std::uint32_t producers = asyncq::params{}.producers;
+  std::uint32_t consumers = asyncq::params{}.consumers;
+  /// Signed: a pipeline's integers are int64.
+  std::int64_t seed = static_cast<std::int64_t>(asyncq::params{}.seed);
+  double scale = asyncq::params{}.scale;
   bool quiet = false;
   bool timeline = false;
   std::string timeline_svg;

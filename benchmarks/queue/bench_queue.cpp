@@ -28,6 +28,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "sluice/queue/bounded_queue.hpp"
+#include "sluice/runtime/run_threads.hpp"
 
 namespace net = boost::asio;
 using clock_type = std::chrono::steady_clock;
@@ -42,17 +43,6 @@ struct params {
   int threads = 2;
   int runs = 3;
 };
-
-void run_pool(net::io_context& ioc, int threads) {
-  std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) {
-    pool.emplace_back([&] { ioc.run(); });
-  }
-  ioc.run();
-  for (auto& t : pool) {
-    t.join();
-  }
-}
 
 double bench_sluice(const params& p) {
   net::io_context ioc(p.threads);
@@ -108,7 +98,7 @@ double bench_sluice(const params& p) {
         },
         net::detached);
   }
-  run_pool(ioc, p.threads);
+  sluice::run_on_threads(ioc, static_cast<unsigned>(p.threads));
   if (consumed.load() != per * p.producers) {
     fmt::print(stderr, "bounded_queue lost items: {} of {}\n", consumed.load(), per * p.producers);
     std::exit(1);
@@ -166,7 +156,7 @@ double bench_channel(const params& p) {
         },
         net::detached);
   }
-  run_pool(ioc, p.threads);
+  sluice::run_on_threads(ioc, static_cast<unsigned>(p.threads));
   return static_cast<double>(consumed.load()) / std::chrono::duration<double>(t1 - t0).count();
 }
 

@@ -77,33 +77,25 @@ int main(int argc, char** argv) {
   run(
       "jsonl",
       [](const stage_context& c, const fs::path& d) {
-        sinks::jsonl_config cfg;
-        cfg.path = d / "out.jsonl";
-        return sinks::make_jsonl_sink(c, cfg);
+        return sinks::make_jsonl_sink(c, {.path = d / "out.jsonl"});
       },
       dir, n, body);
   run(
       "csv",
       [](const stage_context& c, const fs::path& d) {
-        sinks::csv_config cfg;
-        cfg.path = d / "out.csv";
-        return sinks::make_csv_sink(c, cfg);
+        return sinks::make_csv_sink(c, {.path = d / "out.csv"});
       },
       dir, n, body);
   run(
       "sqlite",
       [](const stage_context& c, const fs::path& d) {
-        sinks::sqlite_config cfg;
-        cfg.path = d / "out.db";
-        return sinks::make_sqlite_sink(c, cfg);
+        return sinks::make_sqlite_sink(c, {.path = d / "out.db"});
       },
       dir, n, body);
   run(
       "files",
       [](const stage_context& c, const fs::path& d) {
-        sinks::files_config cfg;
-        cfg.store.dir = d / "bodies";
-        return sinks::make_files_sink(c, cfg);
+        return sinks::make_files_sink(c, {.store = {.dir = d / "bodies"}});
       },
       dir, std::min<std::size_t>(n, 50000), body);
   fs::remove_all(dir);

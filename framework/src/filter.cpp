@@ -50,38 +50,29 @@ struct value {
   std::string_view s;
 };
 
-enum class field_id {
-  ok,
-  status,
-  error_kind,
-  error_class,
-  error_message,
-  bytes,
-  url,
-  final_url,
-  attempts,
-  redirects,
-  content_type
-};
-
+// A field filters can name: its name, its type and how it reads a result.
 struct field_def {
   std::string_view name;
-  field_id id;
   value_type type;
+  value (*read)(const result& r);
 };
 
 constexpr field_def fields[] = {
-    {"ok", field_id::ok, value_type::boolean},
-    {"status", field_id::status, value_type::integer},
-    {"error_kind", field_id::error_kind, value_type::string},
-    {"error_class", field_id::error_class, value_type::string},
-    {"error_message", field_id::error_message, value_type::string},
-    {"bytes", field_id::bytes, value_type::integer},
-    {"url", field_id::url, value_type::string},
-    {"final_url", field_id::final_url, value_type::string},
-    {"attempts", field_id::attempts, value_type::integer},
-    {"redirects", field_id::redirects, value_type::integer},
-    {"content_type", field_id::content_type, value_type::string},
+    {"ok", value_type::boolean, [](const result& r) { return value{.b = r.ok()}; }},
+    {"status", value_type::integer, [](const result& r) { return value{.i = r.status}; }},
+    {"error_kind", value_type::string, [](const result& r) { return value{.s = r.error_kind}; }},
+    {"error_class", value_type::string,
+     [](const result& r) { return value{.s = error_class_of(r.error_kind)}; }},
+    {"error_message", value_type::string,
+     [](const result& r) { return value{.s = r.error_message}; }},
+    {"bytes", value_type::integer,
+     [](const result& r) { return value{.i = static_cast<std::int64_t>(r.bytes)}; }},
+    {"url", value_type::string, [](const result& r) { return value{.s = r.url}; }},
+    {"final_url", value_type::string, [](const result& r) { return value{.s = r.final_url}; }},
+    {"attempts", value_type::integer, [](const result& r) { return value{.i = r.attempts}; }},
+    {"redirects", value_type::integer, [](const result& r) { return value{.i = r.redirects}; }},
+    {"content_type", value_type::string,
+     [](const result& r) { return value{.s = r.content_type}; }},
 };
 
 struct node {
@@ -92,46 +83,8 @@ struct node {
 using node_ptr = std::unique_ptr<node>;
 
 struct field_node : node {
-  field_id id;
-  value eval(const result& r) const override {
-    value v;
-    switch (id) {
-      case field_id::ok:
-        v.b = r.ok();
-        break;
-      case field_id::status:
-        v.i = r.status;
-        break;
-      case field_id::error_kind:
-        v.s = r.error_kind;
-        break;
-      case field_id::error_class:
-        v.s = error_class_of(r.error_kind);
-        break;
-      case field_id::error_message:
-        v.s = r.error_message;
-        break;
-      case field_id::bytes:
-        v.i = static_cast<std::int64_t>(r.bytes);
-        break;
-      case field_id::url:
-        v.s = r.url;
-        break;
-      case field_id::final_url:
-        v.s = r.final_url;
-        break;
-      case field_id::attempts:
-        v.i = r.attempts;
-        break;
-      case field_id::redirects:
-        v.i = r.redirects;
-        break;
-      case field_id::content_type:
-        v.s = r.content_type;
-        break;
-    }
-    return v;
-  }
+  const field_def* field = nullptr;
+  value eval(const result& r) const override { return field->read(r); }
 };
 
 struct literal_node : node {
@@ -304,35 +257,23 @@ class parser {
     return t;
   }
 
-  node_ptr parse_or() {
-    node_ptr lhs = parse_and();
-    for (;;) {
-      if (eat("||") || eat_word("or")) {
-        auto n = std::make_unique<logic_node>();
-        n->is_and = false;
-        n->lhs = as_condition(std::move(lhs));
-        n->rhs = as_condition(parse_and());
-        lhs = std::move(n);
-      } else {
-        return lhs;
-      }
+  // A left-associative chain of `next` operands joined by `op` or `word`.
+  node_ptr parse_chain(bool is_and, std::string_view op, std::string_view word,
+                       node_ptr (parser::*next)()) {
+    node_ptr lhs = (this->*next)();
+    while (eat(op) || eat_word(word)) {
+      auto n = std::make_unique<logic_node>();
+      n->is_and = is_and;
+      n->lhs = as_condition(std::move(lhs));
+      n->rhs = as_condition((this->*next)());
+      lhs = std::move(n);
     }
+    return lhs;
   }
 
-  node_ptr parse_and() {
-    node_ptr lhs = parse_unary();
-    for (;;) {
-      if (eat("&&") || eat_word("and")) {
-        auto n = std::make_unique<logic_node>();
-        n->is_and = true;
-        n->lhs = as_condition(std::move(lhs));
-        n->rhs = as_condition(parse_unary());
-        lhs = std::move(n);
-      } else {
-        return lhs;
-      }
-    }
-  }
+  node_ptr parse_or() { return parse_chain(false, "||", "or", &parser::parse_and); }
+
+  node_ptr parse_and() { return parse_chain(true, "&&", "and", &parser::parse_unary); }
 
   node_ptr parse_unary() {
     skip_space();
@@ -450,7 +391,7 @@ class parser {
       for (const auto& f : fields) {
         if (f.name == word) {
           auto n = std::make_unique<field_node>();
-          n->id = f.id;
+          n->field = &f;
           n->type = f.type;
           return n;
         }

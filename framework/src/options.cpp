@@ -4,7 +4,9 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <span>
 #include <stdexcept>
+#include <utility>
 
 #include <fmt/core.h>
 #include <boost/json.hpp>
@@ -86,6 +88,43 @@ std::string join_names(const std::vector<std::string>& names) {
   return all;
 }
 
+std::string default_of(bool v) {
+  return v ? "true" : "false";
+}
+
+std::string default_of(double v) {
+  if (v == std::floor(v) && std::abs(v) < 1e15) {
+    return fmt::format("{:.1f}", v);
+  }
+  return fmt::format("{}", v);
+}
+
+std::string default_of(std::chrono::nanoseconds d) {
+  static constexpr std::pair<std::int64_t, const char*> units[] = {
+      {1'000'000'000, "s"}, {1'000'000, "ms"}, {1'000, "us"}, {1, "ns"}};
+  const auto ns = d.count();
+  if (ns == 0) {
+    return "0";
+  }
+  for (const auto& [scale, unit] : units) {
+    if (ns % scale == 0) {
+      return fmt::format("{}{}", ns / scale, unit);
+    }
+  }
+  return fmt::format("{}ns", ns);
+}
+
+std::string default_of_size(std::uint64_t bytes) {
+  static constexpr std::pair<std::uint64_t, const char*> units[] = {
+      {1ULL << 30, "GiB"}, {1ULL << 20, "MiB"}, {1ULL << 10, "KiB"}};
+  for (const auto& [scale, unit] : units) {
+    if (bytes != 0 && bytes % scale == 0) {
+      return fmt::format("{}{}", bytes / scale, unit);
+    }
+  }
+  return std::to_string(bytes);
+}
+
 namespace {
 
 std::string_view trim(std::string_view s) {
@@ -112,6 +151,21 @@ bool split_number(std::string_view s, double& value, std::string_view& unit) {
   return true;
 }
 
+// A unit's name and how many base units (ns, bytes) it stands for.
+struct unit_scale {
+  std::string_view name;
+  double factor;
+};
+
+std::optional<double> scale_of(std::string_view unit, std::span<const unit_scale> units) {
+  for (const auto& u : units) {
+    if (unit == u.name) {
+      return u.factor;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
@@ -120,42 +174,34 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   if (!split_number(text, v, unit)) {
     return std::nullopt;
   }
-  double scale = 0;
-  if (unit == "ns") {
-    scale = 1;
-  } else if (unit == "us" || unit == "µs") {
-    scale = 1e3;
-  } else if (unit == "ms") {
-    scale = 1e6;
-  } else if (unit == "s") {
-    scale = 1e9;
-  } else if (unit == "m" || unit == "min") {
-    scale = 60e9;
-  } else if (unit == "h") {
-    scale = 3600e9;
-  } else if (unit.empty() && v == 0) {
+  static constexpr unit_scale units[] = {{"ns", 1},  {"us", 1e3}, {"µs", 1e3},   {"ms", 1e6},
+                                         {"s", 1e9}, {"m", 60e9}, {"min", 60e9}, {"h", 3600e9}};
+  auto scale = scale_of(unit, units);
+  if (!scale && unit.empty() && v == 0) {
     scale = 0;
-  } else {
+  }
+  if (!scale) {
     return std::nullopt;
   }
-  double ns = v * scale;
+  double ns = v * *scale;
   if (ns > 9.2e18) {
     return std::nullopt;
   }
   return std::chrono::nanoseconds(static_cast<std::int64_t>(std::llround(ns)));
 }
 
-std::optional<duration_range> parse_duration_range(std::string_view text) {
-  auto dots = text.find("..");
+std::pair<std::string_view, std::string_view> split_range(std::string_view text) {
+  const auto dots = text.find("..");
   if (dots == std::string_view::npos) {
-    auto d = parse_duration(text);
-    if (!d) {
-      return std::nullopt;
-    }
-    return duration_range{*d, *d};
+    return {text, text};
   }
-  auto lo = parse_duration(text.substr(0, dots));
-  auto hi = parse_duration(text.substr(dots + 2));
+  return {text.substr(0, dots), text.substr(dots + 2)};
+}
+
+std::optional<duration_range> parse_duration_range(std::string_view text) {
+  const auto [low, high] = split_range(text);
+  auto lo = parse_duration(low);
+  auto hi = parse_duration(high);
   if (!lo || !hi || *hi < *lo) {
     return std::nullopt;
   }
@@ -168,25 +214,20 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   if (!split_number(text, v, unit)) {
     return std::nullopt;
   }
-  double scale = 0;
-  if (unit.empty() || unit == "B") {
-    scale = 1;
-  } else if (unit == "KiB") {
-    scale = 1024.0;
-  } else if (unit == "MiB") {
-    scale = 1024.0 * 1024;
-  } else if (unit == "GiB") {
-    scale = 1024.0 * 1024 * 1024;
-  } else if (unit == "KB" || unit == "kB") {
-    scale = 1e3;
-  } else if (unit == "MB") {
-    scale = 1e6;
-  } else if (unit == "GB") {
-    scale = 1e9;
-  } else {
+  static constexpr unit_scale units[] = {{"", 1},
+                                         {"B", 1},
+                                         {"KiB", 1024.0},
+                                         {"MiB", 1024.0 * 1024},
+                                         {"GiB", 1024.0 * 1024 * 1024},
+                                         {"KB", 1e3},
+                                         {"kB", 1e3},
+                                         {"MB", 1e6},
+                                         {"GB", 1e9}};
+  const auto scale = scale_of(unit, units);
+  if (!scale) {
     return std::nullopt;
   }
-  double bytes = v * scale;
+  double bytes = v * *scale;
   if (bytes > 1.8e19 || bytes != std::floor(bytes)) {
     return std::nullopt;
   }

@@ -19,21 +19,10 @@ const char* to_string(stage_kind k) noexcept {
 }
 
 void registry::add(stage_info info) {
-  bool has_factory = false;
-  switch (info.kind) {
-    case stage_kind::producer:
-      has_factory = static_cast<bool>(info.make_producer);
-      break;
-    case stage_kind::consumer:
-      has_factory = static_cast<bool>(info.make_consumer);
-      break;
-    case stage_kind::sink:
-      has_factory = static_cast<bool>(info.make_sink);
-      break;
-    case stage_kind::service:
-      has_factory = static_cast<bool>(info.make_service);
-      break;
-  }
+  const bool has_factory = (info.kind == stage_kind::producer && info.make_producer) ||
+                           (info.kind == stage_kind::consumer && info.make_consumer) ||
+                           (info.kind == stage_kind::sink && info.make_sink) ||
+                           (info.kind == stage_kind::service && info.make_service);
   if (!has_factory) {
     throw std::invalid_argument("stage '" + info.name + "' has no " + to_string(info.kind) +
                                 " factory");

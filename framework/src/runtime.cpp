@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 #include <unordered_map>
 
 #include <fmt/core.h>
@@ -37,6 +36,7 @@
 #include "sluice/runtime/gate.hpp"
 #include "sluice/runtime/histogram.hpp"
 #include "sluice/runtime/progress.hpp"
+#include "sluice/runtime/run_threads.hpp"
 
 namespace sluice {
 
@@ -201,14 +201,7 @@ class pipeline_run {
       signals.emplace(control_, SIGINT, SIGTERM);
       wait_signal(*signals);
     }
-    std::vector<std::thread> threads;
-    for (unsigned i = 1; i < cfg_.threads; ++i) {
-      threads.emplace_back([this] { ioc_.run(); });
-    }
-    ioc_.run();
-    for (auto& t : threads) {
-      t.join();
-    }
+    run_on_threads(ioc_, cfg_.threads);
     for (auto& svc : cfg_.service_instances) {
       svc->stop();
     }

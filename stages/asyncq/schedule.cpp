@@ -12,11 +12,14 @@
 #include <deque>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <queue>
 #include <stdexcept>
 #include <tuple>
 
 #include <fmt/format.h>
+
+#include "sluice/stage/options.hpp"
 
 namespace sluice::asyncq {
 
@@ -65,16 +68,9 @@ std::optional<int_range> parse_int_range(std::string_view text) {
     }
     return static_cast<int>(v);
   };
-  const auto dots = text.find("..");
-  if (dots == std::string_view::npos) {
-    auto v = parse_int(text);
-    if (!v) {
-      return std::nullopt;
-    }
-    return int_range{*v, *v};
-  }
-  auto lo = parse_int(text.substr(0, dots));
-  auto hi = parse_int(text.substr(dots + 2));
+  const auto [low, high] = split_range(text);
+  auto lo = parse_int(low);
+  auto hi = parse_int(high);
   if (!lo || !hi || *lo > *hi) {
     return std::nullopt;
   }
@@ -108,6 +104,16 @@ std::uint32_t simulation::number_of(std::uint32_t producer, std::uint32_t seq) c
 }
 
 namespace {
+
+// The front of `q`, removed, or nullopt when `q` is empty.
+std::optional<std::uint32_t> take_front(std::deque<std::uint32_t>& q) {
+  if (q.empty()) {
+    return std::nullopt;
+  }
+  const auto v = q.front();
+  q.pop_front();
+  return v;
+}
 
 simulation run_simulation(const params& p, std::vector<producer_plan> plans,
                           const std::function<int(std::uint32_t)>& next_sleep) {
@@ -176,10 +182,8 @@ simulation run_simulation(const params& p, std::vector<producer_plan> plans,
       sim.items.push_back({who, static_cast<std::uint32_t>(k), plan.names[k]});
       sim.numbers[who][k] = number;
       emit(tick, event_kind::put, who, number, 0);
-      if (!waiters.empty()) {
-        const auto c = waiters.front();
-        waiters.pop_front();
-        deliver(tick, c, number);
+      if (auto c = take_front(waiters)) {
+        deliver(tick, *c, number);
       } else {
         fifo.push_back(number);
       }
@@ -192,10 +196,8 @@ simulation run_simulation(const params& p, std::vector<producer_plan> plans,
       }
     } else {
       emit(tick, event_kind::wait, who, 0, 0);
-      if (!fifo.empty()) {
-        const auto number = fifo.front();
-        fifo.pop_front();
-        deliver(tick, who, number);
+      if (auto number = take_front(fifo)) {
+        deliver(tick, who, *number);
       } else {
         waiters.push_back(who);
       }
@@ -354,35 +356,26 @@ timeline make_timeline(const std::vector<event>& events, std::uint32_t producers
   };
   for (const auto& e : events) {
     const bool is_producer = e.kind == event_kind::producer_sleep || e.kind == event_kind::put;
-    if (is_producer && e.who >= producers) {
+    if (e.who >= (is_producer ? producers : consumers)) {
       continue;
     }
-    if (!is_producer && e.who >= consumers) {
-      continue;
-    }
+    // Every event ends its lane's open span; then it opens one or marks an item.
+    auto& open = is_producer ? open_p[e.who] : open_c[e.who];
+    auto& l = is_producer ? tl.producers[e.who] : tl.consumers[e.who];
+    close(open, l, e.t);
     switch (e.kind) {
       case event_kind::producer_sleep:
-        close(open_p[e.who], tl.producers[e.who], e.t);
-        open_p[e.who] = span{e.t, e.t, false};
-        break;
-      case event_kind::put:
-        close(open_p[e.who], tl.producers[e.who], e.t);
-        tl.producers[e.who].marks.push_back({e.t, e.item});
-        break;
       case event_kind::consumer_sleep:
-        close(open_c[e.who], tl.consumers[e.who], e.t);
-        open_c[e.who] = span{e.t, e.t, false};
+        open = span{e.t, e.t, false};
         break;
       case event_kind::wait:
-        close(open_c[e.who], tl.consumers[e.who], e.t);
-        open_c[e.who] = span{e.t, e.t, true};
+        open = span{e.t, e.t, true};
         break;
+      case event_kind::put:
       case event_kind::got:
-        close(open_c[e.who], tl.consumers[e.who], e.t);
-        tl.consumers[e.who].marks.push_back({e.t, e.item});
+        l.marks.push_back({e.t, e.item});
         break;
       case event_kind::cancelled:
-        close(open_c[e.who], tl.consumers[e.who], e.t);
         break;
     }
   }

@@ -29,6 +29,17 @@ namespace {
 
 using asyncq::event_kind;
 
+/// The options both demo stages read: the random streams' seed, the sleep
+/// scale, the per-event lines, the sleep range and the spin before a deadline.
+/// No defaults here: the schema's apply (demo_options_from fills every field).
+struct demo_options {
+  std::uint64_t seed{};
+  double scale{};
+  bool quiet{};
+  asyncq::int_range sleep;
+  std::chrono::nanoseconds spin{};
+};
+
 /// `seconds` x `scale` as a steady_clock duration.
 std::chrono::nanoseconds scaled(int seconds, double scale) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -43,6 +54,14 @@ asyncq::int_range range_option(const options& o, const std::string& name) {
                            o.get_string(name) + "`");
   }
   return *r;
+}
+
+demo_options demo_options_from(const options& o) {
+  return {.seed = static_cast<std::uint64_t>(o.get_int("seed")),
+          .scale = o.get_number("scale"),
+          .quiet = o.get_bool("quiet"),
+          .sleep = range_option(o, "sleep"),
+          .spin = o.get_duration("spin")};
 }
 
 /// Sleeps `d` from now. With `spin` > 0 the timer is set `spin` early and
@@ -76,29 +95,24 @@ class random_items final : public producer {
  public:
   explicit random_items(const stage_context& ctx)
       : index_(static_cast<std::uint32_t>(ctx.opts.get_int("index"))),
-        scale_(ctx.opts.get_number("scale")),
-        quiet_(ctx.opts.get_bool("quiet")),
-        sleep_(range_option(ctx.opts, "sleep")),
-        stream_(static_cast<std::uint64_t>(ctx.opts.get_int("seed")), asyncq::role::producer,
-                index_),
-        names_(static_cast<std::uint64_t>(ctx.opts.get_int("seed")), asyncq::role::item_name,
-               index_),
-        executor_(ctx.executor),
-        spin_(ctx.opts.get_duration("spin")) {
+        demo_(demo_options_from(ctx.opts)),
+        stream_(demo_.seed, asyncq::role::producer, index_),
+        names_(demo_.seed, asyncq::role::item_name, index_),
+        executor_(ctx.executor) {
     const auto count = range_option(ctx.opts, "count");
     count_ = static_cast<std::uint64_t>(stream_.randint(count.low, count.high));
   }
 
   net::awaitable<bool> next(std::vector<item>& out, std::size_t max) override {
     while (out.size() < max && seq_ < count_) {
-      const int secs = stream_.randint(sleep_.low, sleep_.high);
-      if (!quiet_) {
+      const int secs = stream_.randint(demo_.sleep.low, demo_.sleep.high);
+      if (!demo_.quiet) {
         asyncq::print_line(asyncq::producer_sleep_line(index_, secs));
       }
       record({{}, event_kind::producer_sleep, index_, index_, 0, secs, 0});
-      const auto d = scaled(secs, scale_);
+      const auto d = scaled(secs, demo_.scale);
       if (d.count() > 0) {
-        co_await precise_sleep(executor_, d, spin_);
+        co_await precise_sleep(executor_, d, demo_.spin);
       }
       item it;
       it.url = names_.hex5();
@@ -106,7 +120,7 @@ class random_items final : public producer {
       it.producer = index_;
       // Printed just before the framework pushes the item (the queue never
       // makes a demo producer wait: bench sizes it to hold every item).
-      if (!quiet_) {
+      if (!demo_.quiet) {
         asyncq::print_line(asyncq::put_line(index_, it.url));
       }
       record({{}, event_kind::put, index_, index_, static_cast<std::uint32_t>(seq_), 0, 0});
@@ -123,13 +137,10 @@ class random_items final : public producer {
 
  private:
   std::uint32_t index_;
-  double scale_;
-  bool quiet_;
-  asyncq::int_range sleep_;
+  demo_options demo_;
   asyncq::stream stream_;
   asyncq::stream names_;
   net::any_io_executor executor_;
-  std::chrono::nanoseconds spin_;
   std::uint64_t count_ = 0;
   std::uint64_t seq_ = 0;
 };
@@ -141,12 +152,7 @@ class random_items final : public producer {
 /// not wait for a sleeping worker. process() only stamps the result.
 class asyncq_sleep final : public consumer {
  public:
-  explicit asyncq_sleep(const stage_context& ctx)
-      : seed_(static_cast<std::uint64_t>(ctx.opts.get_int("seed"))),
-        scale_(ctx.opts.get_number("scale")),
-        quiet_(ctx.opts.get_bool("quiet")),
-        sleep_(range_option(ctx.opts, "sleep")),
-        spin_(ctx.opts.get_duration("spin")) {}
+  explicit asyncq_sleep(const stage_context& ctx) : demo_(demo_options_from(ctx.opts)) {}
 
   bool paces_workers() const override { return true; }
 
@@ -154,21 +160,21 @@ class asyncq_sleep final : public consumer {
     asyncq::consumer_plan* plan = nullptr;
     {
       std::lock_guard lock(mutex_);
-      plan = &plans_.try_emplace(worker.index, seed_, worker.index, sleep_).first->second;
+      plan = &plans_.try_emplace(worker.index, demo_.seed, worker.index, demo_.sleep).first->second;
     }
     // Only worker `index` touches its plan; std::map nodes never move.
     const int secs = plan->next_sleep();
-    if (!quiet_) {
+    if (!demo_.quiet) {
       // Yield once so the sink prints this worker's previous `got element`
       // line first (it was posted before us), as asyncq.py orders them.
       co_await net::post(worker.executor, net::use_awaitable);
       asyncq::print_line(asyncq::consumer_sleep_line(worker.index, secs));
     }
     record({{}, event_kind::consumer_sleep, worker.index, 0, 0, secs, 0});
-    const auto d = scaled(secs, scale_);
+    const auto d = scaled(secs, demo_.scale);
     if (d.count() > 0) {
       try {
-        co_await precise_sleep(worker.executor, d, spin_);
+        co_await precise_sleep(worker.executor, d, demo_.spin);
       } catch (const boost::system::system_error& e) {
         if (e.code() == net::error::operation_aborted) {
           record({{}, event_kind::cancelled, worker.index, 0, 0, 0, 0});
@@ -205,11 +211,7 @@ class asyncq_sleep final : public consumer {
   }
 
  private:
-  std::uint64_t seed_;
-  double scale_;
-  bool quiet_;
-  asyncq::int_range sleep_;
-  std::chrono::nanoseconds spin_;
+  demo_options demo_;
   std::mutex mutex_;
   std::map<std::uint32_t, asyncq::consumer_plan> plans_;
 };
@@ -237,17 +239,23 @@ class queue_time final : public sink {
 };
 
 option_spec seed_opt() {
-  auto s = make_option("seed", option_type::integer, "444",
-                       "seed of the random streams (one per producer and per consumer worker)");
-  s.minimum = 0;
-  return s;
+  return bounded_option(
+      make_option("seed", option_type::integer, default_of(asyncq::params{}.seed),
+                  "seed of the random streams (one per producer and per consumer worker)"),
+      0);
 }
 
 option_spec scale_opt() {
-  auto s =
-      make_option("scale", option_type::number, "1.0", "multiplies every sleep (1.0 = the demo)");
-  s.minimum = 0;
-  return s;
+  return bounded_option(
+      make_option("scale", option_type::number, default_of(asyncq::params{}.scale),
+                  "multiplies every sleep (1.0 = the demo)"),
+      0);
+}
+
+// asyncq.py's randint(0, 10), as int_range has it.
+std::string range_default() {
+  const asyncq::int_range d{};
+  return std::to_string(d.low) + ".." + std::to_string(d.high);
 }
 
 option_spec spin_opt() {
@@ -272,60 +280,38 @@ void validate_ranges(const options& o) {
 }  // namespace
 
 void register_asyncq_stages(registry& reg) {
-  {
-    stage_info info;
-    info.kind = stage_kind::producer;
-    info.name = "random_items";
-    info.summary =
-        "asyncq demo producer: randint(count) items named by 5 random bytes in hex, each after "
-        "a randint(sleep) x scale second sleep";
-    auto index =
-        make_option("index", option_type::integer, "0",
-                    "producer number: printed as `Producer N` and seeds this producer's stream");
-    index.minimum = 0;
-    index.maximum = 4294967295.0;
-    info.schema = {index,
-                   seed_opt(),
-                   make_option("count", option_type::string, "0..10",
-                               "items to emit: `n`, or `low..high` for randint(low, high)"),
-                   make_option("sleep", option_type::string, "0..10",
-                               "seconds to sleep before each item: `n` or `low..high` (randint)"),
-                   scale_opt(),
-                   spin_opt(),
-                   quiet_opt()};
-    info.validate = validate_ranges;
-    info.make_producer = [](const stage_context& ctx) {
-      return std::make_unique<random_items>(ctx);
-    };
-    reg.add(std::move(info));
-  }
-  {
-    stage_info info;
-    info.kind = stage_kind::consumer;
-    info.name = "asyncq_sleep";
-    info.summary =
-        "asyncq demo consumer: each worker sleeps randint(sleep) x scale seconds before every "
-        "get, from its own random stream";
-    info.schema = {seed_opt(),
-                   make_option("sleep", option_type::string, "0..10",
-                               "seconds to sleep before every get: `n` or `low..high` (randint)"),
-                   scale_opt(), spin_opt(), quiet_opt()};
-    info.validate = validate_ranges;
-    info.make_consumer = [](const stage_context& ctx) {
-      return std::make_unique<asyncq_sleep>(ctx);
-    };
-    reg.add(std::move(info));
-  }
-  {
-    stage_info info;
-    info.kind = stage_kind::sink;
-    info.name = "queue_time";
-    info.summary =
-        "asyncq demo sink: prints `Consumer N got element <url> in X seconds.` (time in queue)";
-    info.schema = {quiet_opt()};
-    info.make_sink = [](const stage_context& ctx) { return std::make_unique<queue_time>(ctx); };
-    reg.add(std::move(info));
-  }
+  auto index = bounded_option(
+      make_option("index", option_type::integer, "0",
+                  "producer number: printed as `Producer N` and seeds this producer's stream"),
+      0, 4294967295.0);
+  auto producer = stage_entry<random_items>(
+      "random_items",
+      "asyncq demo producer: randint(count) items named by 5 random bytes in hex, each after "
+      "a randint(sleep) x scale second sleep",
+      {index, seed_opt(),
+       make_option("count", option_type::string, range_default(),
+                   "items to emit: `n`, or `low..high` for randint(low, high)"),
+       make_option("sleep", option_type::string, range_default(),
+                   "seconds to sleep before each item: `n` or `low..high` (randint)"),
+       scale_opt(), spin_opt(), quiet_opt()});
+  producer.validate = validate_ranges;
+  reg.add(std::move(producer));
+
+  auto consumer = stage_entry<asyncq_sleep>(
+      "asyncq_sleep",
+      "asyncq demo consumer: each worker sleeps randint(sleep) x scale seconds before every "
+      "get, from its own random stream",
+      {seed_opt(),
+       make_option("sleep", option_type::string, range_default(),
+                   "seconds to sleep before every get: `n` or `low..high` (randint)"),
+       scale_opt(), spin_opt(), quiet_opt()});
+  consumer.validate = validate_ranges;
+  reg.add(std::move(consumer));
+
+  reg.add(stage_entry<queue_time>(
+      "queue_time",
+      "asyncq demo sink: prints `Consumer N got element <url> in X seconds.` (time in queue)",
+      {quiet_opt()}));
 }
 
 }  // namespace sluice

@@ -17,6 +17,7 @@
 
 #include "sluice/queue/bounded_queue.hpp"
 #include "sluice/runtime/histogram.hpp"
+#include "sluice/runtime/run_threads.hpp"
 #include "sluice/stages/asyncq.hpp"
 
 namespace sluice::asyncq {
@@ -129,14 +130,7 @@ throughput_result run_throughput(const throughput_params& p) {
                     // The expected end: operation_aborted from the cancelled pop.
                   }));
   }
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) {
-    pool.emplace_back([&] { ctx.run(); });
-  }
-  ctx.run();
-  for (auto& t : pool) {
-    t.join();
-  }
+  run_on_threads(ctx, threads);
   const auto t1 = clock::now();
   if (failure) {
     std::rethrow_exception(failure);

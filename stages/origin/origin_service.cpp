@@ -80,41 +80,35 @@ class origin_service final : public service {
 }  // namespace
 
 void register_origin_stages(registry& reg) {
-  stage_info info;
-  info.kind = stage_kind::service;
-  info.name = "origin";
-  info.summary =
+  const origin_options d{};
+  reg.add(stage_entry<origin_service>(
+      "origin",
       "the built-in HTTP test origin (/bytes/N, /delay/MS, /status/CODE, /redirect/N, ...); "
-      "`${origin}` expands to its address";
-  auto port = make_option("port", option_type::integer, "0", "TCP port; 0 picks a free one");
-  port.minimum = 0;
-  port.maximum = 65535;
-  auto threads =
-      make_option("threads", option_type::integer, "1", "server threads (its own io_context)");
-  threads.minimum = 1;
-  threads.maximum = 256;
-  auto max_requests =
-      make_option("max_requests_per_connection", option_type::integer, "0",
-                  "close a keep-alive connection after this many responses (0: never)");
-  max_requests.minimum = 0;
-  info.schema = {
-      make_option("address", option_type::string, "127.0.0.1", "address to listen on"),
-      port,
-      make_option(
-          "tls", option_type::boolean, "false",
-          "serve HTTPS (a self-signed certificate for localhost/127.0.0.1 unless cert/key are "
-          "given)"),
-      make_option("cert", option_type::string, "", "PEM certificate chain file (implies tls)"),
-      make_option("key", option_type::string, "", "PEM private key file"),
-      threads,
-      make_option("idle_timeout", option_type::duration, "60s",
-                  "close keep-alive connections idle this long"),
-      max_requests,
-  };
-  info.make_service = [](const stage_context& ctx) -> std::unique_ptr<service> {
-    return std::make_unique<origin_service>(ctx);
-  };
-  reg.add(std::move(info));
+      "`${origin}` expands to its address",
+      {
+          make_option("address", option_type::string, default_of(d.address),
+                      "address to listen on"),
+          bounded_option(make_option("port", option_type::integer, default_of(d.port),
+                                     "TCP port; 0 picks a free one"),
+                         0, 65535),
+          make_option(
+              "tls", option_type::boolean, default_of(d.tls),
+              "serve HTTPS (a self-signed certificate for localhost/127.0.0.1 unless cert/key are "
+              "given)"),
+          make_option("cert", option_type::string, d.cert_file,
+                      "PEM certificate chain file (implies tls)"),
+          make_option("key", option_type::string, d.key_file, "PEM private key file"),
+          bounded_option(make_option("threads", option_type::integer, default_of(d.threads),
+                                     "server threads (its own io_context)"),
+                         1, 256),
+          make_option("idle_timeout", option_type::duration, default_of(d.idle_timeout),
+                      "close keep-alive connections idle this long"),
+          bounded_option(make_option("max_requests_per_connection", option_type::integer,
+                                     default_of(d.max_requests_per_connection),
+                                     "close a keep-alive connection after this many responses (0: "
+                                     "never)"),
+                         0),
+      }));
 }
 
 }  // namespace sluice

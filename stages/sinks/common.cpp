@@ -28,19 +28,15 @@ void throw_errno(const std::string& what, const std::filesystem::path& p) {
 }
 
 option_schema retry_schema() {
-  option_spec retries;
-  retries.name = "retries";
-  retries.type = option_type::integer;
-  retries.default_value = "5";
-  retries.minimum = 1;
-  retries.maximum = 100;
-  retries.doc = "attempts at a failing write (disk full, read-only) before the pipeline stops";
-  option_spec backoff;
-  backoff.name = "retry_backoff";
-  backoff.type = option_type::duration;
-  backoff.default_value = "200ms";
-  backoff.doc = "wait after the first failed write; doubles each time, at most 5s";
-  return {retries, backoff};
+  const retry_policy d{};
+  return {
+      bounded_option(make_option("retries", option_type::integer, default_of(d.attempts),
+                                 "attempts at a failing write (disk full, read-only) before the "
+                                 "pipeline stops"),
+                     1, 100),
+      make_option("retry_backoff", option_type::duration, default_of(d.backoff),
+                  "wait after the first failed write; doubles each time, at most " +
+                      default_of(d.max_backoff))};
 }
 
 retry_policy retry_from(const options& o) {
@@ -424,6 +420,22 @@ void flush_timer::rethrow() {
   if (state_->error) {
     std::rethrow_exception(std::exchange(state_->error, nullptr));
   }
+}
+
+net::awaitable<void> flush_timer::flush_or_arm(bool due, bool pending,
+                                               std::chrono::nanoseconds after,
+                                               std::function<net::awaitable<void>()> flush) {
+  if (due) {
+    co_await flush();
+  } else if (pending) {
+    arm(after, std::move(flush));
+  }
+}
+
+net::awaitable<void> flush_timer::close(std::function<net::awaitable<void>()> flush) {
+  co_await shutdown();
+  rethrow();
+  co_await flush();
 }
 
 }  // namespace sluice::sinks

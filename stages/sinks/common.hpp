@@ -148,6 +148,16 @@ class flush_timer {
   boost::asio::awaitable<void> shutdown();
   void rethrow();
 
+  /// After a write buffered its records: runs `flush` now when `due` (a batch
+  /// limit was reached), otherwise arms the timer to run it after `after` when
+  /// `pending` (something is buffered). Exceptions from `flush` propagate.
+  boost::asio::awaitable<void> flush_or_arm(bool due, bool pending, std::chrono::nanoseconds after,
+                                            std::function<boost::asio::awaitable<void>()> flush);
+
+  /// A sink's close: shutdown, rethrow what a timed flush threw, then run
+  /// `flush` a last time for what is still buffered.
+  boost::asio::awaitable<void> close(std::function<boost::asio::awaitable<void>()> flush);
+
  private:
   struct state;
   std::shared_ptr<state> state_;

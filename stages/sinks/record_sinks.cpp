@@ -32,17 +32,12 @@ class record_sink : public sink {
       format(*r, buffer_);
       ++records_;
     }
-    if (records_ >= batch_.records || buffer_.size() >= batch_.bytes) {
-      co_await flush();
-    } else if (!buffer_.empty()) {
-      timer_.arm(batch_.interval, [this] { return flush(); });
-    }
+    co_await timer_.flush_or_arm(records_ >= batch_.records || buffer_.size() >= batch_.bytes,
+                                 !buffer_.empty(), batch_.interval, [this] { return flush(); });
   }
 
   net::awaitable<void> close() override {
-    co_await timer_.shutdown();
-    timer_.rethrow();
-    co_await flush();
+    co_await timer_.close([this] { return flush(); });
   }
 
  protected:
@@ -109,80 +104,62 @@ class jsonl_sink final : public record_sink {
   json_options json_;
 };
 
-std::string csv_value(const result& r, const std::string& column) {
-  if (column == "url") {
-    return r.url;
+std::string ms(std::chrono::nanoseconds d) {
+  return fmt::format("{:.3f}", to_ms(d));
+}
+
+// Every CSV column, in the default order, with how it reads a result.
+struct csv_column {
+  const char* name;
+  std::string (*value)(const result& r);
+};
+
+const std::vector<csv_column>& csv_columns() {
+  static const std::vector<csv_column> all = {
+      {"url", [](const result& r) { return r.url; }},
+      {"final_url", [](const result& r) { return r.final_url; }},
+      {"ok", [](const result& r) { return std::string(r.ok() ? "true" : "false"); }},
+      {"status", [](const result& r) { return std::to_string(r.status); }},
+      {"error_kind", [](const result& r) { return r.error_kind; }},
+      {"error_message", [](const result& r) { return r.error_message; }},
+      {"attempts", [](const result& r) { return std::to_string(r.attempts); }},
+      {"redirects", [](const result& r) { return std::to_string(r.redirects); }},
+      {"bytes", [](const result& r) { return std::to_string(r.bytes); }},
+      {"content_type", [](const result& r) { return r.content_type; }},
+      {"index", [](const result& r) { return std::to_string(r.index); }},
+      {"producer", [](const result& r) { return std::to_string(r.producer); }},
+      {"worker", [](const result& r) { return std::to_string(r.worker); }},
+      {"queue_ms", [](const result& r) { return ms(r.time.queue); }},
+      {"dns_ms", [](const result& r) { return ms(r.time.dns); }},
+      {"connect_ms", [](const result& r) { return ms(r.time.connect); }},
+      {"tls_ms", [](const result& r) { return ms(r.time.tls); }},
+      {"ttfb_ms", [](const result& r) { return ms(r.time.ttfb); }},
+      {"total_ms", [](const result& r) { return ms(r.time.total); }},
+      {"stored_at", [](const result&) { return utc_now_rfc3339(); }},
+  };
+  return all;
+}
+
+const csv_column& csv_column_named(const std::string& name) {
+  for (const auto& c : csv_columns()) {
+    if (name == c.name) {
+      return c;
+    }
   }
-  if (column == "final_url") {
-    return r.final_url;
-  }
-  if (column == "ok") {
-    return r.ok() ? "true" : "false";
-  }
-  if (column == "status") {
-    return std::to_string(r.status);
-  }
-  if (column == "error_kind") {
-    return r.error_kind;
-  }
-  if (column == "error_message") {
-    return r.error_message;
-  }
-  if (column == "attempts") {
-    return std::to_string(r.attempts);
-  }
-  if (column == "redirects") {
-    return std::to_string(r.redirects);
-  }
-  if (column == "bytes") {
-    return std::to_string(r.bytes);
-  }
-  if (column == "content_type") {
-    return r.content_type;
-  }
-  if (column == "index") {
-    return std::to_string(r.index);
-  }
-  if (column == "producer") {
-    return std::to_string(r.producer);
-  }
-  if (column == "worker") {
-    return std::to_string(r.worker);
-  }
-  auto ms = [](std::chrono::nanoseconds d) { return fmt::format("{:.3f}", to_ms(d)); };
-  if (column == "queue_ms") {
-    return ms(r.time.queue);
-  }
-  if (column == "dns_ms") {
-    return ms(r.time.dns);
-  }
-  if (column == "connect_ms") {
-    return ms(r.time.connect);
-  }
-  if (column == "tls_ms") {
-    return ms(r.time.tls);
-  }
-  if (column == "ttfb_ms") {
-    return ms(r.time.ttfb);
-  }
-  if (column == "total_ms") {
-    return ms(r.time.total);
-  }
-  if (column == "stored_at") {
-    return utc_now_rfc3339();
-  }
-  throw std::logic_error("unknown csv column " + column);
+  throw std::logic_error("unknown csv column " + name);
 }
 
 class csv_sink final : public record_sink {
  public:
   csv_sink(const stage_context& ctx, csv_config cfg)
-      : record_sink(ctx, cfg.path, record_format::csv, cfg.append, cfg.batch, cfg.retry),
-        columns_(cfg.columns.empty() ? csv_all_columns() : cfg.columns) {
+      : record_sink(ctx, cfg.path, record_format::csv, cfg.append, cfg.batch, cfg.retry) {
+    for (const auto& name : cfg.columns.empty() ? csv_all_columns() : cfg.columns) {
+      columns_.push_back(&csv_column_named(name));
+    }
     if (cfg.header && file_size() == 0) {
       std::string line;
       for (std::size_t i = 0; i < columns_.size(); ++i) {
-        line += (i ? "," : "") + csv_field(columns_[i]);
+        line += (i ? "," : "") + csv_field(columns_[i]->name);
       }
       append_now(line + "\r\n");
     }
@@ -196,23 +173,25 @@ class csv_sink final : public record_sink {
       if (i) {
         out += ',';
       }
-      out += csv_field(csv_value(r, columns_[i]));
+      out += csv_field(columns_[i]->value(r));
     }
     out += "\r\n";
   }
 
  private:
-  std::vector<std::string> columns_;
+  std::vector<const csv_column*> columns_;
 };
 
 }  // namespace
 
 const std::vector<std::string>& csv_all_columns() {
-  static const std::vector<std::string> all = {
-      "url",           "final_url", "ok",        "status",   "error_kind",
-      "error_message", "attempts",  "redirects", "bytes",    "content_type",
-      "index",         "producer",  "worker",    "queue_ms", "dns_ms",
-      "connect_ms",    "tls_ms",    "ttfb_ms",   "total_ms", "stored_at"};
+  static const std::vector<std::string> all = [] {
+    std::vector<std::string> names;
+    for (const auto& c : csv_columns()) {
+      names.emplace_back(c.name);
+    }
+    return names;
+  }();
   return all;
 }
 

@@ -15,34 +15,30 @@ namespace {
 
 using namespace sinks;
 
-option_spec required(std::string name, option_type type, std::string doc) {
-  option_spec s = make_option(std::move(name), type, "", std::move(doc));
-  s.required = true;
-  return s;
-}
-
-option_spec choice(std::string name, std::string def, std::vector<std::string> choices,
-                   std::string doc) {
-  option_spec s = make_option(std::move(name), option_type::string, std::move(def), std::move(doc));
-  s.choices = std::move(choices);
-  return s;
-}
-
 void append(option_schema& to, const option_schema& more) {
   to.insert(to.end(), more.begin(), more.end());
 }
 
 option_schema batching_schema() {
-  option_spec records = make_option("flush_records", option_type::integer, "1000",
-                                    "write after this many buffered results");
-  records.minimum = 1;
-  return {
-      records,
-      make_option("flush_bytes", option_type::size, "1MiB", "write after this many buffered bytes"),
-      make_option("flush_interval", option_type::duration, "1s",
-                  "write at most this long after a result arrived"),
-      make_option("fsync", option_type::boolean, "false",
-                  "fsync after every write (survives power loss, not just a crash)")};
+  const batching d{};
+  return {bounded_option(make_option("flush_records", option_type::integer, default_of(d.records),
+                                     "write after this many buffered results"),
+                         1),
+          make_option("flush_bytes", option_type::size, default_of_size(d.bytes),
+                      "write after this many buffered bytes"),
+          make_option("flush_interval", option_type::duration, default_of(d.interval),
+                      "write at most this long after a result arrived"),
+          make_option("fsync", option_type::boolean, default_of(d.fsync),
+                      "fsync after every write (survives power loss, not just a crash)")};
+}
+
+// A sink's registry entry before its schema and factory.
+stage_info sink_info(std::string name, std::string summary) {
+  stage_info info;
+  info.kind = stage_kind::sink;
+  info.name = std::move(name);
+  info.summary = std::move(summary);
+  return info;
 }
 
 batching batching_from(const options& o) {
@@ -73,16 +69,17 @@ bool color_for(const std::string& mode, int fd) {
 }
 
 void register_files_sink(registry& reg) {
-  stage_info info;
-  info.kind = stage_kind::sink;
-  info.name = "files";
-  info.summary = "each successful result's body as a file under a directory, written atomically";
+  auto info = sink_info(
+      "files", "each successful result's body as a file under a directory, written atomically");
+  const files_config d{};
   info.schema = {
-      required("dir", option_type::string, "output directory (relative to the pipeline file)"),
-      choice("layout", "hash", {"hash", "path"},
-             "hash: <host>/<sha256 prefix>/<sha256 of the URL>; path: <host>/<URL path>, "
-             "readable and escape-proof"),
-      make_option("fsync", option_type::boolean, "false",
+      required_option("dir", option_type::string,
+                      "output directory (relative to the pipeline file)"),
+      choice_option("layout", d.store.layout == body_layout::path ? "path" : "hash",
+                    {"hash", "path"},
+                    "hash: <host>/<sha256 prefix>/<sha256 of the URL>; path: <host>/<URL path>, "
+                    "readable and escape-proof"),
+      make_option("fsync", option_type::boolean, default_of(d.store.fsync),
                   "fsync each file before its rename and its directory after (power-loss safety)")};
   append(info.schema, retry_schema());
   info.make_sink = [](const stage_context& ctx) {
@@ -98,26 +95,27 @@ void register_files_sink(registry& reg) {
 }
 
 void register_sqlite_sink(registry& reg) {
-  stage_info info;
-  info.kind = stage_kind::sink;
-  info.name = "sqlite";
-  info.summary = "results upserted into a SQLite table keyed by URL (WAL, batched transactions)";
-  option_spec batch = make_option("batch", option_type::integer, "500", "rows per transaction");
-  batch.minimum = 1;
+  auto info = sink_info(
+      "sqlite", "results upserted into a SQLite table keyed by URL (WAL, batched transactions)");
+  const sqlite_config d{};
   info.schema = {
-      required("path", option_type::string, "database file (relative to the pipeline file)"),
-      make_option("table", option_type::string, "results", "table name (letters, digits, _)"),
-      batch,
-      make_option("batch_interval", option_type::duration, "1s",
+      required_option("path", option_type::string, "database file (relative to the pipeline file)"),
+      make_option("table", option_type::string, default_of(d.table),
+                  "table name (letters, digits, _)"),
+      bounded_option(make_option("batch", option_type::integer, default_of(d.batch_rows),
+                                 "rows per transaction"),
+                     1),
+      make_option("batch_interval", option_type::duration, default_of(d.batch_interval),
                   "commit at most this long after a result arrived"),
-      make_option("body", option_type::boolean, "true", "store bodies (inline or as files)"),
-      make_option("inline_max", option_type::size, "64KiB",
+      make_option("body", option_type::boolean, default_of(d.store_body),
+                  "store bodies (inline or as files)"),
+      make_option("inline_max", option_type::size, default_of_size(d.inline_max),
                   "bodies up to this size go into the `body` column"),
-      make_option("body_dir", option_type::string, "",
+      make_option("body_dir", option_type::string, d.body_dir.string(),
                   "larger bodies are written here (files sink hash layout); `body_path` holds the "
                   "relative path. Unset: larger bodies are not stored"),
-      choice("synchronous", "normal", {"normal", "full"},
-             "normal survives a crash; full also a power loss (slower)")};
+      choice_option("synchronous", d.synchronous_full ? "full" : "normal", {"normal", "full"},
+                    "normal survives a crash; full also a power loss (slower)")};
   append(info.schema, retry_schema());
   info.validate = [](const options& o) {
     std::string t = o.get_string("table");
@@ -150,19 +148,19 @@ void register_sqlite_sink(registry& reg) {
 }
 
 void register_csv_sink(registry& reg) {
-  stage_info info;
-  info.kind = stage_kind::sink;
-  info.name = "csv";
-  info.summary = "one RFC 4180 CSV record per result";
+  auto info = sink_info("csv", "one RFC 4180 CSV record per result");
   const std::string all = join_names(csv_all_columns());
+  const csv_config d{};
   info.schema = {
-      required("path", option_type::string, "CSV file (relative to the pipeline file; - = stdout)"),
+      required_option("path", option_type::string,
+                      "CSV file (relative to the pipeline file; - = stdout)"),
       make_option("columns", option_type::string_list, "",
                   "columns in order (default: all): " + all),
       make_option(
-          "append", option_type::boolean, "false",
+          "append", option_type::boolean, default_of(d.append),
           "keep the file's records and append (a torn last record is cut); false empties it"),
-      make_option("header", option_type::boolean, "true", "write a header record into a new file")};
+      make_option("header", option_type::boolean, default_of(d.header),
+                  "write a header record into a new file")};
   append(info.schema, batching_schema());
   append(info.schema, retry_schema());
   info.validate = [](const options& o) {
@@ -204,19 +202,18 @@ void register_sink_stages(registry& reg) {
 }
 
 void register_jsonl_sink(registry& reg) {
-  stage_info info;
-  info.kind = stage_kind::sink;
-  info.name = "jsonl";
-  info.summary = "one JSON object per result and line, appended in batches; repairs a torn tail";
+  auto info = sink_info(
+      "jsonl", "one JSON object per result and line, appended in batches; repairs a torn tail");
+  const jsonl_config d{};
   info.schema = {
-      required("path", option_type::string,
-               "JSON lines file (relative to the pipeline file; - = stdout)"),
-      make_option("append", option_type::boolean, "false",
+      required_option("path", option_type::string,
+                      "JSON lines file (relative to the pipeline file; - = stdout)"),
+      make_option("append", option_type::boolean, default_of(d.append),
                   "keep the file's records and append (a torn last line from a crash is cut); "
                   "false empties the file first"),
-      make_option("body", option_type::boolean, "false",
+      make_option("body", option_type::boolean, default_of(d.json.include_body),
                   "include the body (`body` when UTF-8, else `body_base64`)"),
-      make_option("headers", option_type::boolean, "true",
+      make_option("headers", option_type::boolean, default_of(d.json.include_headers),
                   "include the selected response headers")};
   append(info.schema, batching_schema());
   append(info.schema, retry_schema());
@@ -234,12 +231,10 @@ void register_jsonl_sink(registry& reg) {
 }
 
 void register_stdout_sink(registry& reg) {
-  stage_info info;
-  info.kind = stage_kind::sink;
-  info.name = "stdout";
-  info.summary = "one human-readable line per result on standard output";
-  info.schema = {choice("color", "auto", {"auto", "always", "never"},
-                        "auto: when stdout is a terminal and NO_COLOR is unset")};
+  auto info = sink_info("stdout", "one human-readable line per result on standard output");
+  // The mode, not stdout_config::color: that is what "auto" resolves to.
+  info.schema = {choice_option("color", "auto", {"auto", "always", "never"},
+                               "auto: when stdout is a terminal and NO_COLOR is unset")};
   info.make_sink = [](const stage_context& ctx) {
     stdout_config c;
     c.color = color_for(ctx.opts.get_string("color"), 1);

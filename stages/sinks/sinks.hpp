@@ -35,7 +35,7 @@ struct batching {
 /// `jsonl`: one JSON object per result and line.
 struct jsonl_config {
   std::filesystem::path path;
-  bool append = true;  ///< keep what is there (repairing a torn tail); false truncates
+  bool append = false;  ///< keep what is there (repairing a torn tail); false truncates
   json_options json;
   batching batch;
   retry_policy retry;
@@ -48,7 +48,7 @@ const std::vector<std::string>& csv_all_columns();
 /// `csv`: one RFC 4180 record per result.
 struct csv_config {
   std::filesystem::path path;
-  bool append = true;  ///< keep what is there (repairing a torn tail); false truncates
+  bool append = false;  ///< keep what is there (repairing a torn tail); false truncates
   std::vector<std::string> columns;  ///< empty: csv_all_columns()
   bool header = true;                ///< write a header record into an empty file
   batching batch;

@@ -151,17 +151,12 @@ class sqlite_sink final : public sink {
   net::awaitable<void> write(const std::vector<result_ptr>& batch) override {
     timer_.rethrow();
     pending_.insert(pending_.end(), batch.begin(), batch.end());
-    if (pending_.size() >= cfg_.batch_rows) {
-      co_await flush();
-    } else if (!pending_.empty()) {
-      timer_.arm(cfg_.batch_interval, [this] { return flush(); });
-    }
+    co_await timer_.flush_or_arm(pending_.size() >= cfg_.batch_rows, !pending_.empty(),
+                                 cfg_.batch_interval, [this] { return flush(); });
   }
 
   net::awaitable<void> close() override {
-    co_await timer_.shutdown();
-    timer_.rethrow();
-    co_await flush();
+    co_await timer_.close([this] { return flush(); });
     // Fold the WAL back into the database so the file stands alone; a busy
     // reader only postpones that, so the outcome is not an error.
     sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);

@@ -4,9 +4,6 @@
 
 #include <unistd.h>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-
 #include <cstdlib>
 #include <regex>
 #include <set>
@@ -14,6 +11,8 @@
 #include <vector>
 
 #include <doctest/doctest.h>
+
+#include "svg_test_util.hpp"
 
 namespace aq = sluice::asyncq;
 
@@ -280,46 +279,26 @@ TEST_CASE("bench.svg.well_formed_with_one_lane_per_producer_and_consumer") {
   const std::string title = "run <1> & \"quotes\" 'too'";
   const std::string svg = aq::render_timeline_svg(tl, title);
 
-  xmlDocPtr doc = xmlReadMemory(svg.data(), static_cast<int>(svg.size()), "timeline.svg", nullptr,
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-  REQUIRE(doc != nullptr);
-  xmlNodePtr root = xmlDocGetRootElement(doc);
-  REQUIRE(root != nullptr);
-  CHECK(std::string(reinterpret_cast<const char*>(root->name)) == "svg");
+  const auto elements = sluice::test_bench::svg_elements(svg);
+  REQUIRE(elements);
+  REQUIRE_FALSE(elements->empty());
+  CHECK(elements->front().name == "svg");
 
   int producer_lanes = 0, consumer_lanes = 0, axis = 0, rects = 0;
   std::string title_text;
-  std::vector<xmlNodePtr> stack{root};
-  while (!stack.empty()) {
-    xmlNodePtr n = stack.back();
-    stack.pop_back();
-    for (xmlNodePtr c = n->children; c; c = c->next) {
-      if (c->type == XML_ELEMENT_NODE) {
-        stack.push_back(c);
-      }
-    }
-    if (n->type != XML_ELEMENT_NODE) {
-      continue;
-    }
-    const std::string name = reinterpret_cast<const char*>(n->name);
-    xmlChar* cls = xmlGetProp(n, BAD_CAST "class");
-    const std::string klass = cls ? reinterpret_cast<const char*>(cls) : "";
-    xmlFree(cls);
-    if (name == "g" && klass == "lane producer") {
+  for (const auto& e : *elements) {
+    if (e.name == "g" && e.klass == "lane producer") {
       ++producer_lanes;
-    } else if (name == "g" && klass == "lane consumer") {
+    } else if (e.name == "g" && e.klass == "lane consumer") {
       ++consumer_lanes;
-    } else if (name == "g" && klass == "axis") {
+    } else if (e.name == "g" && e.klass == "axis") {
       ++axis;
-    } else if (name == "rect") {
+    } else if (e.name == "rect") {
       ++rects;
-    } else if (name == "title" && n->parent == root) {
-      xmlChar* t = xmlNodeGetContent(n);
-      title_text = reinterpret_cast<const char*>(t);
-      xmlFree(t);
+    } else if (e.name == "title" && e.depth == 1) {
+      title_text = e.text;
     }
   }
-  xmlFreeDoc(doc);
   CHECK(producer_lanes == 3);
   CHECK(consumer_lanes == 4);
   CHECK(axis == 1);

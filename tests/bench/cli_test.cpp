@@ -3,9 +3,6 @@
 // the timelines, and throughput mode.
 #include "sluice/stages/asyncq.hpp"
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <map>
@@ -19,6 +16,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include "svg_test_util.hpp"
 #include "test_support.hpp"
 
 namespace aq = sluice::asyncq;
@@ -296,26 +294,14 @@ TEST_CASE("bench.cli.timeline_rows_and_svg") {
   }
   CHECK(rows == 3);
   const std::string text = sluice::test::read_file(svg);
-  xmlDocPtr doc = xmlReadMemory(text.data(), static_cast<int>(text.size()), "run.svg", nullptr,
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-  REQUIRE(doc != nullptr);
+  const auto elements = sluice::test_bench::svg_elements(text);
+  REQUIRE(elements);
   int lanes = 0;
-  std::vector<xmlNodePtr> stack{xmlDocGetRootElement(doc)};
-  while (!stack.empty()) {
-    xmlNodePtr n = stack.back();
-    stack.pop_back();
-    for (xmlNodePtr c = n->children; c; c = c->next) {
-      if (c->type == XML_ELEMENT_NODE) {
-        stack.push_back(c);
-      }
-    }
-    xmlChar* cls = xmlGetProp(n, BAD_CAST "class");
-    if (cls && std::string(reinterpret_cast<const char*>(cls)).rfind("lane ", 0) == 0) {
+  for (const auto& e : *elements) {
+    if (e.klass.rfind("lane ", 0) == 0) {
       ++lanes;
     }
-    xmlFree(cls);
   }
-  xmlFreeDoc(doc);
   CHECK(lanes == 5);
 }
 

@@ -78,6 +78,14 @@ TEST_CASE("config.parse_duration.units") {
   CHECK_FALSE(parse_duration_range("5ms..1ms"));
 }
 
+TEST_CASE("config.split_range.ends") {
+  using sv = std::pair<std::string_view, std::string_view>;
+  CHECK(split_range("1ms..5ms") == sv{"1ms", "5ms"});
+  CHECK(split_range("5") == sv{"5", "5"});
+  CHECK(split_range("..3") == sv{"", "3"});
+  CHECK(split_range("1..2..3") == sv{"1", "2..3"});
+}
+
 TEST_CASE("config.parse_size.units") {
   CHECK(parse_size("512") == 512u);
   CHECK(parse_size("64KiB") == 65536u);
@@ -85,6 +93,49 @@ TEST_CASE("config.parse_size.units") {
   CHECK(parse_size("1GB") == 1000000000u);
   CHECK_FALSE(parse_size("12XB"));
   CHECK_FALSE(parse_size("-1"));
+}
+
+TEST_CASE("config.default_of.reads_back") {
+  CHECK(default_of(true) == "true");
+  CHECK(default_of(false) == "false");
+  CHECK(default_of(500) == "500");
+  CHECK(default_of(std::uint16_t{0}) == "0");
+  CHECK(default_of(1.0) == "1.0");
+  CHECK(default_of(0.25) == "0.25");
+  CHECK(default_of("results") == "results");
+  CHECK(default_of(std::string("127.0.0.1")) == "127.0.0.1");
+  CHECK(default_of(200ms) == "200ms");
+  CHECK(default_of(60000ms) == "60s");
+  CHECK(default_of(1500us) == "1500us");
+  CHECK(default_of(0ns) == "0");
+  CHECK(default_of_size(1 << 20) == "1MiB");
+  CHECK(default_of_size(64 * 1024) == "64KiB");
+  CHECK(default_of_size(1000) == "1000");
+  CHECK(default_of_size(0) == "0");
+  for (std::chrono::nanoseconds d : {0ns, 7ns, 1500000ns, 200000000ns, 1000000000ns}) {
+    CHECK(parse_duration(default_of(d)) == d);
+  }
+  for (std::uint64_t b : {0ULL, 512ULL, 65536ULL, 3ULL << 30, 1000001ULL}) {
+    CHECK(parse_size(default_of_size(b)) == b);
+  }
+}
+
+TEST_CASE("config.schema_helpers") {
+  auto r = required_option("path", option_type::string, "the file");
+  CHECK(r.required);
+  CHECK(r.default_value.empty());
+  auto c = choice_option("mode", "a", {"a", "b"}, "doc");
+  CHECK(c.type == option_type::string);
+  CHECK(c.default_value == "a");
+  CHECK(c.choices == std::vector<std::string>{"a", "b"});
+  auto b = bounded_option(make_option("n", option_type::integer, "1", "doc"), 1, 10);
+  CHECK(b.minimum == 1);
+  CHECK(b.maximum == 10);
+  CHECK_FALSE(bounded_option(b, 0).maximum);
+  auto o = object_option("retry", "doc", {b});
+  CHECK(o.type == option_type::object);
+  REQUIRE(o.fields.size() == 1);
+  CHECK(o.fields[0].name == "n");
 }
 
 TEST_CASE("config.load.valid_pipeline") {

@@ -32,6 +32,18 @@ void rethrow(std::exception_ptr e) {
     std::rethrow_exception(e);
   }
 }
+
+// Starts `body` on `ioc`; an exception in it fails the test from run_until.
+template <class Body>
+void spawn(net::io_context& ioc, Body body) {
+  net::co_spawn(ioc, std::move(body), rethrow);
+}
+
+// Waits `d` on `ioc`'s clock, so that the other coroutine goes first.
+net::awaitable<void> wait_for(net::io_context& ioc, std::chrono::milliseconds d) {
+  net::steady_timer t(ioc, d);
+  co_await t.async_wait(net::use_awaitable);
+}
 }  // namespace
 
 TEST_CASE("bounded_queue.try_push.respects_exact_capacity") {
@@ -56,25 +68,18 @@ TEST_CASE("bounded_queue.push.suspends_when_full") {
   net::io_context ioc;
   bounded_queue<int> q(1);
   std::vector<std::string> log;
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        co_await q.push(1);
-        log.push_back("pushed 1");
-        co_await q.push(2);  // full: suspends until the pop below
-        log.push_back("pushed 2");
-      },
-      rethrow);
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        net::steady_timer t(ioc, std::chrono::milliseconds(20));
-        co_await t.async_wait(net::use_awaitable);
-        log.push_back("popping");
-        int v = co_await q.pop();
-        CHECK(v == 1);
-      },
-      rethrow);
+  spawn(ioc, [&]() -> net::awaitable<void> {
+    co_await q.push(1);
+    log.push_back("pushed 1");
+    co_await q.push(2);  // full: suspends until the pop below
+    log.push_back("pushed 2");
+  });
+  spawn(ioc, [&]() -> net::awaitable<void> {
+    co_await wait_for(ioc, std::chrono::milliseconds(20));
+    log.push_back("popping");
+    int v = co_await q.pop();
+    CHECK(v == 1);
+  });
   REQUIRE(run_until(ioc, std::chrono::seconds(10)));
   CHECK(log == std::vector<std::string>{"pushed 1", "popping", "pushed 2"});
   CHECK(q.size() == 1);
@@ -84,22 +89,15 @@ TEST_CASE("bounded_queue.pop.suspends_when_empty") {
   net::io_context ioc;
   bounded_queue<std::string> q(4);
   std::vector<std::string> log;
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        auto v = co_await q.pop();
-        log.push_back("got " + v);
-      },
-      rethrow);
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        net::steady_timer t(ioc, std::chrono::milliseconds(20));
-        co_await t.async_wait(net::use_awaitable);
-        log.push_back("pushing");
-        co_await q.push("x");
-      },
-      rethrow);
+  spawn(ioc, [&]() -> net::awaitable<void> {
+    auto v = co_await q.pop();
+    log.push_back("got " + v);
+  });
+  spawn(ioc, [&]() -> net::awaitable<void> {
+    co_await wait_for(ioc, std::chrono::milliseconds(20));
+    log.push_back("pushing");
+    co_await q.push("x");
+  });
   REQUIRE(run_until(ioc, std::chrono::seconds(10)));
   CHECK(log == std::vector<std::string>{"pushing", "got x"});
 }
@@ -113,21 +111,18 @@ TEST_CASE("bounded_queue.close.drains_then_reports_closed") {
   CHECK(q.try_push(2));
   q.close();
   CHECK_FALSE(q.try_push(3));
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        for (;;) {
-          auto [ec, v] = co_await q.pop(net::as_tuple(net::use_awaitable));
-          if (ec) {
-            last = ec;
-            break;
-          }
-          got.push_back(v);
-        }
-        auto [ec] = co_await q.push(9, net::as_tuple(net::use_awaitable));
-        push_after = ec;
-      },
-      rethrow);
+  spawn(ioc, [&]() -> net::awaitable<void> {
+    for (;;) {
+      auto [ec, v] = co_await q.pop(net::as_tuple(net::use_awaitable));
+      if (ec) {
+        last = ec;
+        break;
+      }
+      got.push_back(v);
+    }
+    auto [ec] = co_await q.push(9, net::as_tuple(net::use_awaitable));
+    push_after = ec;
+  });
   REQUIRE(run_until(ioc, std::chrono::seconds(10)));
   CHECK(got == std::vector<int>{1, 2});
   CHECK(last == sluice::errc::closed);
@@ -139,20 +134,14 @@ TEST_CASE("bounded_queue.close.wakes_waiting_pop_and_push") {
   bounded_queue<int> empty(1), full(1);
   REQUIRE(full.try_push(1));
   boost::system::error_code pop_ec, push_ec;
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        auto [ec, v] = co_await empty.pop(net::as_tuple(net::use_awaitable));
-        pop_ec = ec;
-      },
-      rethrow);
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        auto [ec] = co_await full.push(2, net::as_tuple(net::use_awaitable));
-        push_ec = ec;
-      },
-      rethrow);
+  spawn(ioc, [&]() -> net::awaitable<void> {
+    auto [ec, v] = co_await empty.pop(net::as_tuple(net::use_awaitable));
+    pop_ec = ec;
+  });
+  spawn(ioc, [&]() -> net::awaitable<void> {
+    auto [ec] = co_await full.push(2, net::as_tuple(net::use_awaitable));
+    push_ec = ec;
+  });
   net::post(ioc, [&] {
     empty.close();
     full.close();
@@ -167,32 +156,25 @@ TEST_CASE("bounded_queue.join.waits_for_task_done_like_asyncio") {
   net::io_context ioc;
   bounded_queue<int> q(8);
   std::vector<std::string> log;
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        co_await q.push(1);
-        co_await q.push(2);
-        co_await q.join();
-        log.push_back("joined");
-      },
-      rethrow);
+  spawn(ioc, [&]() -> net::awaitable<void> {
+    co_await q.push(1);
+    co_await q.push(2);
+    co_await q.join();
+    log.push_back("joined");
+  });
   // A consumer that, for item 1, pushes a follow-up item before its own
   // task_done (a crawler): join must also wait for the follow-up.
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        for (int n = 0; n < 3; ++n) {
-          int v = co_await q.pop();
-          net::steady_timer t(ioc, std::chrono::milliseconds(5));
-          co_await t.async_wait(net::use_awaitable);
-          if (v == 1) {
-            co_await q.push(10);
-          }
-          log.push_back("done " + std::to_string(v));
-          q.task_done();
-        }
-      },
-      rethrow);
+  spawn(ioc, [&]() -> net::awaitable<void> {
+    for (int n = 0; n < 3; ++n) {
+      int v = co_await q.pop();
+      co_await wait_for(ioc, std::chrono::milliseconds(5));
+      if (v == 1) {
+        co_await q.push(10);
+      }
+      log.push_back("done " + std::to_string(v));
+      q.task_done();
+    }
+  });
   REQUIRE(run_until(ioc, std::chrono::seconds(10)));
   CHECK(log == std::vector<std::string>{"done 1", "done 2", "done 10", "joined"});
   CHECK(q.unfinished() == 0);
@@ -202,13 +184,10 @@ TEST_CASE("bounded_queue.join.completes_at_once_when_nothing_is_unfinished") {
   net::io_context ioc;
   bounded_queue<int> q(2);
   bool joined = false;
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        co_await q.join();
-        joined = true;
-      },
-      rethrow);
+  spawn(ioc, [&]() -> net::awaitable<void> {
+    co_await q.join();
+    joined = true;
+  });
   REQUIRE(run_until(ioc, std::chrono::seconds(10)));
   CHECK(joined);
 }
@@ -365,15 +344,12 @@ TEST_CASE("bounded_queue.pop.immediate_completions_do_not_grow_the_stack") {
     REQUIRE(q.try_push(i));
   }
   long long sum = 0;
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        for (int i = 0; i < n; ++i) {
-          sum += co_await q.pop();
-          co_await q.push(i);
-        }
-      },
-      rethrow);
+  spawn(ioc, [&]() -> net::awaitable<void> {
+    for (int i = 0; i < n; ++i) {
+      sum += co_await q.pop();
+      co_await q.push(i);
+    }
+  });
   REQUIRE(run_until(ioc, std::chrono::seconds(60)));
   CHECK(sum == static_cast<long long>(n) * (n - 1) / 2);
   CHECK(q.size() == static_cast<std::size_t>(n));

@@ -4,12 +4,18 @@
 
 #include <doctest/doctest.h>
 
+#include <mutex>
+#include <set>
+#include <thread>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
 #include "sluice/runtime/gate.hpp"
 #include "sluice/runtime/histogram.hpp"
+#include "sluice/runtime/run_threads.hpp"
 
 TEST_CASE("base64.encode.rfc4648_vectors") {
   CHECK(sluice::base64_encode("") == "");
@@ -59,4 +65,26 @@ TEST_CASE("histogram.quantiles.within_a_bucket_of_the_value") {
   CHECK(h.quantile(0.5) >= 500000);
   CHECK(h.quantile(0.5) <= 500000 * 1.13);
   CHECK(h.quantile(1.0) == 1000000);
+}
+
+TEST_CASE("run_on_threads.runs_handlers_on_that_many_threads_until_out_of_work") {
+  for (unsigned threads : {0U, 1U, 3U}) {
+    CAPTURE(threads);
+    boost::asio::io_context ioc;
+    std::mutex m;
+    std::set<std::thread::id> seen;
+    int ran = 0;
+    for (int i = 0; i < 200; ++i) {
+      boost::asio::post(ioc, [&] {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+        std::lock_guard lock(m);
+        seen.insert(std::this_thread::get_id());
+        ++ran;
+      });
+    }
+    sluice::run_on_threads(ioc, threads);
+    CHECK(ran == 200);
+    CHECK(seen.size() <= std::max(1U, threads));
+    CHECK(seen.size() >= 1);
+  }
 }

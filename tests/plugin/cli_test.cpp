@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include "broken_plugins.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -67,35 +68,11 @@ TEST_CASE("plugin.cli.load_errors_at_the_plugins_entry") {
     expected =
         "not a shared library: " + fs::canonical(dir / "libtext.so").string() + " (no ELF header)";
   }
-  SUBCASE("no entry point") {
-    entry = SLUICE_PLUGIN_NO_ENTRY;
-    expected =
-        "is a shared library but not a sluice plugin: it does not export "
-        "`sluice_plugin_entry`";
-  }
-  SUBCASE("API version mismatch") {
-    entry = SLUICE_PLUGIN_BAD_API;
-    expected =
-        "uses plugin API version 99, but this sluice (" SLUICE_VERSION ") supports version 1";
-  }
-  SUBCASE("ABI tag mismatch") {
-    entry = SLUICE_PLUGIN_BAD_ABI;
-    expected = std::string(
-                   "was built for ABI 'gcc-4.8;libstdc++-4-cxx98;boost-105300;"
-                   "sluice-0.0.1', but this sluice is '") +
-               SLUICE_PLUGIN_ABI_TAG + "'";
-  }
-  SUBCASE("stage name clashes with a built-in") {
-    entry = SLUICE_PLUGIN_CLASH;
-    expected = "registers consumer 'sleep', which already exists (from builtin)";
-  }
-  SUBCASE("register function throws") {
-    entry = SLUICE_PLUGIN_THROWS;
-    expected = "failed to register its stages: the database driver is missing";
-  }
-  SUBCASE("undefined symbol") {
-    entry = SLUICE_PLUGIN_UNDEFINED_SYMBOL;
-    expected = "undefined symbol: sluice_test_symbol_nobody_defines";
+  for (const auto& b : sluice::test::broken_plugins()) {
+    SUBCASE(b.breaks.c_str()) {
+      entry = b.path;
+      expected = b.message;
+    }
   }
 
   CAPTURE(entry);

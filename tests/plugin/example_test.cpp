@@ -99,6 +99,19 @@ std::string what_of(std::exception_ptr e) {
   }
 }
 
+// What running the sitemap producer with `values` throws; fails the test
+// when it does not throw.
+std::string failure_of(boost::json::object values) {
+  std::exception_ptr e;
+  try {
+    run_sitemap(std::move(values));
+  } catch (...) {
+    e = std::current_exception();
+  }
+  REQUIRE(e);
+  return what_of(e);
+}
+
 }  // namespace
 
 TEST_CASE("plugin.example.registers_sitemap_and_host_counts") {
@@ -162,24 +175,12 @@ TEST_CASE("plugin.example.sitemap.errors") {
     }
   }
   SUBCASE("a sitemap index is refused with a hint") {
-    std::exception_ptr e;
-    try {
-      run_sitemap({{"file", "sitemap_index.xml"}});
-    } catch (...) {
-      e = std::current_exception();
-    }
-    REQUIRE(e);
-    CHECK(what_of(e).find("it is a sitemap index") != std::string::npos);
+    CHECK(failure_of({{"file", "sitemap_index.xml"}}).find("it is a sitemap index") !=
+          std::string::npos);
   }
   SUBCASE("malformed XML names the file and line") {
-    std::exception_ptr e;
-    try {
-      run_sitemap({{"file", "sitemap_broken.xml"}});
-    } catch (...) {
-      e = std::current_exception();
-    }
-    REQUIRE(e);
-    CHECK_MESSAGE(what_of(e).find("sitemap_broken.xml:5:") != std::string::npos, what_of(e));
+    const auto what = failure_of({{"file", "sitemap_broken.xml"}});
+    CHECK_MESSAGE(what.find("sitemap_broken.xml:5:") != std::string::npos, what);
   }
 }
 

@@ -18,6 +18,7 @@
 #include <boost/json.hpp>
 #include <boost/system/system_error.hpp>
 
+#include "broken_plugins.hpp"
 #include "test_support.hpp"
 
 namespace net = boost::asio;
@@ -40,13 +41,7 @@ class noop_consumer final : public sluice::consumer {
 };
 
 void add_host_sleep(sluice::registry& reg) {
-  sluice::stage_info c;
-  c.kind = sluice::stage_kind::consumer;
-  c.name = "sleep";
-  c.make_consumer = [](const sluice::stage_context&) -> std::unique_ptr<sluice::consumer> {
-    return std::make_unique<noop_consumer>();
-  };
-  reg.add(std::move(c));
+  reg.add(sluice::stage_entry<noop_consumer>("sleep", ""));
 }
 
 std::string fixture(const char* name) {
@@ -108,35 +103,11 @@ TEST_CASE("plugin.load.errors") {
     path = fixture("");
     expected = "plugin path is a directory, not a shared library: " + path;
   }
-  SUBCASE("cannot be loaded: undefined symbol") {
-    path = SLUICE_PLUGIN_UNDEFINED_SYMBOL;
-    expected = "undefined symbol: sluice_test_symbol_nobody_defines";
-  }
-  SUBCASE("no entry point") {
-    path = SLUICE_PLUGIN_NO_ENTRY;
-    expected =
-        "is a shared library but not a sluice plugin: it does not export "
-        "`sluice_plugin_entry`";
-  }
-  SUBCASE("API version mismatch") {
-    path = SLUICE_PLUGIN_BAD_API;
-    expected = "uses plugin API version 99, but this sluice (" SLUICE_VERSION
-               ") supports version 1; rebuild the plugin against this sluice";
-  }
-  SUBCASE("ABI tag mismatch") {
-    path = SLUICE_PLUGIN_BAD_ABI;
-    expected = std::string(
-                   "was built for ABI 'gcc-4.8;libstdc++-4-cxx98;boost-105300;"
-                   "sluice-0.0.1', but this sluice is '") +
-               SLUICE_PLUGIN_ABI_TAG + "'";
-  }
-  SUBCASE("stage name clash") {
-    path = SLUICE_PLUGIN_CLASH;
-    expected = "registers consumer 'sleep', which already exists (from builtin)";
-  }
-  SUBCASE("register function throws") {
-    path = SLUICE_PLUGIN_THROWS;
-    expected = "failed to register its stages: the database driver is missing";
+  for (const auto& b : sluice::test::broken_plugins()) {
+    SUBCASE(b.breaks.c_str()) {
+      path = b.path;
+      expected = b.message;
+    }
   }
 
   CAPTURE(path);

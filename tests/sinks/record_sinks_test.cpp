@@ -58,13 +58,9 @@ struct file_size_limit {
   ~file_size_limit() { lift(); }
 };
 
+// Appends (the torn-tail and retry tests reopen the file), one record a write.
 jsonl_config jsonl_at(const fs::path& p) {
-  jsonl_config c;
-  c.path = p;
-  c.batch.records = 1;
-  c.retry.attempts = 2;
-  c.retry.backoff = std::chrono::milliseconds(10);
-  return c;
+  return {.path = p, .append = true, .batch = {.records = 1}, .retry = quick_retries()};
 }
 
 }  // namespace
@@ -134,24 +130,9 @@ TEST_CASE("jsonl.batching.by_count_and_by_time") {
   test::temp_dir d("sluice-jsonl-batch");
   fs::path p = d.path() / "out.jsonl";
   context_fixture f("jsonl");
-  auto cfg = jsonl_at(p);
-  cfg.batch.records = 3;
-  cfg.batch.interval = std::chrono::milliseconds(50);
-  auto s = make_jsonl_sink(f.ctx, cfg);
-  f.run(s->write(numbered(0, 2)));
-  CHECK(fs::file_size(p) == 0);  // buffered
-  f.run(s->write(numbered(2, 3)));
-  CHECK(lines_of(test::read_file(p)).size() == 3);  // the count reached 3
-  f.run(s->write(numbered(3, 4)));
-  CHECK(lines_of(test::read_file(p)).size() == 3);
-  // The flush timer writes the straggler without another write call.
-  for (int i = 0; i < 50 && lines_of(test::read_file(p)).size() < 4; ++i) {
-    f.idle(std::chrono::milliseconds(20));
-  }
-  CHECK(lines_of(test::read_file(p)).size() == 4);
-  f.run(s->write(numbered(4, 5)));
-  f.run(s->close());  // close flushes what is buffered
-  CHECK(lines_of(test::read_file(p)).size() == 5);
+  auto s = make_jsonl_sink(
+      f.ctx, {.path = p, .batch = {.records = 3, .interval = std::chrono::milliseconds(50)}});
+  check_batches_by_count_and_time(f, *s, [&] { return lines_of(test::read_file(p)).size(); });
 }
 
 TEST_CASE("jsonl.errors.disk_full_rolls_back_and_stops") {
@@ -226,6 +207,7 @@ TEST_CASE("csv.write.header_records_and_repair") {
   context_fixture f("csv");
   csv_config cfg;
   cfg.path = p;
+  cfg.append = true;  // reopened below to repair a torn record
   cfg.columns = {"url", "status", "ok", "error_message"};
   cfg.batch.records = 1;
   {

@@ -3,15 +3,18 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include <doctest/doctest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "common.hpp"
 #include "sluice/core/item.hpp"
 #include "sluice/stage/stage.hpp"
 #include "test_support.hpp"
@@ -31,6 +34,12 @@ inline result_ptr make_result(std::string url, int status = 200, std::string bod
     r->error_message = "failed: " + r->error_kind;
   }
   return r;
+}
+
+/// Retries for a test of a failing disk: two attempts, 10 ms apart, so that
+/// giving up is quick.
+inline sinks::retry_policy quick_retries() {
+  return {.attempts = 2, .backoff = std::chrono::milliseconds(10)};
 }
 
 /// A stage context on a strand of `io`, collecting log lines.
@@ -65,5 +74,35 @@ struct context_fixture {
     io.run_for(d);
   }
 };
+
+/// Checks the batching contract of sink `s`, configured to store batches of
+/// 3 results or after 50 ms: two results stay buffered, the third stores all
+/// three, a fourth is stored by the timer with no further write, and close
+/// stores a fifth. `stored()` counts the results in the file or database.
+/// Thread safety: the test's thread only.
+inline void check_batches_by_count_and_time(context_fixture& f, sink& s,
+                                            const std::function<std::size_t()>& stored) {
+  auto results = [](int from, int to) {
+    std::vector<result_ptr> v;
+    for (int i = from; i < to; ++i) {
+      v.push_back(make_result("http://h/" + std::to_string(i), 200, "b"));
+    }
+    return v;
+  };
+  f.run(s.write(results(1, 3)));
+  CHECK(stored() == 0);  // buffered
+  f.run(s.write(results(3, 4)));
+  CHECK(stored() == 3);  // the count reached 3
+  f.run(s.write(results(4, 5)));
+  CHECK(stored() == 3);
+  // The flush timer stores the straggler without another write call.
+  for (int i = 0; i < 50 && stored() < 4; ++i) {
+    f.idle(std::chrono::milliseconds(20));
+  }
+  CHECK(stored() == 4);
+  f.run(s.write(results(5, 6)));
+  f.run(s.close());  // close stores what is buffered
+  CHECK(stored() == 5);
+}
 
 }  // namespace sluice::test_sinks

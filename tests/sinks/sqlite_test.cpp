@@ -44,12 +44,7 @@ struct reader {
 };
 
 sqlite_config config_at(const fs::path& p) {
-  sqlite_config c;
-  c.path = p;
-  c.batch_rows = 1;
-  c.retry.attempts = 2;
-  c.retry.backoff = std::chrono::milliseconds(10);
-  return c;
+  return {.path = p, .batch_rows = 1, .retry = quick_retries()};
 }
 
 }  // namespace
@@ -80,24 +75,10 @@ TEST_CASE("sqlite.batching.by_count_and_by_time") {
   test::temp_dir d("sluice-sqlite-batch");
   fs::path p = d.path() / "out.db";
   context_fixture f("sqlite");
-  auto cfg = config_at(p);
-  cfg.batch_rows = 3;
-  cfg.batch_interval = std::chrono::milliseconds(50);
-  auto s = make_sqlite_sink(f.ctx, cfg);
+  auto s = make_sqlite_sink(
+      f.ctx, {.path = p, .batch_rows = 3, .batch_interval = std::chrono::milliseconds(50)});
   reader r(p);
-  f.run(s->write({make_result("http://h/1"), make_result("http://h/2")}));
-  CHECK(r.count() == 0);  // not committed yet
-  f.run(s->write({make_result("http://h/3")}));
-  CHECK(r.count() == 3);
-  f.run(s->write({make_result("http://h/4")}));
-  CHECK(r.count() == 3);
-  for (int i = 0; i < 50 && r.count() < 4; ++i) {
-    f.idle(std::chrono::milliseconds(20));
-  }
-  CHECK(r.count() == 4);  // the time limit committed it
-  f.run(s->write({make_result("http://h/5")}));
-  f.run(s->close());
-  CHECK(r.count() == 5);
+  check_batches_by_count_and_time(f, *s, [&] { return static_cast<std::size_t>(r.count()); });
 }
 
 TEST_CASE("sqlite.bodies.inline_or_in_body_dir") {

@@ -18,6 +18,8 @@
 #include <system_error>
 #include <thread>
 
+#include "sluice/runtime/run_threads.hpp"
+
 extern char** environ;
 
 namespace sluice::test {
@@ -39,14 +41,7 @@ bool detail::run_io(boost::asio::io_context& ioc, std::chrono::milliseconds dead
       ioc.stop();
     }
   });
-  std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) {
-    pool.emplace_back([&] { ioc.run(); });
-  }
-  ioc.run();
-  for (auto& t : pool) {
-    t.join();
-  }
+  run_on_threads(ioc, threads);
   {
     std::lock_guard<std::mutex> lock(m);
     done = true;

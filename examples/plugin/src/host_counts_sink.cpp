@@ -159,25 +159,19 @@ class host_counts_sink final : public sluice::sink {
 }  // namespace
 
 void register_host_counts(sluice::registry& reg) {
-  sluice::stage_info info;
-  info.kind = sluice::stage_kind::sink;
-  info.name = "host_counts";
-  info.summary = "per-host counts of results (ok, failed, bytes, top error) as CSV";
-  info.schema = {
-      {.name = "file",
-       .type = sluice::option_type::string,
-       .default_value = "-",
-       .doc = "CSV file to write, directories created (relative to the pipeline file; `-` = stdout "
-              "at the end)"},
-      {.name = "flush_interval",
-       .type = sluice::option_type::duration,
-       .default_value = "0",
-       .doc = "also rewrite the file while running, at most this often (0: only at the end)"},
-  };
-  info.make_sink = [](const sluice::stage_context& ctx) -> std::unique_ptr<sluice::sink> {
-    return std::make_unique<host_counts_sink>(ctx);
-  };
-  reg.add(std::move(info));
+  reg.add(sluice::stage_entry<host_counts_sink>(
+      "host_counts", "per-host counts of results (ok, failed, bytes, top error) as CSV",
+      {
+          {.name = "file",
+           .type = sluice::option_type::string,
+           .default_value = "-",
+           .doc = "CSV file to write, directories created (relative to the pipeline file; `-` = "
+                  "stdout at the end)"},
+          {.name = "flush_interval",
+           .type = sluice::option_type::duration,
+           .default_value = "0",
+           .doc = "also rewrite the file while running, at most this often (0: only at the end)"},
+      }));
 }
 
 }  // namespace sluice_example

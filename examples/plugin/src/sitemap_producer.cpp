@@ -195,29 +195,21 @@ class sitemap_producer final : public sluice::producer {
 }  // namespace
 
 void register_sitemap(sluice::registry& reg) {
-  sluice::stage_info info;
-  info.kind = sluice::stage_kind::producer;
-  info.name = "sitemap";
-  info.summary = "URLs from the <loc> entries of a sitemap.xml file (streamed with libxml2)";
-  info.schema = {
-      {.name = "file",
-       .type = sluice::option_type::string,
-       .required = true,
-       .doc = "path of the sitemap.xml (relative to the pipeline file)"},
-      {.name = "limit",
-       .type = sluice::option_type::integer,
-       .default_value = "0",
-       .doc = "emit at most this many URLs (0: all)",
-       .minimum = 0},
-      {.name = "changed_since",
-       .type = sluice::option_type::string,
-       .doc = "only URLs whose <lastmod> is on or after this date (YYYY-MM-DD)"},
-      {.name = "rate",
-       .type = sluice::option_type::number,
-       .default_value = "0",
-       .doc = "at most this many URLs per second, paced by a timer (0: unlimited)",
-       .minimum = 0},
-  };
+  using sluice::option_type;
+  auto info = sluice::stage_entry<sitemap_producer>(
+      "sitemap", "URLs from the <loc> entries of a sitemap.xml file (streamed with libxml2)",
+      {sluice::required_option("file", option_type::string,
+                               "path of the sitemap.xml (relative to the pipeline file)"),
+       sluice::bounded_option(sluice::make_option("limit", option_type::integer, "0",
+                                                  "emit at most this many URLs (0: all)"),
+                              0),
+       sluice::make_option("changed_since", option_type::string, "",
+                           "only URLs whose <lastmod> is on or after this date (YYYY-MM-DD)"),
+       sluice::bounded_option(
+           sluice::make_option(
+               "rate", option_type::number, "0",
+               "at most this many URLs per second, paced by a timer (0: unlimited)"),
+           0)});
   info.validate = [](const sluice::options& opts) {
     if (opts.has("changed_since")) {
       const std::string d = opts.get_string("changed_since");
@@ -229,9 +221,6 @@ void register_sitemap(sluice::registry& reg) {
                                    "expected a date like 2024-01-31, got '" + d + "'");
       }
     }
-  };
-  info.make_producer = [](const sluice::stage_context& ctx) -> std::unique_ptr<sluice::producer> {
-    return std::make_unique<sitemap_producer>(ctx);
   };
   reg.add(std::move(info));
 }

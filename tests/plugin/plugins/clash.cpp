@@ -16,14 +16,7 @@ class nothing final : public sluice::consumer {
 };
 
 void add_consumer(sluice::registry& reg, const char* name) {
-  sluice::stage_info c;
-  c.kind = sluice::stage_kind::consumer;
-  c.name = name;
-  c.summary = "test: does nothing";
-  c.make_consumer = [](const sluice::stage_context&) -> std::unique_ptr<sluice::consumer> {
-    return std::make_unique<nothing>();
-  };
-  reg.add(std::move(c));
+  reg.add(sluice::stage_entry<nothing>(name, "test: does nothing"));
 }
 
 void register_clash(sluice::registry& reg) {

@@ -21,19 +21,12 @@ class countdown final : public sluice::producer {
 };
 
 void register_my_stages(sluice::registry& reg) {
-  sluice::stage_info s;
-  s.kind = sluice::stage_kind::producer;
-  s.name = "countdown";
-  s.summary = "one URL every 100ms";
-  s.schema = {{.name = "from",
-               .type = sluice::option_type::integer,
-               .default_value = "3",
-               .doc = "how many URLs",
-               .minimum = 1}};
-  s.make_producer = [](const sluice::stage_context& ctx) -> std::unique_ptr<sluice::producer> {
-    return std::make_unique<countdown>(ctx);
-  };
-  reg.add(std::move(s));
+  reg.add(sluice::stage_entry<countdown>("countdown", "one URL every 100ms",
+                                         {{.name = "from",
+                                           .type = sluice::option_type::integer,
+                                           .default_value = "3",
+                                           .doc = "how many URLs",
+                                           .minimum = 1}}));
 }
 
 SLUICE_PLUGIN("my_stages", "1.0.0", register_my_stages)

@@ -73,38 +73,22 @@ class tally final : public sluice::sink {
 };
 
 void register_good(sluice::registry& reg) {
-  sluice::stage_info p;
-  p.kind = sluice::stage_kind::producer;
-  p.name = "ticker";
-  p.summary = "test: items paced by a timer on the host's executor";
-  p.schema = {
-      {.name = "count",
-       .type = sluice::option_type::integer,
-       .default_value = "3",
-       .doc = "how many items",
-       .minimum = 0},
-      {.name = "interval",
-       .type = sluice::option_type::duration,
-       .default_value = "1ms",
-       .doc = "wait before each item"},
-  };
-  p.make_producer = [](const sluice::stage_context& ctx) -> std::unique_ptr<sluice::producer> {
-    return std::make_unique<ticker>(ctx);
-  };
-  reg.add(std::move(p));
-
-  sluice::stage_info s;
-  s.kind = sluice::stage_kind::sink;
-  s.name = "tally";
-  s.summary = "test: counts results";
-  s.schema = {{.name = "label",
-               .type = sluice::option_type::string,
-               .default_value = "tally",
-               .doc = "a label"}};
-  s.make_sink = [](const sluice::stage_context&) -> std::unique_ptr<sluice::sink> {
-    return std::make_unique<tally>();
-  };
-  reg.add(std::move(s));
+  reg.add(sluice::stage_entry<ticker>("ticker",
+                                      "test: items paced by a timer on the host's executor",
+                                      {{.name = "count",
+                                        .type = sluice::option_type::integer,
+                                        .default_value = "3",
+                                        .doc = "how many items",
+                                        .minimum = 0},
+                                       {.name = "interval",
+                                        .type = sluice::option_type::duration,
+                                        .default_value = "1ms",
+                                        .doc = "wait before each item"}}));
+  reg.add(sluice::stage_entry<tally>("tally", "test: counts results",
+                                     {{.name = "label",
+                                       .type = sluice::option_type::string,
+                                       .default_value = "tally",
+                                       .doc = "a label"}}));
 }
 
 }  // namespace

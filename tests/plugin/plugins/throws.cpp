@@ -12,13 +12,7 @@ class nothing final : public sluice::sink {
 };
 
 void register_throws(sluice::registry& reg) {
-  sluice::stage_info s;
-  s.kind = sluice::stage_kind::sink;
-  s.name = "throws_probe";
-  s.make_sink = [](const sluice::stage_context&) -> std::unique_ptr<sluice::sink> {
-    return std::make_unique<nothing>();
-  };
-  reg.add(std::move(s));
+  reg.add(sluice::stage_entry<nothing>("throws_probe", ""));
   throw std::runtime_error("the database driver is missing");
 }
 

@@ -2,11 +2,14 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/json/value.hpp>
@@ -53,6 +56,7 @@ using option_schema = std::vector<option_spec>;
 
 /// Shorthand for the common schema entry: name, type, default (as it would
 /// be written in YAML, empty for none) and the line of documentation.
+/// Thread safety: a pure function.
 inline option_spec make_option(std::string name, option_type type, std::string default_value,
                                std::string doc) {
   option_spec s;
@@ -62,6 +66,79 @@ inline option_spec make_option(std::string name, option_type type, std::string d
   s.doc = std::move(doc);
   return s;
 }
+
+/// A schema entry the pipeline must give (no default).
+/// Thread safety: a pure function.
+inline option_spec required_option(std::string name, option_type type, std::string doc) {
+  option_spec s = make_option(std::move(name), type, "", std::move(doc));
+  s.required = true;
+  return s;
+}
+
+/// A string entry restricted to `choices`, defaulting to `default_value`
+/// (one of them, or empty for none).
+/// Thread safety: a pure function.
+inline option_spec choice_option(std::string name, std::string default_value,
+                                 std::vector<std::string> choices, std::string doc) {
+  option_spec s =
+      make_option(std::move(name), option_type::string, std::move(default_value), std::move(doc));
+  s.choices = std::move(choices);
+  return s;
+}
+
+/// `s` with its bounds set to [`lo`, `hi`] (nullopt: unbounded on that side;
+/// durations in ms, sizes in bytes, as option_spec says). Replaces both bounds.
+/// (Not `bounded`: argument-dependent lookup would make it clash with a
+/// file's own helper of that name.)
+/// Thread safety: a pure function.
+inline option_spec bounded_option(option_spec s, std::optional<double> lo,
+                                  std::optional<double> hi = {}) {
+  s.minimum = lo;
+  s.maximum = hi;
+  return s;
+}
+
+/// A nested mapping entry with its own schema `fields` (no default: each
+/// field has its own).
+/// Thread safety: a pure function.
+inline option_spec object_option(std::string name, std::string doc,
+                                 std::vector<option_spec> fields) {
+  option_spec s = make_option(std::move(name), option_type::object, "", std::move(doc));
+  s.fields = std::move(fields);
+  return s;
+}
+
+/// A config struct's default written as a schema default (YAML scalar
+/// syntax), so that a stage states each default once, in its struct, and its
+/// schema reads it from there: `make_option("append", option_type::boolean,
+/// default_of(d.append), ...)` with `const jsonl_config d{};`.
+/// Booleans give `true`/`false`; integers their digits; numbers at least one
+/// decimal (`1.0`); strings themselves.
+/// Thread safety: pure functions.
+std::string default_of(bool v);
+std::string default_of(double v);
+inline std::string default_of(std::string v) {
+  return v;
+}
+// Without it a string literal would pick the bool overload.
+inline std::string default_of(const char* v) {
+  return v;
+}
+template <std::integral T>
+requires(!std::same_as<T, bool>) std::string default_of(T v) {
+  return std::to_string(v);
+}
+
+/// A duration default in the largest unit of s, ms, us or ns that keeps it
+/// exact (`200ms`, `1s`, `60s`; zero is `0`); parse_duration reads it back.
+/// Thread safety: a pure function.
+std::string default_of(std::chrono::nanoseconds d);
+
+/// A size default in the largest of GiB, MiB or KiB that keeps it exact
+/// (`64KiB`, `1MiB`), else in bytes (`512`); parse_size reads it back. Its
+/// own name because a size is an integer to the type system.
+/// Thread safety: a pure function.
+std::string default_of_size(std::uint64_t bytes);
 
 /// The closest candidate to `word` by edit distance (case-insensitive), if
 /// close enough to suggest.
@@ -89,6 +166,12 @@ struct duration_range {
 /// Parses `250ms`, `2s`, `1.5m`, `1h`, `100us`, `10ns`, `0`. Returns nullopt
 /// on anything else (including negative values).
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text);
+
+/// The two ends of a `low..high` range, split at the first `..`; a text
+/// without `..` is both ends (`5` gives `5` and `5`). Parsing each end is the
+/// caller's (parse_duration_range, the asyncq stages' integer ranges).
+/// Thread safety: a pure function.
+std::pair<std::string_view, std::string_view> split_range(std::string_view text);
 
 /// Parses a duration or a `low..high` range of durations.
 std::optional<duration_range> parse_duration_range(std::string_view text);

@@ -6,6 +6,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "sluice/stage/options.hpp"
@@ -37,6 +39,45 @@ struct stage_info {
   std::function<std::unique_ptr<service>(const stage_context&)> make_service;
   std::string origin = "builtin";
 };
+
+/// A registry entry for the stage class `Stage` (derived from producer,
+/// consumer, sink or service): its kind follows from the base class, and its
+/// factory makes a `Stage` from the stage_context (or default-constructs one
+/// when `Stage` takes no context). Set `validate` on the result when needed.
+/// For example
+/// `reg.add(stage_entry<countdown>("countdown", "one URL every 100ms", {...}));`.
+/// Thread safety: a pure function; the factory may be called from any thread.
+template <class Stage>
+stage_info stage_entry(std::string name, std::string summary, option_schema schema = {}) {
+  auto make = [](const stage_context& ctx) {
+    if constexpr (std::is_constructible_v<Stage, const stage_context&>) {
+      return std::make_unique<Stage>(ctx);
+    } else {
+      (void)ctx;
+      return std::make_unique<Stage>();
+    }
+  };
+  stage_info info;
+  info.name = std::move(name);
+  info.summary = std::move(summary);
+  info.schema = std::move(schema);
+  if constexpr (std::is_base_of_v<producer, Stage>) {
+    info.kind = stage_kind::producer;
+    info.make_producer = make;
+  } else if constexpr (std::is_base_of_v<consumer, Stage>) {
+    info.kind = stage_kind::consumer;
+    info.make_consumer = make;
+  } else if constexpr (std::is_base_of_v<sink, Stage>) {
+    info.kind = stage_kind::sink;
+    info.make_sink = make;
+  } else {
+    static_assert(std::is_base_of_v<service, Stage>,
+                  "a stage derives from producer, consumer, sink or service");
+    info.kind = stage_kind::service;
+    info.make_service = make;
+  }
+  return info;
+}
 
 /// The set of known stage types. Registration happens by explicit calls
 /// (register_builtin_stages, a plugin's register function); there is no
