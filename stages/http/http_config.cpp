@@ -19,49 +19,6 @@ namespace {
 
 using std::chrono::nanoseconds;
 
-option_spec bounded(option_spec s, std::optional<double> lo, std::optional<double> hi = {}) {
-  s.minimum = lo;
-  s.maximum = hi;
-  return s;
-}
-
-option_spec object(std::string name, std::string doc, std::vector<option_spec> fields) {
-  option_spec s = make_option(std::move(name), option_type::object, "", std::move(doc));
-  s.fields = std::move(fields);
-  return s;
-}
-
-// A config value as the schema writes its default (and parse_duration /
-// parse_size read it back): `30s`, `200ms`, `64KiB`, `true`.
-std::string text(bool v) {
-  return v ? "true" : "false";
-}
-std::string text(std::uint64_t v) {
-  return std::to_string(v);
-}
-std::string text(double v) {
-  return fmt::format("{}", v);
-}
-std::string text(nanoseconds d) {
-  using namespace std::chrono;
-  if (d.count() != 0 && d % seconds(1) == nanoseconds::zero()) {
-    return fmt::format("{}s", duration_cast<seconds>(d).count());
-  }
-  if (d.count() != 0 && d % milliseconds(1) == nanoseconds::zero()) {
-    return fmt::format("{}ms", duration_cast<milliseconds>(d).count());
-  }
-  return fmt::format("{}ns", d.count());
-}
-std::string size_text(std::uint64_t b) {
-  for (auto [unit, name] :
-       {std::pair{1ull << 30, "GiB"}, {1ull << 20, "MiB"}, {1ull << 10, "KiB"}}) {
-    if (b != 0 && b % unit == 0) {
-      return fmt::format("{}{}", b / unit, name);
-    }
-  }
-  return std::to_string(b);
-}
-
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -70,50 +27,55 @@ std::string lower(std::string s) {
 
 void add_connection_options(option_schema& s, const config& d) {
   using T = option_type;
-  s.push_back(
-      bounded(make_option("per_host", T::integer, text(std::uint64_t{d.per_host}),
-                          "Max concurrent requests per origin (scheme+host+port); 0 = unlimited"),
-              0));
-  s.push_back(
-      object("pool", "Keep-alive connection pool per origin",
-             {bounded(make_option("max_idle", T::integer, text(std::uint64_t{d.pool_max_idle}),
-                                  "Idle connections kept per origin; 0 = no reuse"),
-                      0),
-              make_option("idle_timeout", T::duration, text(d.pool_idle_timeout),
-                          "An idle connection older than this is closed")}));
+  s.push_back(bounded_option(
+      make_option("per_host", T::integer, default_of(std::uint64_t{d.per_host}),
+                  "Max concurrent requests per origin (scheme+host+port); 0 = unlimited"),
+      0));
+  s.push_back(object_option(
+      "pool", "Keep-alive connection pool per origin",
+      {bounded_option(
+           make_option("max_idle", T::integer, default_of(std::uint64_t{d.pool_max_idle}),
+                       "Idle connections kept per origin; 0 = no reuse"),
+           0),
+       make_option("idle_timeout", T::duration, default_of(d.pool_idle_timeout),
+                   "An idle connection older than this is closed")}));
   s.push_back(make_option("rate", T::string, "",
                           "Per-origin token bucket rate, like `50/s`, `600/m`; empty = unlimited"));
-  s.push_back(bounded(
-      make_option("burst", T::integer, text(d.rate_burst), "Token bucket size for `rate`"), 1));
-  s.push_back(object(
-      "timeouts", "Per-attempt time limits (0 = none)",
-      {make_option("connect", T::duration, text(d.connect_timeout),
-                   "DNS + TCP connect + TLS handshake"),
-       make_option("header", T::duration, text(d.header_timeout),
-                   "From sending the request until the response header is read"),
-       make_option("total", T::duration, text(d.total_timeout),
-                   "Whole attempt, including the body"),
-       make_option("min_speed", T::size, size_text(d.min_speed),
-                   "Minimum body bytes per second over `speed_window`; 0 = off"),
-       make_option("speed_window", T::duration, text(d.speed_window), "Window for `min_speed`")}));
-  s.push_back(object(
+  s.push_back(bounded_option(
+      make_option("burst", T::integer, default_of(static_cast<std::int64_t>(d.rate_burst)),
+                  "Token bucket size for `rate`"),
+      1));
+  s.push_back(
+      object_option("timeouts", "Per-attempt time limits (0 = none)",
+                    {make_option("connect", T::duration, default_of(d.connect_timeout),
+                                 "DNS + TCP connect + TLS handshake"),
+                     make_option("header", T::duration, default_of(d.header_timeout),
+                                 "From sending the request until the response header is read"),
+                     make_option("total", T::duration, default_of(d.total_timeout),
+                                 "Whole attempt, including the body"),
+                     make_option("min_speed", T::size, default_of_size(d.min_speed),
+                                 "Minimum body bytes per second over `speed_window`; 0 = off"),
+                     make_option("speed_window", T::duration, default_of(d.speed_window),
+                                 "Window for `min_speed`")}));
+  s.push_back(object_option(
       "retry", "Retries with exponential backoff and full jitter",
-      {bounded(make_option("attempts", T::integer, text(std::uint64_t{d.attempts}),
-                           "Attempts per URL, including the first"),
-               1, 100),
-       make_option("backoff_base", T::duration, text(d.backoff_base),
+      {bounded_option(make_option("attempts", T::integer, default_of(std::uint64_t{d.attempts}),
+                                  "Attempts per URL, including the first"),
+                      1, 100),
+       make_option("backoff_base", T::duration, default_of(d.backoff_base),
                    "Backoff base (doubles per retry)"),
-       make_option("backoff_max", T::duration, text(d.backoff_max), "Backoff cap"),
+       make_option("backoff_max", T::duration, default_of(d.backoff_max), "Backoff cap"),
        make_option("on", T::string_list, "",
                    fmt::format("Failure classes that retry: {} or a status like 503 (default: {})",
                                fmt::join(retry_classes(), ", "), fmt::join(d.retry_on, ", "))),
-       make_option("retry_after_max", T::duration, text(d.retry_after_max),
+       make_option("retry_after_max", T::duration, default_of(d.retry_after_max),
                    "Cap on a server's Retry-After (which pauses the whole origin)")}));
-  s.push_back(bounded(make_option("redirects", T::integer, text(std::uint64_t{d.max_redirects}),
-                                  "Redirect hops to follow (http/https only); 0 = none"),
-                      0, 100));
+  s.push_back(bounded_option(
+      make_option("redirects", T::integer, default_of(std::uint64_t{d.max_redirects}),
+                  "Redirect hops to follow (http/https only); 0 = none"),
+      0, 100));
   s.push_back(make_option(
-      "redirect_trusted", T::boolean, text(d.redirect_trusted),
+      "redirect_trusted", T::boolean, default_of(d.redirect_trusted),
       "Also send basic_auth and the Authorization, Cookie and Proxy-Authorization headers after "
       "a redirect to another origin (as curl --location-trusted); by default they go only to "
       "the item's own origin"));
@@ -124,32 +86,32 @@ void add_request_options(option_schema& s, const config& d) {
   s.push_back(make_option("method", T::string, d.method, "Request method"));
   s.push_back(make_option("headers", T::string_map, "", "Extra request headers"));
   s.push_back(make_option("body", T::string, d.body, "Request body (sent with every request)"));
-  s.push_back(object("basic_auth", "HTTP basic authentication",
-                     {make_option("user", T::string, "", "User name"),
-                      make_option("password", T::string, "", "Password")}));
+  s.push_back(object_option("basic_auth", "HTTP basic authentication",
+                            {make_option("user", T::string, "", "User name"),
+                             make_option("password", T::string, "", "Password")}));
   s.push_back(make_option("user_agent", T::string, d.user_agent, "User-Agent header"));
-  s.push_back(make_option("decompress", T::boolean, text(d.decompress),
+  s.push_back(make_option("decompress", T::boolean, default_of(d.decompress),
                           "Send `Accept-Encoding: gzip, deflate` and decode the body with zlib"));
-  s.push_back(make_option("max_decoded", T::size, size_text(d.max_decoded),
+  s.push_back(make_option("max_decoded", T::size, default_of_size(d.max_decoded),
                           "Cap on a decoded (decompressed) body"));
-  s.push_back(object("tls", "HTTPS settings (OpenSSL, SNI always sent)",
-                     {make_option("verify", T::boolean, text(d.tls_verify),
-                                  "Verify the peer against the CA store and host name"),
-                      make_option("ca_file", T::string, d.tls_ca_file,
-                                  "PEM file of trusted CAs instead of the system store")}));
+  s.push_back(object_option("tls", "HTTPS settings (OpenSSL, SNI always sent)",
+                            {make_option("verify", T::boolean, default_of(d.tls_verify),
+                                         "Verify the peer against the CA store and host name"),
+                             make_option("ca_file", T::string, d.tls_ca_file,
+                                         "PEM file of trusted CAs instead of the system store")}));
 }
 
 void add_result_options(option_schema& s, const config& d) {
   using T = option_type;
-  s.push_back(
-      make_option("max_header", T::size, size_text(d.max_header), "Max response header bytes"));
-  s.push_back(make_option("max_body", T::size, size_text(d.max_body),
+  s.push_back(make_option("max_header", T::size, default_of_size(d.max_header),
+                          "Max response header bytes"));
+  s.push_back(make_option("max_body", T::size, default_of_size(d.max_body),
                           "Max response body bytes (as received)"));
   s.push_back(
-      make_option("memory_body", T::size, size_text(d.memory_body),
+      make_option("memory_body", T::size, default_of_size(d.memory_body),
                   "Bodies up to this size stay in memory; larger ones go to a temporary file"));
   s.push_back(make_option(
-      "keep_body", T::boolean, text(d.keep_body),
+      "keep_body", T::boolean, default_of(d.keep_body),
       "Keep the body in the result (else count it); bodies are only counted anyway when no "
       "sink reads them"));
   s.push_back(make_option("keep_headers", T::string_list, "",
@@ -158,10 +120,10 @@ void add_result_options(option_schema& s, const config& d) {
   s.push_back(
       make_option("fail_status", T::string_list, "",
                   "Statuses that count as failures (kind http_status): `404`, `4xx`, `5xx`"));
-  s.push_back(make_option("dns_ttl", T::duration, text(d.dns_ttl),
+  s.push_back(make_option("dns_ttl", T::duration, default_of(d.dns_ttl),
                           "How long a resolved host stays cached"));
   s.push_back(
-      make_option("recv_buffer", T::size, size_text(d.recv_buffer),
+      make_option("recv_buffer", T::size, default_of_size(d.recv_buffer),
                   "Socket receive buffer (SO_RCVBUF) per connection, the most a server can send "
                   "ahead of reads; `0` leaves it to the kernel's autotuning"));
 }
