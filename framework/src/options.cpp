@@ -125,9 +125,7 @@ std::string default_of_size(std::uint64_t bytes) {
   return std::to_string(bytes);
 }
 
-namespace {
-
-std::string_view trim(std::string_view s) {
+std::string_view trim_blanks(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
     s.remove_prefix(1);
   }
@@ -137,9 +135,11 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+namespace {
+
 // Splits "12.5ms" into 12.5 and "ms". Returns false when no number leads.
 bool split_number(std::string_view s, double& value, std::string_view& unit) {
-  s = trim(s);
+  s = trim_blanks(s);
   if (s.empty() || s.front() == '-' || s.front() == '+') {
     return false;
   }
@@ -147,7 +147,7 @@ bool split_number(std::string_view s, double& value, std::string_view& unit) {
   if (ec != std::errc{} || !std::isfinite(value)) {
     return false;
   }
-  unit = trim(std::string_view(ptr, static_cast<std::size_t>(s.data() + s.size() - ptr)));
+  unit = trim_blanks(std::string_view(ptr, static_cast<std::size_t>(s.data() + s.size() - ptr)));
   return true;
 }
 

@@ -160,11 +160,7 @@ void parse_connection(const options& o, config& c) {
   read(o, "redirect_trusted", c.redirect_trusted, &options::get_bool);
 }
 
-void parse_timeouts(const options& o, config& c) {
-  if (!o.has("timeouts")) {
-    return;
-  }
-  options t = o.get_object("timeouts");
+void parse_timeouts(const options& t, config& c) {
   read(t, "connect", c.connect_timeout, &options::get_duration);
   read(t, "header", c.header_timeout, &options::get_duration);
   read(t, "total", c.total_timeout, &options::get_duration);
@@ -175,11 +171,7 @@ void parse_timeouts(const options& o, config& c) {
   }
 }
 
-void parse_retry(const options& o, config& c) {
-  if (!o.has("retry")) {
-    return;
-  }
-  options r = o.get_object("retry");
+void parse_retry(const options& r, config& c) {
   read(r, "attempts", c.attempts, &options::get_int);
   read(r, "backoff_base", c.backoff_base, &options::get_duration);
   read(r, "backoff_max", c.backoff_max, &options::get_duration);
@@ -280,8 +272,12 @@ option_schema schema() {
 config parse_config(const options& o, const stage_context* ctx) {
   config c;
   parse_connection(o, c);
-  parse_timeouts(o, c);
-  parse_retry(o, c);
+  if (o.has("timeouts")) {
+    parse_timeouts(o.get_object("timeouts"), c);
+  }
+  if (o.has("retry")) {
+    parse_retry(o.get_object("retry"), c);
+  }
   parse_request(o, ctx, c);
   parse_results(o, c);
   return c;

@@ -14,6 +14,8 @@
 #include <zlib.h>
 #include <boost/url/grammar/ci_string.hpp>
 
+#include "sluice/stage/options.hpp"
+
 namespace sluice::stages::http {
 
 /// zlib inflater for gzip (every member of a multi-member file, as gzip -d
@@ -128,7 +130,7 @@ class decoder_chain {
     std::vector<bool> gzip;
     while (!content_encoding.empty()) {
       auto comma = content_encoding.find(',');
-      auto token = trim(content_encoding.substr(0, comma));
+      auto token = trim_blanks(content_encoding.substr(0, comma));
       content_encoding =
           comma == std::string_view::npos ? std::string_view() : content_encoding.substr(comma + 1);
       if (token.empty() || iequal(token, "identity")) {
@@ -178,16 +180,6 @@ class decoder_chain {
     }
     auto next = [&](const char* p, std::size_t m) { return feed_at(i + 1, p, m, out, error); };
     return stages_[i]->feed(in, n, next, error);
-  }
-
-  static std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-      s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-      s.remove_suffix(1);
-    }
-    return s;
   }
 
   static bool iequal(std::string_view a, std::string_view b) {

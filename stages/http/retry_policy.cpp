@@ -1,6 +1,8 @@
 // The http consumer's retry rules (see retry_policy.hpp).
 #include "retry_policy.hpp"
 
+#include "sluice/stage/options.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -89,16 +91,6 @@ std::chrono::nanoseconds backoff_delay(std::uint32_t retry_number, std::chrono::
 
 namespace {
 
-std::string_view trim(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-    v.remove_prefix(1);
-  }
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-    v.remove_suffix(1);
-  }
-  return v;
-}
-
 /// The delay until `at` seconds since the epoch, in whole seconds (time_t
 /// arithmetic: a nanosecond time_point overflows after the year 2262).
 std::chrono::nanoseconds delay_until(std::time_t at, std::chrono::system_clock::time_point now) {
@@ -118,7 +110,7 @@ std::chrono::nanoseconds delay_until(std::time_t at, std::chrono::system_clock::
 
 std::optional<std::chrono::nanoseconds> parse_retry_after(
     std::string_view value, std::chrono::system_clock::time_point now) {
-  value = trim(value);
+  value = trim_blanks(value);
   if (value.empty()) {
     return std::nullopt;
   }

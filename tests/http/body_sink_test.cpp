@@ -16,12 +16,16 @@ std::size_t files_in(const fs::path& dir) {
   return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir), {}));
 }
 
+/// A sink's surroundings: a temporary directory for its files and a result.
+struct sink_fixture {
+  sluice::test::temp_dir dir;
+  hd::temp_files files{dir.path()};
+  sluice::result r;
+};
+
 }  // namespace
 
-TEST_CASE("http.body_sink.memory_then_file") {
-  sluice::test::temp_dir dir;
-  hd::temp_files files(dir.path());
-  sluice::result r;
+TEST_CASE_FIXTURE(sink_fixture, "http.body_sink.memory_then_file") {
   {
     hd::body_sink sink(r, {.max_decoded = 1000, .memory_body = 10, .keep = true}, files, 3);
     CHECK_FALSE(sink.append("hello", 5));
@@ -41,10 +45,7 @@ TEST_CASE("http.body_sink.memory_then_file") {
   CHECK(fs::exists(r.body_file));
 }
 
-TEST_CASE("http.body_sink.max_decoded_and_counting_only") {
-  sluice::test::temp_dir dir;
-  hd::temp_files files(dir.path());
-  sluice::result r;
+TEST_CASE_FIXTURE(sink_fixture, "http.body_sink.max_decoded_and_counting_only") {
   hd::body_sink sink(r, {.max_decoded = 8, .memory_body = 4, .keep = false}, files, 0);
   CHECK_FALSE(sink.append("12345678", 8));
   CHECK(r.bytes == 8);
@@ -68,10 +69,7 @@ TEST_CASE("http.body_sink.unwritable_directory_fails_the_item") {
   CHECK(f->message.find("cannot create") != std::string::npos);
 }
 
-TEST_CASE("http.body_sink.discard_removes_open_and_finished_files") {
-  sluice::test::temp_dir dir;
-  hd::temp_files files(dir.path());
-  sluice::result r;
+TEST_CASE_FIXTURE(sink_fixture, "http.body_sink.discard_removes_open_and_finished_files") {
   hd::body_sink sink(r, {.max_decoded = 1000, .memory_body = 2, .keep = true}, files, 0);
   r.status = 301;
   r.content_type = "text/html";
@@ -90,10 +88,7 @@ TEST_CASE("http.body_sink.discard_removes_open_and_finished_files") {
   CHECK(r.body_file.empty());
 }
 
-TEST_CASE("http.body_sink.reserves_a_known_length_that_stays_in_memory") {
-  sluice::test::temp_dir dir;
-  hd::temp_files files(dir.path());
-  sluice::result r;
+TEST_CASE_FIXTURE(sink_fixture, "http.body_sink.reserves_a_known_length_that_stays_in_memory") {
   hd::body_sink sink(r, {.max_decoded = 1 << 20, .memory_body = 1000, .keep = true}, files, 0);
   sink.expect(5000);  // will go to a file: no memory reserved for it
   CHECK(r.body.capacity() < 5000);

@@ -14,16 +14,14 @@ namespace hd = sluice::stages::http;
 namespace json = boost::json;
 
 TEST_CASE("http.config.parse_rate") {
-  CHECK(hd::parse_rate("50/s").value() == doctest::Approx(50));
-  CHECK(hd::parse_rate("600/m").value() == doctest::Approx(10));
-  CHECK(hd::parse_rate("36/h").value() == doctest::Approx(0.01));
-  CHECK(hd::parse_rate("2.5/s").value() == doctest::Approx(2.5));
-  CHECK(hd::parse_rate("7").value() == doctest::Approx(7));
-  CHECK_FALSE(hd::parse_rate("fast"));
-  CHECK_FALSE(hd::parse_rate("0/s"));
-  CHECK_FALSE(hd::parse_rate("-1/s"));
-  CHECK_FALSE(hd::parse_rate("5/fortnight"));
-  CHECK_FALSE(hd::parse_rate(""));
+  const std::pair<const char*, double> good[] = {
+      {"50/s", 50}, {"600/m", 10}, {"36/h", 0.01}, {"2.5/s", 2.5}, {"7", 7}};
+  for (auto [text, per_second] : good) {
+    CHECK_MESSAGE(hd::parse_rate(text).value() == doctest::Approx(per_second), text);
+  }
+  for (const char* bad : {"fast", "0/s", "-1/s", "5/fortnight", ""}) {
+    CHECK_MESSAGE(!hd::parse_rate(bad), bad);
+  }
 }
 
 TEST_CASE("http.config.schema_and_errors") {

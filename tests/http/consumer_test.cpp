@@ -23,6 +23,15 @@ namespace json = boost::json;
 
 namespace {
 
+/// `n` distinct URLs: `prefix` followed by `?i=0`, `?i=1`, ...
+std::vector<std::string> numbered(const std::string& prefix, int n) {
+  std::vector<std::string> urls;
+  for (int i = 0; i < n; ++i) {
+    urls.push_back(prefix + "?i=" + std::to_string(i));
+  }
+  return urls;
+}
+
 std::string header(const sluice::result& r, const std::string& name) {
   for (auto& [k, v] : r.headers) {
     if (k == name) {
@@ -162,9 +171,7 @@ TEST_CASE("http.fetch.request_target_is_origin_form") {
 
 TEST_CASE("http.fetch.chunked_and_close_delimited_bodies_split_across_reads") {
   test_origin srv;
-  json::object o;
-  o["memory_body"] = 1 << 20;
-  http_harness h(o);
+  http_harness h(json::object{{"memory_body", 1 << 20}});
   auto expected = [](std::size_t n) { return sluice::origin_body(n); };
   // Chunk headers land across reads (777- and 3-byte chunks).
   auto rs = h.run({srv.base() + "/chunked/300000?chunk=777", srv.base() + "/chunked/5000?chunk=3",
@@ -183,9 +190,7 @@ TEST_CASE("http.fetch.chunked_and_close_delimited_bodies_split_across_reads") {
 
 TEST_CASE("http.fetch.large_body_spills_to_file") {
   test_origin srv;
-  json::object o;
-  o["memory_body"] = 1000;
-  http_harness h(o);
+  http_harness h(json::object{{"memory_body", 1000}});
   auto rs = h.run({srv.base() + "/bytes/300000", srv.base() + "/bytes/999"});
   auto& big = rs[0];
   REQUIRE(big.ok());
@@ -203,9 +208,7 @@ TEST_CASE("http.fetch.large_body_spills_to_file") {
 
 TEST_CASE("http.fetch.keep_body_false_counts_bytes") {
   test_origin srv;
-  json::object o;
-  o["keep_body"] = false;
-  http_harness h(o);
+  http_harness h(json::object{{"keep_body", false}});
   auto r = h.fetch(srv.base() + "/bytes/5000");
   REQUIRE(r.ok());
   CHECK(r.bytes == 5000);
@@ -296,17 +299,13 @@ TEST_CASE("http.redirect.non_http_scheme_refused") {
 TEST_CASE("http.redirect.limit") {
   test_origin srv;
   SUBCASE("more hops than allowed fail") {
-    json::object o;
-    o["redirects"] = 2;
-    http_harness h(o);
+    http_harness h(json::object{{"redirects", 2}});
     auto r = h.fetch(srv.base() + "/redirect-relative/5");
     CHECK(r.error_kind == "too_many_redirects");
     CHECK(r.redirects == 2);
   }
   SUBCASE("redirects: 0 returns the 3xx itself") {
-    json::object o;
-    o["redirects"] = 0;
-    http_harness h(o);
+    http_harness h(json::object{{"redirects", 0}});
     auto r = h.fetch(srv.base() + "/redirect-relative/5");
     CHECK(r.ok());
     CHECK(r.status == 302);
@@ -346,9 +345,7 @@ TEST_CASE("http.decode.decoded_size_is_capped") {
 
 TEST_CASE("http.decode.off_keeps_raw_bytes") {
   test_origin srv;
-  json::object o;
-  o["decompress"] = false;
-  http_harness h(o);
+  http_harness h(json::object{{"decompress", false}});
   auto r = h.fetch(srv.base() + "/gzip/50000");
   REQUIRE(r.ok());
   CHECK(r.bytes < 50000);
@@ -357,9 +354,9 @@ TEST_CASE("http.decode.off_keeps_raw_bytes") {
 
 TEST_CASE("http.retry.5xx_then_success") {
   test_origin srv;
-  json::object o;
-  o["retry"] = json::object{{"attempts", 3}, {"backoff_base", ns(1ms)}, {"backoff_max", ns(5ms)}};
-  http_harness h(o);
+  http_harness h(json::object{
+      {"retry",
+       json::object{{"attempts", 3}, {"backoff_base", ns(1ms)}, {"backoff_max", ns(5ms)}}}});
   auto rs = h.run({srv.base() + "/flaky/2?key=a", srv.base() + "/flaky/5?key=b"});
   CHECK(rs[0].status == 200);
   CHECK(rs[0].attempts == 3);
@@ -371,9 +368,9 @@ TEST_CASE("http.retry.5xx_then_success") {
 
 TEST_CASE("http.retry.not_retried_when_class_not_listed") {
   test_origin srv;
-  json::object o;
-  o["retry"] = json::object{{"attempts", 3}, {"backoff_base", ns(1ms)}, {"on", json::array{"429"}}};
-  http_harness h(o);
+  http_harness h(json::object{
+      {"retry",
+       json::object{{"attempts", 3}, {"backoff_base", ns(1ms)}, {"on", json::array{"429"}}}}});
   auto r = h.fetch(srv.base() + "/flaky/1?key=c");
   CHECK(r.status == 503);
   CHECK(r.attempts == 1);
@@ -385,9 +382,7 @@ TEST_CASE("http.retry.connect_errors") {
   boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
   auto port = a.local_endpoint().port();
   a.close();
-  json::object o;
-  o["retry"] = json::object{{"attempts", 3}, {"backoff_base", ns(1ms)}};
-  http_harness h(o);
+  http_harness h(json::object{{"retry", json::object{{"attempts", 3}, {"backoff_base", ns(1ms)}}}});
   auto r = h.fetch("http://127.0.0.1:" + std::to_string(port) + "/");
   CHECK(r.error_kind == "connect");
   CHECK(r.attempts == 3);
@@ -410,9 +405,7 @@ TEST_CASE("http.retry_after.seconds_pauses_the_whole_origin") {
 
 TEST_CASE("http.retry_after.honoured_on_retry") {
   test_origin srv;
-  json::object o;
-  o["retry"] = json::object{{"attempts", 2}, {"backoff_base", ns(1ms)}};
-  http_harness h(o);
+  http_harness h(json::object{{"retry", json::object{{"attempts", 2}, {"backoff_base", ns(1ms)}}}});
   SUBCASE("delta seconds") {
     auto r = h.fetch(srv.base() + "/retry-after/1?key=s&times=1");
     CHECK(r.status == 200);
@@ -442,14 +435,9 @@ TEST_CASE("http.retry_after.capped_by_config") {
 
 TEST_CASE("http.limits.per_host_holds") {
   test_origin srv;
-  std::vector<std::string> urls;
-  for (int i = 0; i < 60; ++i) {
-    urls.push_back(srv.base() + "/delay/20?i=" + std::to_string(i));
-  }
+  auto urls = numbered(srv.base() + "/delay/20", 60);
   SUBCASE("per_host: 3") {
-    json::object o;
-    o["per_host"] = 3;
-    http_harness h(o);
+    http_harness h(json::object{{"per_host", 3}});
     auto rs = h.run(urls, 20);
     for (auto& r : rs) {
       CHECK(r.ok());
@@ -466,10 +454,7 @@ TEST_CASE("http.limits.per_host_holds") {
 
 TEST_CASE("http.pool.keep_alive_reuses_connections") {
   test_origin srv;
-  std::vector<std::string> urls;
-  for (int i = 0; i < 500; ++i) {
-    urls.push_back(srv.base() + "/bytes/100?i=" + std::to_string(i));
-  }
+  auto urls = numbered(srv.base() + "/bytes/100", 500);
   SUBCASE("pooled") {
     http_harness h;
     auto rs = h.run(urls, 10);
@@ -480,9 +465,7 @@ TEST_CASE("http.pool.keep_alive_reuses_connections") {
     CHECK(srv.counters().connections_accepted <= 10);
   }
   SUBCASE("max_idle: 0 opens one connection per request") {
-    json::object o;
-    o["pool"] = json::object{{"max_idle", 0}};
-    http_harness h(o);
+    http_harness h(json::object{{"pool", json::object{{"max_idle", 0}}}});
     auto rs = h.run(urls, 10);
     CHECK(srv.counters().connections_accepted == 500);
   }
@@ -591,10 +574,7 @@ TEST_CASE("http.rate.token_bucket_spaces_requests") {
   o["rate"] = "20/s";
   o["burst"] = 1;
   http_harness h(o);
-  std::vector<std::string> urls;
-  for (int i = 0; i < 11; ++i) {
-    urls.push_back(srv.base() + "/bytes/1?i=" + std::to_string(i));
-  }
+  auto urls = numbered(srv.base() + "/bytes/1", 11);
   auto start = sluice::clock::now();
   auto rs = h.run(urls, 4);
   auto elapsed = sluice::clock::now() - start;

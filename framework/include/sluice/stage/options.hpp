@@ -134,6 +134,11 @@ requires(!std::same_as<T, bool>) std::string default_of(T v) {
 /// Thread safety: a pure function.
 std::string default_of(std::chrono::nanoseconds d);
 
+/// `s` without leading and trailing spaces and tabs (HTTP's optional white
+/// space, a YAML scalar's padding).
+/// Thread safety: pure.
+std::string_view trim_blanks(std::string_view s);
+
 /// A size default in the largest of GiB, MiB or KiB that keeps it exact
 /// (`64KiB`, `1MiB`), else in bytes (`512`); parse_size reads it back. Its
 /// own name because a size is an integer to the type system.
