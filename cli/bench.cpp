@@ -29,13 +29,13 @@ namespace sluice::cli {
 
 namespace {
 
-// The demo's defaults are asyncq::params', stated there once.
+// The demo's defaults are stages::asyncq::params', stated there once.
 struct bench_options {
-  std::uint32_t producers = asyncq::params{}.producers;
-  std::uint32_t consumers = asyncq::params{}.consumers;
+  std::uint32_t producers = stages::asyncq::params{}.producers;
+  std::uint32_t consumers = stages::asyncq::params{}.consumers;
   /// Signed: a pipeline's integers are int64.
-  std::int64_t seed = static_cast<std::int64_t>(asyncq::params{}.seed);
-  double scale = asyncq::params{}.scale;
+  std::int64_t seed = static_cast<std::int64_t>(stages::asyncq::params{}.seed);
+  double scale = stages::asyncq::params{}.scale;
   bool quiet = false;
   bool timeline = false;
   std::string timeline_svg;
@@ -51,19 +51,19 @@ struct bench_options {
   std::string spin = "200us";
 };
 
-const char* kind_name(asyncq::event_kind k) {
+const char* kind_name(stages::asyncq::event_kind k) {
   switch (k) {
-    case asyncq::event_kind::producer_sleep:
+    case stages::asyncq::event_kind::producer_sleep:
       return "producer_sleep";
-    case asyncq::event_kind::put:
+    case stages::asyncq::event_kind::put:
       return "put";
-    case asyncq::event_kind::consumer_sleep:
+    case stages::asyncq::event_kind::consumer_sleep:
       return "consumer_sleep";
-    case asyncq::event_kind::wait:
+    case stages::asyncq::event_kind::wait:
       return "wait";
-    case asyncq::event_kind::got:
+    case stages::asyncq::event_kind::got:
       return "got";
-    case asyncq::event_kind::cancelled:
+    case stages::asyncq::event_kind::cancelled:
       return "cancelled";
   }
   return "?";
@@ -72,8 +72,8 @@ const char* kind_name(asyncq::event_kind k) {
 /// One JSON object per line: the run's recorded events in the order they were
 /// recorded, then the run's end (`end`, after run_pipeline returned) and the
 /// ideal time.
-bool write_trace(const std::string& path, const std::vector<asyncq::event>& events, double measured,
-                 double ideal) {
+bool write_trace(const std::string& path, const std::vector<stages::asyncq::event>& events,
+                 double measured, double ideal) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   for (const auto& e : events) {
     boost::json::object j;
@@ -134,8 +134,8 @@ std::optional<pipeline_config> load_generated(app_state& state, const std::strin
 
 /// Writes the --trace, --timeline and --timeline-svg outputs; false after
 /// saying which file could not be written.
-bool write_demo_outputs(const bench_options& o, const std::vector<asyncq::event>& events,
-                        const asyncq::simulation& sim, double measured) {
+bool write_demo_outputs(const bench_options& o, const std::vector<stages::asyncq::event>& events,
+                        const stages::asyncq::simulation& sim, double measured) {
   if (!o.trace.empty() && !write_trace(o.trace, events, measured, sim.completion_s)) {
     std::fprintf(stderr, "sluice bench: cannot write %s\n", o.trace.c_str());
     return false;
@@ -143,15 +143,16 @@ bool write_demo_outputs(const bench_options& o, const std::vector<asyncq::event>
   if (!o.timeline && o.timeline_svg.empty()) {
     return true;
   }
-  const auto tl = asyncq::make_timeline(events, o.producers, o.consumers, measured);
+  const auto tl = stages::asyncq::make_timeline(events, o.producers, o.consumers, measured);
   if (o.timeline) {
-    for (const auto& row : asyncq::render_timeline_text(tl, asyncq::terminal_width())) {
-      asyncq::print_line(row);
+    for (const auto& row :
+         stages::asyncq::render_timeline_text(tl, stages::asyncq::terminal_width())) {
+      stages::asyncq::print_line(row);
     }
   }
   if (!o.timeline_svg.empty()) {
     std::ofstream f(o.timeline_svg, std::ios::binary | std::ios::trunc);
-    f << asyncq::render_timeline_svg(
+    f << stages::asyncq::render_timeline_svg(
         tl,
         fmt::format("sluice bench -p {} -c {} --seed {} --scale {:g}: {:.5f} s (ideal {:.5f} s)",
                     o.producers, o.consumers, o.seed, o.scale, measured, sim.completion_s));
@@ -167,13 +168,13 @@ bool write_demo_outputs(const bench_options& o, const std::vector<asyncq::event>
 /// between it and the last get beyond the ideal (timer and hand-off
 /// latency), and from the last get to run_pipeline's return (join, cancel,
 /// sink flush, teardown).
-std::string overhead_breakdown(const std::vector<asyncq::event>& events,
-                               const asyncq::simulation& sim, double measured, bool fifo) {
+std::string overhead_breakdown(const std::vector<stages::asyncq::event>& events,
+                               const stages::asyncq::simulation& sim, double measured, bool fifo) {
   std::string breakdown;
   if (!events.empty() && sim.total_items() > 0) {
     double last_got = -1;
     for (const auto& e : events) {
-      if (e.kind == asyncq::event_kind::got) {
+      if (e.kind == stages::asyncq::event_kind::got) {
         last_got = std::max(last_got, e.t);
       }
     }
@@ -188,13 +189,13 @@ std::string overhead_breakdown(const std::vector<asyncq::event>& events,
 }
 
 int run_demo(app_state& state, const bench_options& o) {
-  asyncq::params p;
+  stages::asyncq::params p;
   p.producers = o.producers;
   p.consumers = o.consumers;
   p.seed = static_cast<std::uint64_t>(o.seed);
   p.scale = o.scale;
-  const asyncq::simulation sim = asyncq::simulate(p);
-  const auto [ideal_lo, ideal_hi] = asyncq::ideal_range(p, 32);
+  const stages::asyncq::simulation sim = stages::asyncq::simulate(p);
+  const auto [ideal_lo, ideal_hi] = stages::asyncq::ideal_range(p, 32);
 
   // The queue holds every item, as asyncq.py's unbounded asyncio.Queue does,
   // so a producer never waits on it (the simulation assumes that).
@@ -235,8 +236,8 @@ int run_demo(app_state& state, const bench_options& o) {
     fifo = ::sched_setscheduler(0, SCHED_FIFO, &sp) == 0;
   }
 
-  auto rec = std::make_shared<asyncq::recorder>();
-  asyncq::install_recorder(rec);
+  auto rec = std::make_shared<stages::asyncq::recorder>();
+  stages::asyncq::install_recorder(rec);
   run_options ropts;
   ropts.handle_signals = true;
   ropts.progress = false;
@@ -244,7 +245,7 @@ int run_demo(app_state& state, const bench_options& o) {
   rec->start(t0);
   run_report report = run_pipeline(*config, ropts);
   const auto t1 = clock::now();
-  asyncq::install_recorder(nullptr);
+  stages::asyncq::install_recorder(nullptr);
   if (fifo) {
     sched_param sp{};
     ::sched_setscheduler(0, SCHED_OTHER, &sp);
@@ -259,21 +260,21 @@ int run_demo(app_state& state, const bench_options& o) {
   if (!write_demo_outputs(o, events, sim, measured)) {
     return 1;
   }
-  asyncq::print_line(
+  stages::asyncq::print_line(
       fmt::format("Ideal completion in {:.5f} seconds ({} items; zero-overhead "
                   "simulation of the same schedule).",
                   sim.completion_s, sim.total_items()));
   if (ideal_hi > ideal_lo) {
-    asyncq::print_line(
+    stages::asyncq::print_line(
         fmt::format("Note: simultaneous events make the ideal depend on their order: {:.5f} to "
                     "{:.5f} seconds.",
                     ideal_lo, ideal_hi));
   }
   const std::string breakdown = overhead_breakdown(events, sim, measured, fifo);
-  asyncq::print_line(fmt::format("Overhead: {:.5f} seconds ({:.3f} ms{}).",
-                                 measured - sim.completion_s, (measured - sim.completion_s) * 1e3,
-                                 breakdown));
-  asyncq::print_line(asyncq::completed_line(measured));
+  stages::asyncq::print_line(fmt::format("Overhead: {:.5f} seconds ({:.3f} ms{}).",
+                                         measured - sim.completion_s,
+                                         (measured - sim.completion_s) * 1e3, breakdown));
+  stages::asyncq::print_line(stages::asyncq::completed_line(measured));
   return 0;
 }
 
@@ -323,33 +324,34 @@ int run_pipeline_throughput(app_state& state, const bench_options& o) {
                              {"p90", r.time_in_queue.p90},
                              {"p99", r.time_in_queue.p99},
                              {"max", r.time_in_queue.max}};
-    asyncq::print_line(boost::json::serialize(j));
+    stages::asyncq::print_line(boost::json::serialize(j));
     return 0;
   }
-  asyncq::print_line(fmt::format(
+  stages::asyncq::print_line(fmt::format(
       "bench: {} items through the pipeline (random_items -> sleep 0ms -> null), {} producers, "
       "{} workers, capacity {}, {} threads",
       r.consumed, o.producers, o.consumers, o.capacity, config->threads));
-  asyncq::print_line(fmt::format("Throughput: {:.0f} items/s ({} items in {:.5f} seconds)", rate,
-                                 r.consumed, wall));
-  asyncq::print_line(fmt::format("Time in queue (every item): p50 {}  p90 {}  p99 {}  max {}",
-                                 format_duration(std::chrono::nanoseconds(r.time_in_queue.p50)),
-                                 format_duration(std::chrono::nanoseconds(r.time_in_queue.p90)),
-                                 format_duration(std::chrono::nanoseconds(r.time_in_queue.p99)),
-                                 format_duration(std::chrono::nanoseconds(r.time_in_queue.max))));
-  asyncq::print_line(
+  stages::asyncq::print_line(fmt::format("Throughput: {:.0f} items/s ({} items in {:.5f} seconds)",
+                                         rate, r.consumed, wall));
+  stages::asyncq::print_line(
+      fmt::format("Time in queue (every item): p50 {}  p90 {}  p99 {}  max {}",
+                  format_duration(std::chrono::nanoseconds(r.time_in_queue.p50)),
+                  format_duration(std::chrono::nanoseconds(r.time_in_queue.p90)),
+                  format_duration(std::chrono::nanoseconds(r.time_in_queue.p99)),
+                  format_duration(std::chrono::nanoseconds(r.time_in_queue.max))));
+  stages::asyncq::print_line(
       fmt::format("Queue high-water mark: {} of {}", r.queue_high_water, o.capacity));
   return r.consumed == o.items ? 0 : 1;
 }
 
 int run_throughput_mode(const bench_options& o) {
-  asyncq::throughput_params p;
+  stages::asyncq::throughput_params p;
   p.items = o.items;
   p.producers = o.producers;
   p.consumers = o.consumers;
   p.capacity = o.capacity;
   p.threads = o.threads;
-  const auto r = asyncq::run_throughput(p);
+  const auto r = stages::asyncq::run_throughput(p);
   if (o.json) {
     boost::json::object j;
     j["tool"] = "sluice bounded_queue";
@@ -363,20 +365,22 @@ int run_throughput_mode(const bench_options& o) {
     j["queue_high_water"] = r.high_water;
     j["time_in_queue_ns"] = {
         {"p50", r.p50_ns}, {"p90", r.p90_ns}, {"p99", r.p99_ns}, {"max", r.max_ns}};
-    asyncq::print_line(boost::json::serialize(j));
+    stages::asyncq::print_line(boost::json::serialize(j));
     return 0;
   }
-  asyncq::print_line(
+  stages::asyncq::print_line(
       fmt::format("bench: {} items, {} producers, {} consumers, capacity {}, {} threads, no sleep",
                   r.items, o.producers, o.consumers, o.capacity, r.threads));
-  asyncq::print_line(fmt::format("Throughput: {:.0f} items/s ({} items in {:.5f} seconds)",
-                                 r.items_per_s, r.consumed, r.seconds));
-  asyncq::print_line(fmt::format("Time in queue (every 64th item): p50 {}  p90 {}  p99 {}  max {}",
-                                 format_duration(std::chrono::nanoseconds(r.p50_ns)),
-                                 format_duration(std::chrono::nanoseconds(r.p90_ns)),
-                                 format_duration(std::chrono::nanoseconds(r.p99_ns)),
-                                 format_duration(std::chrono::nanoseconds(r.max_ns))));
-  asyncq::print_line(fmt::format("Queue high-water mark: {} of {}", r.high_water, o.capacity));
+  stages::asyncq::print_line(fmt::format("Throughput: {:.0f} items/s ({} items in {:.5f} seconds)",
+                                         r.items_per_s, r.consumed, r.seconds));
+  stages::asyncq::print_line(
+      fmt::format("Time in queue (every 64th item): p50 {}  p90 {}  p99 {}  max {}",
+                  format_duration(std::chrono::nanoseconds(r.p50_ns)),
+                  format_duration(std::chrono::nanoseconds(r.p90_ns)),
+                  format_duration(std::chrono::nanoseconds(r.p99_ns)),
+                  format_duration(std::chrono::nanoseconds(r.max_ns))));
+  stages::asyncq::print_line(
+      fmt::format("Queue high-water mark: {} of {}", r.high_water, o.capacity));
   return r.consumed == r.items ? 0 : 1;
 }
 

@@ -77,25 +77,25 @@ int main(int argc, char** argv) {
   run(
       "jsonl",
       [](const stage_context& c, const fs::path& d) {
-        return sinks::make_jsonl_sink(c, {.path = d / "out.jsonl"});
+        return stages::sinks::make_jsonl_sink(c, {.path = d / "out.jsonl"});
       },
       dir, n, body);
   run(
       "csv",
       [](const stage_context& c, const fs::path& d) {
-        return sinks::make_csv_sink(c, {.path = d / "out.csv"});
+        return stages::sinks::make_csv_sink(c, {.path = d / "out.csv"});
       },
       dir, n, body);
   run(
       "sqlite",
       [](const stage_context& c, const fs::path& d) {
-        return sinks::make_sqlite_sink(c, {.path = d / "out.db"});
+        return stages::sinks::make_sqlite_sink(c, {.path = d / "out.db"});
       },
       dir, n, body);
   run(
       "files",
       [](const stage_context& c, const fs::path& d) {
-        return sinks::make_files_sink(c, {.store = {.dir = d / "bodies"}});
+        return stages::sinks::make_files_sink(c, {.store = {.dir = d / "bodies"}});
       },
       dir, std::min<std::size_t>(n, 50000), body);
   fs::remove_all(dir);

@@ -21,7 +21,7 @@
 
 #include "sluice/stage/options.hpp"
 
-namespace sluice::asyncq {
+namespace sluice::stages::asyncq {
 
 // ---------------------------------------------------------------- streams
 
@@ -576,4 +576,4 @@ std::string render_timeline_svg(const timeline& tl, std::string_view title) {
   return s;
 }
 
-}  // namespace sluice::asyncq
+}  // namespace sluice::stages::asyncq

@@ -27,7 +27,7 @@ namespace net = boost::asio;
 
 namespace {
 
-using asyncq::event_kind;
+using stages::asyncq::event_kind;
 
 /// The options both demo stages read: the random streams' seed, the sleep
 /// scale, the per-event lines, the sleep range and the spin before a deadline.
@@ -36,7 +36,7 @@ struct demo_options {
   std::uint64_t seed{};
   double scale{};
   bool quiet{};
-  asyncq::int_range sleep;
+  stages::asyncq::int_range sleep;
   std::chrono::nanoseconds spin{};
 };
 
@@ -46,8 +46,8 @@ std::chrono::nanoseconds scaled(int seconds, double scale) {
       std::chrono::duration<double>(static_cast<double>(seconds) * scale));
 }
 
-asyncq::int_range range_option(const options& o, const std::string& name) {
-  auto r = asyncq::parse_int_range(o.get_string(name));
+stages::asyncq::int_range range_option(const options& o, const std::string& name) {
+  auto r = stages::asyncq::parse_int_range(o.get_string(name));
   if (!r) {
     throw config_error(name,
                        "expected a whole number of seconds `n` or a range `low..high`, got `" +
@@ -81,8 +81,8 @@ net::awaitable<void> precise_sleep(net::any_io_executor ex, std::chrono::nanosec
   }
 }
 
-void record(asyncq::recorder::entry e) {
-  if (auto* r = asyncq::current_recorder()) {
+void record(stages::asyncq::recorder::entry e) {
+  if (auto* r = stages::asyncq::current_recorder()) {
     e.at = clock::now();
     r->record(e);
   }
@@ -96,8 +96,8 @@ class random_items final : public producer {
   explicit random_items(const stage_context& ctx)
       : index_(static_cast<std::uint32_t>(ctx.opts.get_int("index"))),
         demo_(demo_options_from(ctx.opts)),
-        stream_(demo_.seed, asyncq::role::producer, index_),
-        names_(demo_.seed, asyncq::role::item_name, index_),
+        stream_(demo_.seed, stages::asyncq::role::producer, index_),
+        names_(demo_.seed, stages::asyncq::role::item_name, index_),
         executor_(ctx.executor) {
     const auto count = range_option(ctx.opts, "count");
     count_ = static_cast<std::uint64_t>(stream_.randint(count.low, count.high));
@@ -107,7 +107,7 @@ class random_items final : public producer {
     while (out.size() < max && seq_ < count_) {
       const int secs = stream_.randint(demo_.sleep.low, demo_.sleep.high);
       if (!demo_.quiet) {
-        asyncq::print_line(asyncq::producer_sleep_line(index_, secs));
+        stages::asyncq::print_line(stages::asyncq::producer_sleep_line(index_, secs));
       }
       record({{}, event_kind::producer_sleep, index_, index_, 0, secs, 0});
       const auto d = scaled(secs, demo_.scale);
@@ -121,7 +121,7 @@ class random_items final : public producer {
       // Printed just before the framework pushes the item (the queue never
       // makes a demo producer wait: bench sizes it to hold every item).
       if (!demo_.quiet) {
-        asyncq::print_line(asyncq::put_line(index_, it.url));
+        stages::asyncq::print_line(stages::asyncq::put_line(index_, it.url));
       }
       record({{}, event_kind::put, index_, index_, static_cast<std::uint32_t>(seq_), 0, 0});
       out.push_back(std::move(it));
@@ -138,8 +138,8 @@ class random_items final : public producer {
  private:
   std::uint32_t index_;
   demo_options demo_;
-  asyncq::stream stream_;
-  asyncq::stream names_;
+  stages::asyncq::stream stream_;
+  stages::asyncq::stream names_;
   net::any_io_executor executor_;
   std::uint64_t count_ = 0;
   std::uint64_t seq_ = 0;
@@ -157,7 +157,7 @@ class asyncq_sleep final : public consumer {
   bool paces_workers() const override { return true; }
 
   net::awaitable<void> before_pop(worker_info worker) override {
-    asyncq::consumer_plan* plan = nullptr;
+    stages::asyncq::consumer_plan* plan = nullptr;
     {
       std::lock_guard lock(mutex_);
       plan = &plans_.try_emplace(worker.index, demo_.seed, worker.index, demo_.sleep).first->second;
@@ -168,7 +168,7 @@ class asyncq_sleep final : public consumer {
       // Yield once so the sink prints this worker's previous `got element`
       // line first (it was posted before us), as asyncq.py orders them.
       co_await net::post(worker.executor, net::use_awaitable);
-      asyncq::print_line(asyncq::consumer_sleep_line(worker.index, secs));
+      stages::asyncq::print_line(stages::asyncq::consumer_sleep_line(worker.index, secs));
     }
     record({{}, event_kind::consumer_sleep, worker.index, 0, 0, secs, 0});
     const auto d = scaled(secs, demo_.scale);
@@ -213,7 +213,7 @@ class asyncq_sleep final : public consumer {
  private:
   demo_options demo_;
   std::mutex mutex_;
-  std::map<std::uint32_t, asyncq::consumer_plan> plans_;
+  std::map<std::uint32_t, stages::asyncq::consumer_plan> plans_;
 };
 
 /// Prints asyncq.py's `Consumer N got element <name> in X seconds.` line for
@@ -227,8 +227,8 @@ class queue_time final : public sink {
   net::awaitable<void> write(const std::vector<result_ptr>& batch) override {
     if (!quiet_) {
       for (const auto& r : batch) {
-        asyncq::print_line(asyncq::got_line(r->worker, r->url,
-                                            std::chrono::duration<double>(r->time.queue).count()));
+        stages::asyncq::print_line(stages::asyncq::got_line(
+            r->worker, r->url, std::chrono::duration<double>(r->time.queue).count()));
       }
     }
     co_return;
@@ -240,21 +240,21 @@ class queue_time final : public sink {
 
 option_spec seed_opt() {
   return bounded_option(
-      make_option("seed", option_type::integer, default_of(asyncq::params{}.seed),
+      make_option("seed", option_type::integer, default_of(stages::asyncq::params{}.seed),
                   "seed of the random streams (one per producer and per consumer worker)"),
       0);
 }
 
 option_spec scale_opt() {
   return bounded_option(
-      make_option("scale", option_type::number, default_of(asyncq::params{}.scale),
+      make_option("scale", option_type::number, default_of(stages::asyncq::params{}.scale),
                   "multiplies every sleep (1.0 = the demo)"),
       0);
 }
 
 // asyncq.py's randint(0, 10), as int_range has it.
 std::string range_default() {
-  const asyncq::int_range d{};
+  const stages::asyncq::int_range d{};
   return std::to_string(d.low) + ".." + std::to_string(d.high);
 }
 

@@ -20,7 +20,7 @@
 #include "sluice/runtime/run_threads.hpp"
 #include "sluice/stages/asyncq.hpp"
 
-namespace sluice::asyncq {
+namespace sluice::stages::asyncq {
 
 namespace net = boost::asio;
 
@@ -154,4 +154,4 @@ throughput_result run_throughput(const throughput_params& p) {
   return r;
 }
 
-}  // namespace sluice::asyncq
+}  // namespace sluice::stages::asyncq

@@ -3,8 +3,8 @@
 
 #include "sluice/stage/registry.hpp"
 
-namespace sluice {
-void register_core_producers(registry& reg);
-void register_core_consumers(registry& reg);
-void register_core_sinks(registry& reg);
-}  // namespace sluice
+namespace sluice::stages::core {
+void register_producers(registry& reg);
+void register_consumers(registry& reg);
+void register_sinks(registry& reg);
+}  // namespace sluice::stages::core

@@ -9,7 +9,7 @@
 #include "sluice/core/error.hpp"
 #include "url_template.hpp"
 
-namespace sluice {
+namespace sluice::stages::core {
 
 namespace {
 
@@ -36,7 +36,7 @@ class range_producer final : public producer {
   }
 
  private:
-  stages::url_template tmpl_;
+  url_template tmpl_;
   std::int64_t next_, to_, step_;
 };
 
@@ -98,7 +98,7 @@ class file_producer final : public producer {
 
 }  // namespace
 
-void register_core_producers(registry& reg) {
+void register_producers(registry& reg) {
   stage_info range{.kind = stage_kind::producer,
                    .name = "range",
                    .summary = "URLs from a template over an index range: {i}, zero-padded {i:06}",
@@ -122,7 +122,7 @@ void register_core_producers(registry& reg) {
                    }};
   range.validate = [](const options& o) {
     try {
-      stages::url_template t(o.get_string("url"));
+      url_template t(o.get_string("url"));
     } catch (const std::invalid_argument& e) {
       throw config_error("url", e.what());
     }
@@ -158,4 +158,4 @@ void register_core_producers(registry& reg) {
            }});
 }
 
-}  // namespace sluice
+}  // namespace sluice::stages::core

@@ -3,7 +3,7 @@
 #include "core_parts.hpp"
 #include "sluice/stages/core.hpp"
 
-namespace sluice {
+namespace sluice::stages::core {
 
 namespace {
 
@@ -15,17 +15,21 @@ class null_sink final : public sink {
 
 }  // namespace
 
-void register_core_sinks(registry& reg) {
+void register_sinks(registry& reg) {
   reg.add({.kind = stage_kind::sink,
            .name = "null",
            .summary = "discards every result (benchmarks)",
            .make_sink = [](const stage_context&) { return std::make_unique<null_sink>(); }});
 }
 
+}  // namespace sluice::stages::core
+
+namespace sluice {
+
 void register_core_stages(registry& reg) {
-  register_core_producers(reg);
-  register_core_consumers(reg);
-  register_core_sinks(reg);
+  stages::core::register_producers(reg);
+  stages::core::register_consumers(reg);
+  stages::core::register_sinks(reg);
 }
 
 }  // namespace sluice

@@ -8,7 +8,7 @@
 
 #include "core_parts.hpp"
 
-namespace sluice {
+namespace sluice::stages::core {
 
 namespace {
 
@@ -47,7 +47,7 @@ class sleep_consumer final : public consumer {
 
 }  // namespace
 
-void register_core_consumers(registry& reg) {
+void register_consumers(registry& reg) {
   reg.add({.kind = stage_kind::consumer,
            .name = "sleep",
            .summary = "waits a fixed or random delay per item, then succeeds (demos, tests)",
@@ -64,4 +64,4 @@ void register_core_consumers(registry& reg) {
            }});
 }
 
-}  // namespace sluice
+}  // namespace sluice::stages::core

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-namespace sluice::stages {
+namespace sluice::stages::core {
 
 url_template::url_template(const std::string& text) {
   std::string lit;
@@ -71,4 +71,4 @@ void url_template::expand(std::int64_t i, std::string& out) const {
   }
 }
 
-}  // namespace sluice::stages
+}  // namespace sluice::stages::core

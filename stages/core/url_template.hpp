@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace sluice::stages {
+namespace sluice::stages::core {
 
 /// A compiled template.
 /// Thread safety: immutable after construction.
@@ -27,4 +27,4 @@ class url_template {
   std::vector<part> parts_;
 };
 
-}  // namespace sluice::stages
+}  // namespace sluice::stages::core

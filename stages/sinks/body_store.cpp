@@ -20,7 +20,7 @@
 
 #include "common.hpp"
 
-namespace sluice::sinks {
+namespace sluice::stages::sinks {
 
 namespace fs = std::filesystem;
 
@@ -398,4 +398,4 @@ void body_store::sync_dirs() {
   }
 }
 
-}  // namespace sluice::sinks
+}  // namespace sluice::stages::sinks

@@ -12,7 +12,7 @@
 
 #include "sluice/core/item.hpp"
 
-namespace sluice::sinks {
+namespace sluice::stages::sinks {
 
 /// Lowercase hex SHA-256 of `data` (OpenSSL EVP).
 /// Thread safety: a pure function.
@@ -95,4 +95,4 @@ class body_store {
   std::uint64_t counter_ = 0;
 };
 
-}  // namespace sluice::sinks
+}  // namespace sluice::stages::sinks

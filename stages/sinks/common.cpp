@@ -18,7 +18,7 @@
 
 #include "sluice/core/base64.hpp"
 
-namespace sluice::sinks {
+namespace sluice::stages::sinks {
 
 namespace net = boost::asio;
 
@@ -438,4 +438,4 @@ net::awaitable<void> flush_timer::close(std::function<net::awaitable<void>()> fl
   co_await flush();
 }
 
-}  // namespace sluice::sinks
+}  // namespace sluice::stages::sinks

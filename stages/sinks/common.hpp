@@ -24,7 +24,7 @@
 #include "sluice/core/item.hpp"
 #include "sluice/stage/stage.hpp"
 
-namespace sluice::sinks {
+namespace sluice::stages::sinks {
 
 /// An I/O failure that is worth retrying (disk full, read-only file system,
 /// a locked or full database). std::system_error is retried too.
@@ -166,4 +166,4 @@ class flush_timer {
 /// Throws std::system_error for `errno` with `what` and the path.
 [[noreturn]] void throw_errno(const std::string& what, const std::filesystem::path& p);
 
-}  // namespace sluice::sinks
+}  // namespace sluice::stages::sinks

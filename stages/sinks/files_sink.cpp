@@ -4,7 +4,7 @@
 
 #include "sinks.hpp"
 
-namespace sluice::sinks {
+namespace sluice::stages::sinks {
 
 namespace net = boost::asio;
 
@@ -54,4 +54,4 @@ std::unique_ptr<sink> make_files_sink(const stage_context& ctx, files_config cfg
   return std::make_unique<files_sink>(ctx, std::move(cfg));
 }
 
-}  // namespace sluice::sinks
+}  // namespace sluice::stages::sinks

@@ -7,7 +7,7 @@
 
 #include "sinks.hpp"
 
-namespace sluice::sinks {
+namespace sluice::stages::sinks {
 
 namespace net = boost::asio;
 
@@ -219,4 +219,4 @@ std::unique_ptr<sink> make_csv_sink(const stage_context& ctx, csv_config cfg) {
   return std::make_unique<csv_sink>(ctx, std::move(cfg));
 }
 
-}  // namespace sluice::sinks
+}  // namespace sluice::stages::sinks

@@ -13,7 +13,7 @@ namespace sluice {
 
 namespace {
 
-using namespace sinks;
+using namespace stages::sinks;
 
 void append(option_schema& to, const option_schema& more) {
   to.insert(to.end(), more.begin(), more.end());

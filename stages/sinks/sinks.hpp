@@ -14,7 +14,7 @@
 #include "common.hpp"
 #include "sluice/stage/stage.hpp"
 
-namespace sluice::sinks {
+namespace sluice::stages::sinks {
 
 /// `files`: every successful result's body under a directory.
 struct files_config {
@@ -86,4 +86,4 @@ std::unique_ptr<sink> make_stdout_sink(const stage_context& ctx, stdout_config c
 /// The stdout sink's line for one result (no newline).
 std::string human_line(const result& r, bool color);
 
-}  // namespace sluice::sinks
+}  // namespace sluice::stages::sinks

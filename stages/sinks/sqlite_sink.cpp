@@ -8,7 +8,7 @@
 
 #include "sinks.hpp"
 
-namespace sluice::sinks {
+namespace sluice::stages::sinks {
 
 namespace net = boost::asio;
 
@@ -296,4 +296,4 @@ std::unique_ptr<sink> make_sqlite_sink(const stage_context& ctx, sqlite_config c
   return std::make_unique<sqlite_sink>(ctx, std::move(cfg));
 }
 
-}  // namespace sluice::sinks
+}  // namespace sluice::stages::sinks

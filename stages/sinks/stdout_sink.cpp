@@ -8,7 +8,7 @@
 #include "sinks.hpp"
 #include "sluice/stage/options.hpp"
 
-namespace sluice::sinks {
+namespace sluice::stages::sinks {
 
 namespace net = boost::asio;
 
@@ -102,4 +102,4 @@ std::unique_ptr<sink> make_stdout_sink(const stage_context& ctx, stdout_config c
   return std::make_unique<stdout_sink>(ctx, cfg);
 }
 
-}  // namespace sluice::sinks
+}  // namespace sluice::stages::sinks

@@ -14,7 +14,7 @@
 
 #include "svg_test_util.hpp"
 
-namespace aq = sluice::asyncq;
+namespace aq = sluice::stages::asyncq;
 
 namespace {
 

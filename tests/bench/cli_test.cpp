@@ -19,7 +19,7 @@
 #include "svg_test_util.hpp"
 #include "test_support.hpp"
 
-namespace aq = sluice::asyncq;
+namespace aq = sluice::stages::asyncq;
 namespace json = boost::json;
 using sluice::test::run_process;
 using sluice::test::sluice_bin;

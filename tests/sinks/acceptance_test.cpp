@@ -216,7 +216,7 @@ TEST_CASE("sinks.acceptance.ten_thousand_urls_into_files_jsonl_sqlite") {
   std::size_t good = 0;
   for (const auto& url : urls) {
     auto i = number_in(url, "/bytes/");
-    fs::path p = out / "bodies" / sinks::hash_path(url);
+    fs::path p = out / "bodies" / stages::sinks::hash_path(url);
     if (test::read_file(p) == std::string_view(pattern).substr(0, i)) {
       ++good;
     } else {

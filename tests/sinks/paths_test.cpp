@@ -11,7 +11,7 @@
 #include "test_support.hpp"
 
 using namespace sluice;
-using namespace sluice::sinks;
+using namespace sluice::stages::sinks;
 using namespace sluice::test_sinks;
 namespace fs = std::filesystem;
 

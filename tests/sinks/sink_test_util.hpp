@@ -38,7 +38,7 @@ inline result_ptr make_result(std::string url, int status = 200, std::string bod
 
 /// Retries for a test of a failing disk: two attempts, 10 ms apart, so that
 /// giving up is quick.
-inline sinks::retry_policy quick_retries() {
+inline stages::sinks::retry_policy quick_retries() {
   return {.attempts = 2, .backoff = std::chrono::milliseconds(10)};
 }
 

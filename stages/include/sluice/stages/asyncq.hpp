@@ -27,7 +27,7 @@ void register_asyncq_stages(registry& reg);
 
 }  // namespace sluice
 
-namespace sluice::asyncq {
+namespace sluice::stages::asyncq {
 
 /// Which random stream: every producer, every consumer and every producer's
 /// item names get their own stream, so a draw never depends on event order.
@@ -303,4 +303,4 @@ throughput_result run_throughput(const throughput_params& p);
 /// Escapes `&`, `<`, `>`, `"` and `'` for XML text and attribute values.
 std::string xml_escape(std::string_view text);
 
-}  // namespace sluice::asyncq
+}  // namespace sluice::stages::asyncq
