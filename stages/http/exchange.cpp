@@ -259,6 +259,12 @@ net::awaitable<bool> session<Stream>::read_final_header(const reader_settings& r
     if (status < 100 || status > 199) {
       co_return true;
     }
+    // Nothing of an interim response belongs to the result.
+    ctx_.r.status = 0;
+    ctx_.r.headers.clear();
+    ctx_.r.content_type.clear();
+    out_.location.clear();
+    out_.retry_after_value.clear();
     if (status == 101) {
       out_.fail(fetch_errc::protocol, "unexpected 101 Switching Protocols (no upgrade was asked)");
       co_return false;
@@ -270,12 +276,6 @@ net::awaitable<bool> session<Stream>::read_final_header(const reader_settings& r
           fmt::format("interim (1xx) responses exceed max_header ({} bytes)", cfg_.max_header));
       co_return false;
     }
-    // Nothing of an interim response belongs to the result.
-    ctx_.r.status = 0;
-    ctx_.r.headers.clear();
-    ctx_.r.content_type.clear();
-    out_.location.clear();
-    out_.retry_after_value.clear();
     reused = false;  // the server has answered: a close now is no stale connection
   }
 }

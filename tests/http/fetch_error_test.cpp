@@ -1,49 +1,18 @@
 // The one table of error kinds: lookups both ways, classes as error
 // conditions, the retry classes the http consumer derives from it, and the
 // docs tables (README.md, docs/http.md) that must hold its Markdown verbatim.
-// `SLUICE_UPDATE_DOCS=1 build/tests/http_fetch_error_test` rewrites them.
+// `SLUICE_UPDATE_DOCS=1 ctest -R http_fetch_error` rewrites them.
 #include "sluice/core/fetch_error.hpp"
 
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include <doctest/doctest.h>
 
 #include "retry_policy.hpp"
+#include "test_support.hpp"
 
 using sluice::fetch_condition;
 using sluice::fetch_errc;
-
-namespace {
-
-std::string source_dir() {
-  const char* d = std::getenv("SLUICE_SOURCE_DIR");
-  return d != nullptr ? d : SLUICE_SOURCE_DIR_FALLBACK;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-/// The table in `text`: from its header row to the first line not a row.
-std::pair<std::size_t, std::size_t> table_span(const std::string& text) {
-  auto begin = text.find("| kind | class | when |\n");
-  if (begin == std::string::npos) {
-    return {std::string::npos, 0};
-  }
-  auto end = begin;
-  while (end < text.size() && text[end] == '|') {
-    end = text.find('\n', end) + 1;
-  }
-  return {begin, end};
-}
-
-}  // namespace
 
 TEST_CASE("fetch_error.table.names_round_trip") {
   for (auto& e : sluice::fetch_errors()) {
@@ -77,19 +46,9 @@ TEST_CASE("fetch_error.retry.classes_follow_the_table") {
 }
 
 TEST_CASE("fetch_error.docs.tables_are_generated_from_the_table") {
-  auto table = sluice::fetch_errors_markdown();
-  for (const char* doc : {"/README.md", "/docs/http.md"}) {
-    auto path = source_dir() + doc;
-    auto text = slurp(path);
-    auto [begin, end] = table_span(text);
-    REQUIRE_MESSAGE(begin != std::string::npos, path << " has no error-kind table");
-    if (std::getenv("SLUICE_UPDATE_DOCS") != nullptr) {
-      text.replace(begin, end - begin, table);
-      std::ofstream(path) << text;
-      continue;
-    }
-    CHECK_MESSAGE(text.substr(begin, end - begin) == table,
-                  path << ": the error-kind table differs from the code's; run "
-                          "SLUICE_UPDATE_DOCS=1 build/tests/http_fetch_error_test");
+  for (const auto& problem :
+       sluice::test::check_doc_table({"README.md", "docs/http.md"}, "| kind | class | when |",
+                                     sluice::fetch_errors_markdown())) {
+    FAIL_CHECK(problem);
   }
 }

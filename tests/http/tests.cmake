@@ -35,8 +35,7 @@ sluice_add_test(http_fetch_error_test
   SOURCES ${SLUICE_HTTP_TEST_DIR}/fetch_error_test.cpp
   LABELS http unit TIMEOUT 30)
 target_include_directories(http_fetch_error_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/http)
-target_compile_definitions(http_fetch_error_test PRIVATE
-  SLUICE_SOURCE_DIR_FALLBACK="${CMAKE_SOURCE_DIR}")
+
 
 # One unit test per piece of the consumer (stages/http), none with a socket
 # but the admission test's timers: each is what its file name says.

@@ -11,3 +11,9 @@ sluice_add_test(origin_cli_test
   LIBS sluice_test_peers
   LABELS origin integration
   TIMEOUT 120)
+
+# The hostile case table: names, lookups, the docs table generated from it.
+sluice_add_test(origin_hostile_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/hostile_test.cpp
+  LABELS origin unit TIMEOUT 60)
+target_include_directories(origin_hostile_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/origin)

@@ -403,4 +403,35 @@ std::string read_file(const fs::path& path) {
   return ss.str();
 }
 
+std::vector<std::string> check_doc_table(const std::vector<std::string>& docs,
+                                         const std::string& header_row, const std::string& table) {
+  std::vector<std::string> problems;
+  const char* src = std::getenv("SLUICE_SOURCE_DIR");
+  if (src == nullptr) {
+    return {"SLUICE_SOURCE_DIR is not set (run the tests through ctest)"};
+  }
+  for (const auto& doc : docs) {
+    fs::path path = fs::path(src) / doc;
+    std::string text = read_file(path);
+    auto begin = text.find(header_row + "\n");
+    if (begin == std::string::npos) {
+      problems.push_back(path.string() + " has no table headed '" + header_row + "'");
+      continue;
+    }
+    auto end = begin;
+    while (end < text.size() && text[end] == '|') {
+      end = text.find('\n', end) + 1;
+    }
+    if (std::getenv("SLUICE_UPDATE_DOCS") != nullptr) {
+      text.replace(begin, end - begin, table);
+      write_file(path, text);
+    } else if (text.compare(begin, end - begin, table) != 0) {
+      problems.push_back(path.string() +
+                         ": the table differs from the code's; run the test with "
+                         "SLUICE_UPDATE_DOCS=1");
+    }
+  }
+  return problems;
+}
+
 }  // namespace sluice::test

@@ -205,4 +205,12 @@ void write_file(const std::filesystem::path& path, const std::string& text);
 /// Thread safety: safe to call concurrently.
 std::string read_file(const std::filesystem::path& path);
 
+/// Checks that the Markdown table whose header row is `header_row` in each
+/// of `docs` (paths relative to $SLUICE_SOURCE_DIR) is exactly `table`; with
+/// SLUICE_UPDATE_DOCS set, rewrites them instead. Returns one message per
+/// document that differs or has no such table (empty: all agree).
+/// Thread safety: distinct documents only.
+std::vector<std::string> check_doc_table(const std::vector<std::string>& docs,
+                                         const std::string& header_row, const std::string& table);
+
 }  // namespace sluice::test
