@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sluice/core/fetch_error.hpp"
+
 namespace sluice::stages::origin {
 
 /// One step of a script: `repeat` times, write `bytes` then wait `pause`
@@ -32,6 +34,13 @@ struct hostile_script {
   end then = end::close;
 };
 
+/// What the http consumer makes of a case: the error kind, or none and the
+/// body's byte count.
+struct hostile_expectation {
+  fetch_errc kind{};
+  std::uint64_t bytes = 0;
+};
+
 /// One case of the table.
 struct hostile_case {
   std::string_view name;   ///< `/hostile/<name>`
@@ -39,9 +48,8 @@ struct hostile_case {
   std::string_view doc;    ///< what the origin does
   /// What the http consumer makes of it (with the hostile matrix's settings:
   /// one worker at rate 2/s, one attempt, timeouts.header 1s, timeouts.total 3s, min_speed 1000
-  /// over 1s, max_decoded 64MiB, retry_after_max 1s): `ok` with the body's byte count (`ok 6`), or
-  /// the error kind.
-  std::string_view expect;
+  /// over 1s, max_decoded 64MiB, retry_after_max 1s).
+  hostile_expectation expect;
   hostile_script (*script)();
 };
 
