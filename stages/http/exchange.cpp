@@ -32,10 +32,18 @@ namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
+/// A connection idle for less than this is reused unchecked: bytes sent that
+/// soon after a response no client can tell from the next response (they may
+/// as well come just after the next request), and the check is a syscall.
+constexpr auto k_unsolicited_check_after = std::chrono::milliseconds(1);
+
 /// True when an idle connection has bytes waiting that no request asked
 /// for (a server's garbage after a response, a second unasked response): a
 /// request on it would read them as its answer, so it is closed instead.
-bool has_unsolicited_bytes(connection& c) {
+bool has_unsolicited_bytes(connection& c, clock::time_point now) {
+  if (now - c.idle_since < k_unsolicited_check_after) {
+    return false;
+  }
   error_code ec;
   auto n = c.lowest().available(ec);
   return ec || n > 0;
@@ -403,9 +411,10 @@ net::awaitable<outcome> transport::attempt(attempt_context& ctx, origin& o, cons
     ctx.body.discard();
     connection_ptr c;
     if (fresh_tries == 0) {
-      c = o.pool.take(clock::now(), cfg.pool_idle_timeout);
-      while (c && has_unsolicited_bytes(*c)) {
-        c = o.pool.take(clock::now(), cfg.pool_idle_timeout);
+      auto now = clock::now();
+      c = o.pool.take(now, cfg.pool_idle_timeout);
+      while (c && has_unsolicited_bytes(*c, now)) {
+        c = o.pool.take(now, cfg.pool_idle_timeout);
       }
     }
     bool reused = c != nullptr;
