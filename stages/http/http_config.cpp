@@ -90,8 +90,9 @@ void add_request_options(option_schema& s, const config& d) {
                             {make_option("user", T::string, "", "User name"),
                              make_option("password", T::string, "", "Password")}));
   s.push_back(make_option("user_agent", T::string, d.user_agent, "User-Agent header"));
-  s.push_back(make_option("decompress", T::boolean, default_of(d.decompress),
-                          "Send `Accept-Encoding: gzip, deflate` and decode the body with zlib"));
+  s.push_back(
+      make_option("decompress", T::boolean, default_of(d.decompress),
+                  "Send `Accept-Encoding: gzip, deflate, br` and decode the body (zlib, brotli)"));
   s.push_back(make_option("max_decoded", T::size, default_of_size(d.max_decoded),
                           "Cap on a decoded (decompressed) body"));
   s.push_back(object_option("tls", "HTTPS settings (OpenSSL, SNI always sent)",

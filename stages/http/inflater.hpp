@@ -1,4 +1,4 @@
-// The http consumer's decoders of gzip and deflate bodies (zlib), fed as the
+// The http consumer's decoders of gzip and deflate (zlib) and br (brotli) bodies, fed as the
 // body arrives; their output goes to a callback (the body sink). A chain of
 // them decodes stacked codings (`Content-Encoding: gzip, gzip`).
 #pragma once
@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include <brotli/decode.h>
 #include <fmt/format.h>
 #include <zlib.h>
 #include <boost/url/grammar/ci_string.hpp>
@@ -117,6 +118,59 @@ class inflater {
   char buf_[16 * 1024];
 };
 
+/// Brotli decoder (RFC 7932, `Content-Encoding: br`).
+/// Thread safety: one owner.
+class brotli_decoder {
+ public:
+  brotli_decoder() : st_(BrotliDecoderCreateInstance(nullptr, nullptr, nullptr)) {}
+  brotli_decoder(const brotli_decoder&) = delete;
+  brotli_decoder& operator=(const brotli_decoder&) = delete;
+  ~brotli_decoder() {
+    if (st_ != nullptr) {
+      BrotliDecoderDestroyInstance(st_);
+    }
+  }
+
+  /// As inflater::feed.
+  template <class Out>
+  bool feed(const char* in, std::size_t n, Out&& out, std::string& error) {
+    if (st_ == nullptr) {
+      error = "brotli init failed";
+      return false;
+    }
+    const auto* next_in = reinterpret_cast<const std::uint8_t*>(in);
+    std::size_t avail_in = n;
+    while (!done_) {
+      auto* next_out = reinterpret_cast<std::uint8_t*>(buf_);
+      std::size_t avail_out = sizeof(buf_);
+      auto rc =
+          BrotliDecoderDecompressStream(st_, &avail_in, &next_in, &avail_out, &next_out, nullptr);
+      if (rc == BROTLI_DECODER_RESULT_ERROR) {
+        error = fmt::format("corrupt br body: {}",
+                            BrotliDecoderErrorString(BrotliDecoderGetErrorCode(st_)));
+        return false;
+      }
+      std::size_t produced = sizeof(buf_) - avail_out;
+      if (produced > 0 && !out(buf_, produced)) {
+        return false;
+      }
+      if (rc == BROTLI_DECODER_RESULT_SUCCESS) {
+        done_ = true;  // bytes after the stream's end are ignored
+      } else if (rc == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT) {
+        break;
+      }
+    }
+    return true;
+  }
+
+  bool finished() const { return done_; }
+
+ private:
+  BrotliDecoderState* st_;
+  bool done_ = false;
+  char buf_[16 * 1024];
+};
+
 /// The decoders of a Content-Encoding list, applied in reverse of the order
 /// the codings were applied (RFC 9110 section 8.4).
 /// Thread safety: one owner.
@@ -127,7 +181,7 @@ class decoder_chain {
   /// body is kept as received. `identity` entries are skipped.
   static std::optional<decoder_chain> for_encoding(std::string_view content_encoding) {
     decoder_chain c;
-    std::vector<bool> gzip;
+    std::vector<coding> codings;
     while (!content_encoding.empty()) {
       auto comma = content_encoding.find(',');
       auto token = trim_blanks(content_encoding.substr(0, comma));
@@ -137,18 +191,26 @@ class decoder_chain {
         continue;
       }
       if (iequal(token, "gzip") || iequal(token, "x-gzip")) {
-        gzip.push_back(true);
+        codings.push_back(coding::gzip);
       } else if (iequal(token, "deflate")) {
-        gzip.push_back(false);
+        codings.push_back(coding::deflate);
+      } else if (iequal(token, "br")) {
+        codings.push_back(coding::br);
       } else {
         return std::nullopt;
       }
     }
-    for (auto it = gzip.rbegin(); it != gzip.rend(); ++it) {
-      c.stages_.push_back(std::make_unique<inflater>());
-      if (!c.stages_.back()->start(*it)) {
-        return std::nullopt;
+    for (auto it = codings.rbegin(); it != codings.rend(); ++it) {
+      stage st;
+      if (*it == coding::br) {
+        st.br = std::make_unique<brotli_decoder>();
+      } else {
+        st.z = std::make_unique<inflater>();
+        if (!st.z->start(*it == coding::gzip)) {
+          return std::nullopt;
+        }
       }
+      c.stages_.push_back(std::move(st));
     }
     return c;
   }
@@ -165,7 +227,7 @@ class decoder_chain {
   /// Every stage reached the end of its stream.
   bool finished() const {
     for (auto& s : stages_) {
-      if (!s->finished()) {
+      if (!(s.z ? s.z->finished() : s.br->finished())) {
         return false;
       }
     }
@@ -179,14 +241,22 @@ class decoder_chain {
       return out(in, n);
     }
     auto next = [&](const char* p, std::size_t m) { return feed_at(i + 1, p, m, out, error); };
-    return stages_[i]->feed(in, n, next, error);
+    auto& st = stages_[i];
+    return st.z ? st.z->feed(in, n, next, error) : st.br->feed(in, n, next, error);
   }
 
   static bool iequal(std::string_view a, std::string_view b) {
     return boost::urls::grammar::ci_is_equal(a, b);
   }
 
-  std::vector<std::unique_ptr<inflater>> stages_;
+  enum class coding { gzip, deflate, br };
+  /// One decoder: zlib (gzip, deflate) or brotli.
+  struct stage {
+    std::unique_ptr<inflater> z;
+    std::unique_ptr<brotli_decoder> br;
+  };
+
+  std::vector<stage> stages_;
 };
 
 }  // namespace sluice::stages::http

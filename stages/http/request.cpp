@@ -68,7 +68,7 @@ std::string request_template::tail(const config& cfg, bool with_body, bool forei
     req.set(bhttp::field::user_agent, cfg.user_agent);
   }
   if (cfg.decompress && !user_sets(cfg, "accept-encoding")) {
-    req.set(bhttp::field::accept_encoding, "gzip, deflate");
+    req.set(bhttp::field::accept_encoding, "gzip, deflate, br");
   }
   if (!authorization_.empty() && credentials) {
     req.set(bhttp::field::authorization, authorization_);

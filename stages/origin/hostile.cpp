@@ -4,6 +4,7 @@
 #include <array>
 #include <stdexcept>
 
+#include <brotli/encode.h>
 #include <fmt/format.h>
 #include <zlib.h>
 
@@ -60,6 +61,19 @@ std::string compress(std::string_view in, bool gzip, std::uint64_t times = 1,
     } while (zs.avail_out == 0 || (last && rc != Z_STREAM_END));
   }
   deflateEnd(&zs);
+  return out;
+}
+
+/// Brotli's compression of `in` (quality 5).
+std::string brotli(std::string_view in) {
+  std::string out(BrotliEncoderMaxCompressedSize(in.size()) + 16, '\0');
+  std::size_t n = out.size();
+  if (!BrotliEncoderCompress(5, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_TEXT, in.size(),
+                             reinterpret_cast<const std::uint8_t*>(in.data()), &n,
+                             reinterpret_cast<std::uint8_t*>(out.data()))) {
+    throw std::runtime_error("BrotliEncoderCompress failed");
+  }
+  out.resize(n);
   return out;
 }
 
@@ -198,6 +212,15 @@ const hostile_case k_cases[] = {
     [] { return once(encoded("gzip, gzip", compress(compress(text_of(100000), true), true))); }},
   {"deflate-raw", "encoding", "`deflate` without the zlib wrapper (common)", {{}, 100000},
     [] { return once(encoded("deflate", compress(text_of(100000), false))); }},
+  {"brotli", "encoding", "`Content-Encoding: br` (as CDNs send)", {{}, 100000},
+    [] { return once(encoded("br", brotli(text_of(100000)))); }},
+  {"brotli-truncated", "encoding", "the first half of a br body, framed as complete", {fetch_errc::decode},
+    [] {
+      auto b = brotli(text_of(100000));
+      return once(encoded("br", b.substr(0, b.size() / 2)));
+    }},
+  {"gzip-in-brotli", "encoding", "`Content-Encoding: gzip, br` (gzip, then brotli)", {{}, 100000},
+    [] { return once(encoded("gzip, br", brotli(compress(text_of(100000), true)))); }},
   {"unknown-coding", "encoding", "`Content-Encoding: zstd`: passed through as received", {{}, 9},
     [] { return once(encoded("zstd", "not zstd\n")); }},
   // Redirects.

@@ -144,7 +144,7 @@ TEST_CASE("http.fetch.request_options_are_sent") {
   CHECK(echoed_header(r, "user-agent") == "sluice-test/1");
   CHECK(echoed_header(r, "authorization") == "Basic YWxpY2U6c2VjcmV0");
   CHECK(echoed_header(r, "content-length") == "11");
-  CHECK(echoed_header(r, "accept-encoding") == "gzip, deflate");
+  CHECK(echoed_header(r, "accept-encoding") == "gzip, deflate, br");
 }
 
 TEST_CASE("http.fetch.request_target_is_origin_form") {

@@ -6,6 +6,7 @@
 // the reader finds (header limit, corrupt gzip).
 #include "response_reader.hpp"
 
+#include <brotli/encode.h>
 #include <doctest/doctest.h>
 #include <zlib.h>
 
@@ -141,6 +142,33 @@ TEST_CASE_FIXTURE(reader_fixture, "http.response_reader.gzip_decoded_and_spilled
   auto raw = parse(wire, wire.size() / 2);
   REQUIRE_FALSE(raw.ec);
   CHECK(raw.body() == z);
+}
+
+TEST_CASE_FIXTURE(reader_fixture, "http.response_reader.brotli_and_stacked_codings") {
+  std::string text(20000, 'b');
+  std::string br(BrotliEncoderMaxCompressedSize(text.size()) + 16, '\0');
+  std::size_t n = br.size();
+  REQUIRE(BrotliEncoderCompress(5, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_TEXT, text.size(),
+                                reinterpret_cast<const std::uint8_t*>(text.data()), &n,
+                                reinterpret_cast<std::uint8_t*>(br.data())));
+  br.resize(n);
+  std::string wire =
+      "HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: " + std::to_string(br.size()) +
+      "\r\n\r\n" + br;
+  grind(wire, [&](const parsed& p) {
+    REQUIRE_FALSE(p.ec);
+    CHECK_FALSE(p.truncated);
+    CHECK(p.body() == text);
+  });
+  std::string twice = gzip(gzip(text));
+  std::string stacked =
+      "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Encoding: gzip\r\n"
+      "Content-Length: " +
+      std::to_string(twice.size()) + "\r\n\r\n" + twice;
+  grind(stacked, [&](const parsed& p) {
+    REQUIRE_FALSE(p.ec);
+    CHECK(p.body() == text);
+  });
 }
 
 TEST_CASE_FIXTURE(reader_fixture, "http.response_reader.failures_it_finds") {

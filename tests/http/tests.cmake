@@ -43,7 +43,7 @@ foreach(piece retry_policy redirect_policy speed_guard body_sink connection_pool
               response_reader fetch)
   sluice_add_test(http_${piece}_test
     SOURCES ${SLUICE_HTTP_TEST_DIR}/${piece}_test.cpp
-    LABELS http unit asan TIMEOUT 60 LIBS ZLIB::ZLIB)
+    LABELS http unit asan TIMEOUT 60 LIBS ZLIB::ZLIB brotlienc)
   target_include_directories(http_${piece}_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/http)
 endforeach()
 
