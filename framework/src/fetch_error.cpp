@@ -40,7 +40,7 @@ constexpr std::array<fetch_error_info, 21> k_errors{{
      "the response header is larger than `max_header`"},
     {E::body_limit, "body_limit", "body", C::limit,
      "the body is larger than `max_body` (as received) or, decoded, than `max_decoded`"},
-    {E::decode, "decode", "body", C::body, "a gzip/deflate body is corrupt"},
+    {E::decode, "decode", "body", C::body, "a gzip, deflate or br body is corrupt or cut short"},
     {E::body_file, "body_file", "body", C::body, "the temporary body file could not be written"},
     {E::redirect_loop, "redirect_loop", "redirect", C::redirect,
      "a redirect leads back to a URL already visited for this item"},
