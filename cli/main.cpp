@@ -1,4 +1,5 @@
 // sluice: run declared producer/consumer pipelines.
+#include <csignal>
 #include <cstdio>
 
 #include <fmt/core.h>
@@ -12,6 +13,9 @@
 #include "sluice/stages/builtin.hpp"
 
 int main(int argc, char** argv) {
+  // A closed pipe is an error a writer handles (EPIPE), not a reason to die:
+  // `sluice run ... | head` must still commit the other sinks.
+  std::signal(SIGPIPE, SIG_IGN);
   sluice::registry reg;
   sluice::register_builtin_stages(reg);
   sluice::cli::app_state state;

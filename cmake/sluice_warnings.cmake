@@ -15,6 +15,14 @@ if(SLUICE_SANITIZE STREQUAL "thread")
 elseif(SLUICE_SANITIZE STREQUAL "address")
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
+elseif(SLUICE_SANITIZE STREQUAL "fuzzer")
+  # libFuzzer's coverage instrumentation on every object, ASan+UBSan with it;
+  # only the harnesses (tests/fuzz) link libFuzzer itself. clang 14's
+  # -fsanitize=function cannot compile coroutines ("Cannot represent a
+  # difference across sections"): every other UBSan check stays on.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=function
+                      -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
 elseif(NOT SLUICE_SANITIZE STREQUAL "")
-  message(FATAL_ERROR "SLUICE_SANITIZE must be '', 'thread' or 'address'")
+  message(FATAL_ERROR "SLUICE_SANITIZE must be '', 'thread', 'address' or 'fuzzer'")
 endif()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages sluice needs to build, test and benchmark.
 # Idempotent: packages already present are skipped; apt-get update runs only when
-# something is missing. Usage: scripts/install-deps.sh [--test] [--bench]
+# something is missing. Usage: scripts/install-deps.sh [--test] [--bench] [--fuzz]
 set -euo pipefail
 
 build_pkgs=(build-essential cmake ninja-build pkg-config ccache
@@ -11,13 +11,15 @@ build_pkgs=(build-essential cmake ninja-build pkg-config ccache
 test_pkgs=(nginx-light python3-httpbin python3-gunicorn sqlite3 tmux bsdutils time
   openssl curl libxml2-dev clang-format clang-tidy)
 bench_pkgs=(wrk aria2 python3-aiohttp)
+fuzz_pkgs=(clang-14 libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
 for arg in "$@"; do
   case "$arg" in
     --test) want+=("${test_pkgs[@]}") ;;
     --bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-    *) echo "usage: $0 [--test] [--bench]" >&2; exit 2 ;;
+    --fuzz) want+=("${fuzz_pkgs[@]}") ;;
+    *) echo "usage: $0 [--test] [--bench] [--fuzz]" >&2; exit 2 ;;
   esac
 done
 

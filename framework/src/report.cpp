@@ -50,6 +50,7 @@ boost::json::object run_report::to_json() const {
           {"consumed", consumed},
           {"succeeded", consumed - failed},
           {"failed", failed},
+          {"unstarted", unstarted},
           {"elapsed_s", elapsed_s},
           {"items_per_s", items_per_s},
           {"queue_capacity", queue_capacity},
@@ -72,6 +73,9 @@ std::string run_report::to_text() const {
                                 stop_reason.empty() ? "" : " (stopped: " + stop_reason + ")");
   out += fmt::format("  items     produced {}  consumed {}  ok {}  failed {}  ({:.0f} items/s)\n",
                      produced, consumed, consumed - failed, failed, items_per_s);
+  if (unstarted > 0) {
+    out += fmt::format("  unstarted {} (queued when the run stopped; not fetched)\n", unstarted);
+  }
   out += fmt::format("  queue     capacity {}  high-water {}\n", queue_capacity, queue_high_water);
   out += fmt::format("  in queue  {}\n", summary_text(time_in_queue));
   out += fmt::format("  latency   {}\n", summary_text(latency));

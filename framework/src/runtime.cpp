@@ -198,7 +198,8 @@ class pipeline_run {
     });
     std::optional<net::signal_set> signals;
     if (opts_.handle_signals) {
-      signals.emplace(control_, SIGINT, SIGTERM);
+      // SIGHUP (the terminal went away) stops like SIGTERM, flushing.
+      signals.emplace(control_, SIGINT, SIGTERM, SIGHUP);
       wait_signal(*signals);
     }
     run_on_threads(ioc_, cfg_.threads);
@@ -319,14 +320,14 @@ class pipeline_run {
         // the sinks wrote so far stays as it is).
         static constexpr char msg[] = "sluice: third signal: exiting at once\n";
         [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
-        ::_exit(sig == SIGINT ? 130 : 143);
+        ::_exit(signal_exit_);
       }
       if (signals_seen_ == 1) {
-        report_.stop_reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
-        signal_exit_ = sig == SIGINT ? 130 : 143;
+        report_.stop_reason = sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM";
+        signal_exit_ = 128 + sig;  // 130, 143, 129: the shell's convention
         fmt::print(stderr,
-                   "sluice: {} received: stopping producers, finishing queued and in-flight "
-                   "items (signal again to abort)\n",
+                   "sluice: {} received: stopping; in-flight items finish, queued ones are "
+                   "not started (signal again to abort)\n",
                    report_.stop_reason);
         request_stop();
         wait_signal(signals);
@@ -458,7 +459,13 @@ class pipeline_run {
   net::awaitable<void> control() {
     spawn_stages();
     co_await close_gate(producers_gate_, "producer");
-    // Every item pushed is either consumed or (after a second signal) abandoned.
+    if (stop_requested_.load()) {
+      // A stop (a signal, a failed stage) does not drain the queue: what is
+      // queued is not started, only what workers hold finishes.
+      drop_queued();
+    }
+    // Every item pushed is either consumed, dropped unstarted by a stop, or
+    // (after a second signal) abandoned.
     co_await (queue_.join(net::use_awaitable) || abort_.wait());
     cancel_workers();
     co_await close_gate(workers_gate_, "consumer worker");
@@ -480,6 +487,18 @@ class pipeline_run {
     progress_finished_ = true;
     if (progress_) {
       progress_->finish(snapshot());
+    }
+  }
+
+  // Closes the queue and takes out what it holds, unstarted: idle workers
+  // see it closed and end, busy ones end after their item.
+  void drop_queued() {
+    queue_.close();
+    std::vector<item> dropped;
+    while (queue_.try_pop_bulk(dropped, 1024) > 0) {
+      unstarted_ += dropped.size();
+      queue_.task_done(dropped.size());
+      dropped.clear();
     }
   }
 
@@ -747,6 +766,7 @@ class pipeline_run {
     r.elapsed_s = std::chrono::duration<double>(finished_ - started_).count();
     r.items_per_s = r.elapsed_s > 0 ? static_cast<double>(r.consumed) / r.elapsed_s : 0;
     r.queue_high_water = queue_.high_water_mark();
+    r.unstarted = unstarted_;
     if (signal_exit_ != 0) {
       r.exit_code = signal_exit_;
     } else if (stage_failed_.load()) {
@@ -780,7 +800,8 @@ class pipeline_run {
   std::vector<sink_state> sinks_;
   std::vector<strand_t> sink_strands_;
 
-  std::size_t abandoned_ = 0;  ///< coroutines given up on (control strand)
+  std::size_t abandoned_ = 0;    ///< coroutines given up on (control strand)
+  std::uint64_t unstarted_ = 0;  ///< queued items a stop dropped (control strand)
   std::atomic<bool> stop_requested_{false}, aborting_{false}, stage_failed_{false};
   std::atomic<bool> workers_cancelled_{false};
   int signals_seen_ = 0;

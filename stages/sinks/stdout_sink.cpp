@@ -1,7 +1,9 @@
 // The `stdout` sink: one human line per result, coloured on a terminal.
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -44,6 +46,9 @@ class stdout_sink final : public sink {
   bool wants_bodies() const override { return false; }  // one summary line per result
 
   net::awaitable<void> write(const std::vector<result_ptr>& batch) override {
+    if (reader_gone_) {
+      co_return;  // standard output's reader went away (`| head`): nothing to do
+    }
     std::string out;
     for (const auto& r : batch) {
       out += human_line(*r, cfg_.color);
@@ -51,20 +56,34 @@ class stdout_sink final : public sink {
     }
     // Named locals, not temporaries, in the co_await (g++ 12).
     std::string what = "writing to standard output";
-    std::function<void()> step = [out] {
+    std::function<void()> step = [this, out] {
       // One fwrite per batch keeps lines whole even beside stderr output.
+      errno = 0;
       if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() ||
           std::fflush(stdout) != 0) {
+        int e = errno;
         std::clearerr(stdout);
-        throw io_error("cannot write to standard output");
+        if (e == EPIPE) {
+          // The reader closed the pipe (sluice ignores SIGPIPE): a normal
+          // end for this sink, never retried; the others go on.
+          reader_gone_ = true;
+          return;
+        }
+        throw io_error(fmt::format("cannot write to standard output: {}", std::strerror(e)));
       }
     };
     co_await with_retries(ctx_, retry_policy{}, std::move(what), std::move(step));
+    if (reader_gone_) {
+      ctx_.log(log_level::warn,
+               "standard output was closed by its reader (EPIPE): the stdout sink stops "
+               "here; the other sinks go on");
+    }
   }
 
  private:
   stage_context ctx_;
   stdout_config cfg_;
+  bool reader_gone_ = false;  ///< EPIPE seen (the sink's strand only)
 };
 
 }  // namespace

@@ -54,3 +54,11 @@ sluice_add_test(http_hostile_test
   LABELS http integration TIMEOUT 600)
 target_include_directories(http_hostile_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/origin)
 add_dependencies(http_hostile_test sluice)
+
+# Signals during an http run (sluice run + the built-in origin): the first
+# stops at once, the second cancels in-flight requests, SIGHUP and SIGPIPE;
+# report counts equal the sink's lines in every case.
+sluice_add_test(http_signals_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/signals_test.cpp
+  LABELS http integration TIMEOUT 180)
+add_dependencies(http_signals_test sluice)

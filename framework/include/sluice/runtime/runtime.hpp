@@ -35,6 +35,9 @@ struct run_report {
   std::string name;
   std::uint64_t produced = 0;
   std::uint64_t consumed = 0;  ///< results delivered (ok + failed)
+  /// Items produced but never started: a stop (signal, failed stage) drops
+  /// what is queued. produced == consumed + unstarted (+ abandoned in flight).
+  std::uint64_t unstarted = 0;
   std::uint64_t failed = 0;
   double elapsed_s = 0;
   double items_per_s = 0;
@@ -73,7 +76,8 @@ struct run_options {
 /// cancelled → sinks closed → report. Returns the report; its exit_code is 0
 /// (success), 1 (a stage failed), 130/143 (interrupted by SIGINT/SIGTERM).
 /// With `handle_signals`: a first SIGINT/SIGTERM stops the producers and
-/// drains; a second cancels in-flight work and waits at most 5 s for
+/// the workers: in-flight items finish, queued ones are not started
+/// (`unstarted`); a second cancels in-flight work and waits at most 5 s for
 /// producers and workers to honour it (the ones that do not are abandoned:
 /// the run reports and returns without them, and the caller should exit); a
 /// third exits the process at once (`_exit`, 130/143), flushing nothing.

@@ -142,6 +142,9 @@ class handler_node final : public wait_node {
 
  private:
   struct canceller {
+    // A constructor, not an aggregate: Asio constructs it with parentheses,
+    // which clang 14 does not accept for aggregates (P0960).
+    canceller(wait_list* l, wait_node* n) : list(l), node(n) {}
     wait_list* list;
     wait_node* node;
     void operator()(boost::asio::cancellation_type_t type) {
