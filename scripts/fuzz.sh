@@ -8,6 +8,7 @@
 # a crash, an abort (a broken property), a leak, a timeout (10 s an input) or
 # running out of memory (2 GiB); the input is written to build-fuzz/artifacts/
 # and printed as a reproducer command. Prints the libFuzzer figures at the end.
+# SLUICE_FUZZ_KEEP_GOING=1: do not stop at the first finding (long runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 targets=(reader inflater config when url_path)
@@ -64,19 +65,28 @@ if ((merge)); then
   exit 0
 fi
 log=$build/fuzz-$target.log
+touch "$log.start"
 echo "fuzz: $target for ${seconds}s (log $log)"
 set +e
+keep_going=()
+if [[ -n ${SLUICE_FUZZ_KEEP_GOING:-} ]]; then
+  # Long runs: a child process fuzzes, and a finding is saved and the run
+  # goes on to the end (then fails, listing every artifact).
+  keep_going=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+fi
 "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-  -print_final_stats=1 -artifact_prefix="$artifacts/" "$work" "$seeds" >"$log" 2>&1
+  -print_final_stats=1 -artifact_prefix="$artifacts/" "${keep_going[@]}" "$work" "$seeds" \
+  >"$log" 2>&1
 rc=$?
 set -e
 grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb|stat::new_units_added)' "$log" || true
 grep -E 'cov: [0-9]+' "$log" | tail -n 1 || true
-if ((rc != 0)); then
+found=$(find "$artifacts" -type f -newer "$log.start" 2>/dev/null | wc -l)
+if ((rc != 0 || found > 0)); then
   echo "fuzz: $target FAILED (exit $rc); the end of its log:" >&2
   tail -n 60 "$log" >&2
-  for f in "$artifacts"/*; do
-    [[ -e $f ]] && echo "fuzz: reproduce with: $bin $f" >&2
+  find "$artifacts" -type f -newer "$log.start" | while read -r f; do
+    echo "fuzz: reproduce with: $bin $f" >&2
   done
   exit 1
 fi

@@ -33,10 +33,15 @@ class inflater {
     }
   }
 
-  /// `gzip` selects the gzip wrapper; otherwise zlib or raw deflate is detected.
+  /// `gzip` selects the gzip wrapper; otherwise zlib or raw deflate is told
+  /// apart by the first two bytes (a zlib header or not), so the choice does
+  /// not depend on how the body arrives in pieces.
   bool start(bool gzip) {
     gzip_ = gzip;
     zs_ = z_stream{};
+    if (!gzip_) {
+      return true;  // initialised once the header bytes are in (sniff)
+    }
     // 15+32: auto-detect gzip or zlib header.
     active_ = inflateInit2(&zs_, 15 + 32) == Z_OK;
     return active_;
@@ -46,6 +51,38 @@ class inflater {
   /// false with `error` set on corrupt data or when `out` returns false.
   template <class Out>
   bool feed(const char* in, std::size_t n, Out&& out, std::string& error) {
+    if (!gzip_ && !active_) {
+      // "deflate" is zlib-wrapped by the standard and raw deflate from many
+      // servers: two bytes decide, held back until both are here.
+      while (head_len_ < 2 && n > 0) {
+        head_[head_len_++] = *in++;
+        --n;
+      }
+      if (head_len_ < 2) {
+        return true;
+      }
+      auto cmf = static_cast<unsigned char>(head_[0]);
+      auto flg = static_cast<unsigned char>(head_[1]);
+      bool zlib = (cmf & 0x0f) == 8 && (cmf >> 4) <= 7 && ((cmf << 8) | flg) % 31 == 0;
+      if (inflateInit2(&zs_, zlib ? 15 : -15) != Z_OK) {
+        error = "zlib init failed";
+        return false;
+      }
+      active_ = true;
+      if (!inflate_some(head_, 2, out, error)) {
+        return false;
+      }
+    }
+    return inflate_some(in, n, out, error);
+  }
+
+  /// True at the end of a complete stream (a gzip member boundary): false
+  /// means the body was cut short.
+  bool finished() const { return done_ || ignore_rest_; }
+
+ private:
+  template <class Out>
+  bool inflate_some(const char* in, std::size_t n, Out&& out, std::string& error) {
     zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in));
     zs_.avail_in = static_cast<uInt>(n);
     while (zs_.avail_in > 0 && !ignore_rest_) {
@@ -61,23 +98,12 @@ class inflater {
       zs_.next_out = reinterpret_cast<Bytef*>(buf_);
       zs_.avail_out = sizeof(buf_);
       int rc = inflate(&zs_, Z_NO_FLUSH);
-      if (rc == Z_DATA_ERROR && !gzip_ && !tried_raw_ && zs_.total_out == 0) {
-        // "deflate" sent without the zlib wrapper (common): retry raw.
-        tried_raw_ = true;
-        inflateEnd(&zs_);
-        zs_ = z_stream{};
-        if (inflateInit2(&zs_, -15) != Z_OK) {
-          active_ = false;
-          error = "zlib init failed";
-          return false;
-        }
-        zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in));
-        zs_.avail_in = static_cast<uInt>(n);
-        continue;
-      }
-      if (rc == Z_DATA_ERROR && gzip_ && members_ > 0 && member_out_ == 0) {
+      std::size_t produced = sizeof(buf_) - zs_.avail_out;
+      if (rc == Z_DATA_ERROR && gzip_ && members_ > 0 && member_out_ == 0 && produced == 0) {
         // Bytes after a complete member that are no member (zero padding,
-        // junk): ignored, as gzip -d does ("trailing garbage ignored").
+        // junk): ignored, as gzip -d does ("trailing garbage ignored"). A
+        // member that decoded and then failed its check is no junk: with
+        // `produced` it is an error however the body was cut.
         ignore_rest_ = true;
         break;
       }
@@ -86,7 +112,6 @@ class inflater {
                             zs_.msg ? zs_.msg : "zlib error");
         return false;
       }
-      std::size_t produced = sizeof(buf_) - zs_.avail_out;
       member_out_ += produced;
       if (produced > 0 && !out(buf_, produced)) {
         return false;
@@ -102,15 +127,11 @@ class inflater {
     return true;
   }
 
-  /// True at the end of a complete stream (a gzip member boundary): false
-  /// means the body was cut short.
-  bool finished() const { return done_ || ignore_rest_; }
-
- private:
   z_stream zs_{};
   bool active_ = false;
   bool gzip_ = false;
-  bool tried_raw_ = false;
+  char head_[2] = {};  ///< deflate: the bytes that tell zlib from raw
+  int head_len_ = 0;
   bool done_ = false;
   bool ignore_rest_ = false;
   std::uint64_t members_ = 0;

@@ -7,6 +7,7 @@
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -83,16 +84,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   pieces.push_back(in.substr(at));
   verdict whole = decode(encoding, {in});
   verdict cut = decode(encoding, pieces);
-  if (whole.capped || cut.capped) {
-    // Capped at the same limit: the same prefix, both capped.
-    if (whole.capped != cut.capped || whole.out != cut.out) {
-      std::abort();
-    }
-    return 0;
-  }
-  if (whole.ok != cut.ok ||
-      (whole.ok && (whole.out != cut.out || whole.finished != cut.finished))) {
-    std::abort();  // decoding depended on where the body was cut
+  bool same = whole.capped || cut.capped
+                  // Capped at the same limit: the same prefix, both capped.
+                  ? whole.capped == cut.capped && whole.out == cut.out
+                  : whole.ok == cut.ok &&
+                        (!whole.ok || (whole.out == cut.out && whole.finished == cut.finished));
+  if (!same) {
+    // Decoding depended on where the body was cut.
+    std::fprintf(stderr,
+                 "inflater: %s in %zu pieces: ok %d/%d, capped %d/%d, out %zu/%zu bytes, "
+                 "finished %d/%d (whole/cut)\n",
+                 encoding, pieces.size(), whole.ok, cut.ok, whole.capped, cut.capped,
+                 whole.out.size(), cut.out.size(), whole.finished, cut.finished);
+    std::abort();
   }
   return 0;
 }

@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -36,7 +37,11 @@ struct verdict {
   std::uint64_t bytes = 0;
   bool keep_alive = false;
   std::size_t left = 0;  // bytes after the response (the exchange closes then)
-  bool operator==(const verdict&) const = default;
+  std::string why;       // the failure, for the report (not compared)
+  bool operator==(const verdict& o) const {
+    return status == o.status && failed == o.failed && body == o.body && bytes == o.bytes &&
+           keep_alive == o.keep_alive && left == o.left;
+  }
 };
 
 /// The wire cut into pieces; `more` appends the next one to the buffer.
@@ -141,6 +146,7 @@ verdict drive(const std::vector<std::string>& pieces, bool head, bool decode) {
     p.skip(head);
     if (!prescan(f) || !pump(f, p, out, false, [&] { return p.is_header_done(); })) {
       v.failed = true;
+      v.why = "head: " + out.message;
       return v;
     }
     if (r.status >= 100 && r.status <= 199) {
@@ -154,6 +160,7 @@ verdict drive(const std::vector<std::string>& pieces, bool head, bool decode) {
     }
     if (!pump(f, p, out, true, [&] { return p.is_done(); }) || p.truncated_encoding()) {
       v.failed = true;
+      v.why = "body: " + out.message + (p.truncated_encoding() ? " (truncated encoding)" : "");
       return v;
     }
     if (auto failure = sink.finish()) {
@@ -199,7 +206,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   verdict whole = drive({wire}, head, decode);
   verdict cut = drive(pieces, head, decode);
   if (!(whole == cut)) {
-    std::abort();  // the outcome depended on where the stream was cut
+    // The outcome depended on where the stream was cut.
+    auto show = [](const char* what, const verdict& v) {
+      std::fprintf(stderr,
+                   "reader: %s: status %d failed %d (%s) bytes %llu body %zu keep_alive %d "
+                   "left %zu\n",
+                   what, v.status, v.failed, v.why.c_str(),
+                   static_cast<unsigned long long>(v.bytes), v.body.size(), v.keep_alive, v.left);
+    };
+    show("whole", whole);
+    show("cut", cut);
+    std::abort();
   }
   return 0;
 }
