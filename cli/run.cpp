@@ -152,6 +152,9 @@ void add_run_commands(CLI::App& app, app_state& state) {
     }
     if (!quiet || report.exit_code != 0) {
       fmt::print(stderr, "{}", report.to_text());
+    } else if (report.failed > 0) {
+      // Quiet, and within max_failed: one line, so failures are never silent.
+      fmt::print(stderr, "{}\n", report.failure_line());
     }
     state.exit_code = report.exit_code;
   });

@@ -643,9 +643,42 @@ class loader {
     return decl;
   }
 
+  // `max_failed: N | P%` and `stop_after_failed: N`.
+  void failure_keys(const YAML::Node& root) {
+    if (auto n = root["max_failed"]) {
+      std::string s;
+      if (scalar(n, "max_failed", s, "a count or a percentage")) {
+        bool percent = !s.empty() && s.back() == '%';
+        std::string_view digits(s.data(), s.size() - (percent ? 1 : 0));
+        double v = -1;
+        auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+        bool whole = v == static_cast<double>(static_cast<std::uint64_t>(std::max(v, 0.0)));
+        if (ec != std::errc{} || p != digits.data() + digits.size() || digits.empty() || v < 0 ||
+            (percent && v > 100) || (!percent && !whole)) {
+          error(mark_of(n), "max_failed",
+                fmt::format("'max_failed' must be a count (like 10) or a percentage from 0% to "
+                            "100% (like 2%), not '{}'",
+                            s));
+        } else if (percent) {
+          cfg_.max_failed.percent = v;
+        } else {
+          cfg_.max_failed.count = static_cast<std::uint64_t>(v);
+        }
+      }
+    }
+    if (auto n = root["stop_after_failed"]) {
+      option_spec spec{.name = "stop_after_failed", .type = option_type::integer, .minimum = 1};
+      json::value v;
+      if (convert(n, spec, "stop_after_failed", v)) {
+        cfg_.stop_after_failed = static_cast<std::uint64_t>(v.as_int64());
+      }
+    }
+  }
+
   void validate_root(const YAML::Node& root) {
-    static const std::vector<std::string> keys = {"name",      "threads", "queue",  "producers",
-                                                  "consumers", "sinks",   "plugins"};
+    static const std::vector<std::string> keys = {"name",      "threads",    "queue",
+                                                  "producers", "consumers",  "sinks",
+                                                  "plugins",   "max_failed", "stop_after_failed"};
     std::vector<std::string> known = keys;
     // Plugins first: they may register stage and service types used below.
     if (auto p = root["plugins"]) {
@@ -687,6 +720,7 @@ class loader {
         cfg_.threads = static_cast<unsigned>(v.as_int64());
       }
     }
+    failure_keys(root);
     if (auto q = root["queue"]) {
       if (!q.IsMap()) {
         error(mark_of(q), "queue", "'queue' must be a mapping, for example {capacity: 1000}");

@@ -51,6 +51,8 @@ boost::json::object run_report::to_json() const {
           {"succeeded", consumed - failed},
           {"failed", failed},
           {"unstarted", unstarted},
+          {"max_failed", max_failed},
+          {"too_many_failed", too_many_failed},
           {"elapsed_s", elapsed_s},
           {"items_per_s", items_per_s},
           {"queue_capacity", queue_capacity},
@@ -68,11 +70,23 @@ boost::json::object run_report::to_json() const {
           {"exit_code", exit_code}};
 }
 
+std::string run_report::failure_line() const {
+  std::string kinds;
+  for (const auto& [kind, n] : errors_by_kind) {
+    kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", kind, n);
+  }
+  return fmt::format("sluice: {}: {} of {} items failed ({})", name, failed, consumed, kinds);
+}
+
 std::string run_report::to_text() const {
   std::string out = fmt::format("sluice: {} finished in {:.3f}s{}\n", name, elapsed_s,
                                 stop_reason.empty() ? "" : " (stopped: " + stop_reason + ")");
   out += fmt::format("  items     produced {}  consumed {}  ok {}  failed {}  ({:.0f} items/s)\n",
                      produced, consumed, consumed - failed, failed, items_per_s);
+  if (too_many_failed) {
+    out += fmt::format("  failures  {} items failed: more than max_failed ({}) allows: exit 3\n",
+                       failed, max_failed);
+  }
   if (unstarted > 0) {
     out += fmt::format("  unstarted {} (queued when the run stopped; not fetched)\n", unstarted);
   }

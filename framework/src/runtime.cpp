@@ -613,6 +613,7 @@ class pipeline_run {
       if (!r.ok()) {
         ++m.errors[r.error_kind];
         m.failed.fetch_add(1, std::memory_order_relaxed);
+        note_failure();
       }
       if (r.status != 0) {
         ++m.statuses[r.status];
@@ -634,6 +635,21 @@ class pipeline_run {
       if (cancelled) {
         break;
       }
+    }
+  }
+
+  // `stop_after_failed: N`: the Nth failed item stops the run gracefully.
+  void note_failure() {
+    auto n = failed_total_.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (cfg_.stop_after_failed != 0 && n == cfg_.stop_after_failed) {
+      net::post(control_, [this] {
+        if (!stop_requested_.load()) {
+          report_.stop_reason = "stop_after_failed";
+          fmt::print(stderr, "sluice: {} items failed (stop_after_failed): stopping\n",
+                     cfg_.stop_after_failed);
+        }
+        request_stop();
+      });
     }
   }
 
@@ -773,6 +789,12 @@ class pipeline_run {
       r.exit_code = 1;
       r.stop_reason = "stage failed";
     }
+    r.max_failed = cfg_.max_failed.percent ? fmt::format("{}%", *cfg_.max_failed.percent)
+                                           : std::to_string(cfg_.max_failed.count);
+    r.too_many_failed = cfg_.max_failed.exceeded(r.failed, r.consumed);
+    if (r.exit_code == 0 && r.too_many_failed) {
+      r.exit_code = 3;  // more items failed than max_failed allows
+    }
     if (opts_.stats_json) {
       std::ofstream out(*opts_.stats_json, std::ios::trunc);
       out << boost::json::serialize(r.to_json()) << '\n';
@@ -804,6 +826,7 @@ class pipeline_run {
   std::uint64_t unstarted_ = 0;  ///< queued items a stop dropped (control strand)
   std::atomic<bool> stop_requested_{false}, aborting_{false}, stage_failed_{false};
   std::atomic<bool> workers_cancelled_{false};
+  std::atomic<std::uint64_t> failed_total_{0};
   int signals_seen_ = 0;
   int signal_exit_ = 0;
   std::mutex failure_mutex_;

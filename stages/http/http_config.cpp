@@ -120,7 +120,9 @@ void add_result_options(option_schema& s, const config& d) {
                                       fmt::join(d.keep_headers, ", "))));
   s.push_back(
       make_option("fail_status", T::string_list, "",
-                  "Statuses that count as failures (kind http_status): `404`, `4xx`, `5xx`"));
+                  fmt::format("Statuses that count as failures (kind http_status): `404`, `4xx`, "
+                              "`5xx` (default: {}); `[]`: every status is data",
+                              fmt::join(d.fail_status, ", "))));
   s.push_back(make_option("dns_ttl", T::duration, default_of(d.dns_ttl),
                           "How long a resolved host stays cached"));
   s.push_back(
@@ -248,6 +250,7 @@ void parse_results(const options& o, config& c) {
     }
   }
   if (o.has("fail_status")) {
+    c.fail_status.clear();
     for (auto& p : o.get_string_list("fail_status")) {
       std::string k = lower(p);
       if (!valid_status_pattern(k)) {

@@ -76,7 +76,10 @@ struct config {
   /// Response headers copied into the result (lower-case names).
   std::vector<std::string> keep_headers = {"content-length", "content-encoding", "etag",
                                            "last-modified",  "location",         "retry-after"};
-  std::vector<std::string> fail_status;  ///< "404", "4xx", "5xx"
+  /// Statuses that fail the item ("404", "4xx", "5xx"): 4xx and 5xx by
+  /// default, as wget, aria2 and Scrapy count them; `fail_status: []` makes
+  /// every status data.
+  std::vector<std::string> fail_status = {"4xx", "5xx"};
 
   // DNS.
   std::chrono::nanoseconds dns_ttl = 60s;

@@ -79,7 +79,9 @@ json::object no_retry() {
 
 TEST_CASE("http.fetch.status_codes") {
   test_origin srv;
-  http_harness h(no_retry());
+  auto o = no_retry();
+  o["fail_status"] = json::array{};  // every status is data
+  http_harness h(o);
   auto rs =
       h.run({srv.base() + "/status/200", srv.base() + "/status/204", srv.base() + "/status/404",
              srv.base() + "/status/500", srv.base() + "/status/418"},
@@ -90,10 +92,29 @@ TEST_CASE("http.fetch.status_codes") {
   CHECK(rs[3].status == 500);
   CHECK(rs[4].status == 418);
   for (auto& r : rs) {
-    // Statuses are data unless fail_status says otherwise.
+    // With `fail_status: []` statuses are data.
     CHECK_MESSAGE(r.ok(), r.url << ": " << r.error_kind << " " << r.error_message);
     CHECK(r.attempts == 1);
     CHECK(r.final_url == r.url);
+  }
+}
+
+TEST_CASE("http.fetch.statuses_from_400_fail_by_default") {
+  test_origin srv;
+  http_harness h(no_retry());
+  auto rs =
+      h.run({srv.base() + "/status/200", srv.base() + "/status/204", srv.base() + "/status/304",
+             srv.base() + "/status/399", srv.base() + "/status/400", srv.base() + "/status/404",
+             srv.base() + "/status/429", srv.base() + "/status/500", srv.base() + "/status/503",
+             srv.base() + "/status/599"});
+  for (auto& r : rs) {
+    CAPTURE(r.url);
+    if (r.status < 400) {
+      CHECK_MESSAGE(r.ok(), r.error_kind << " " << r.error_message);
+    } else {
+      CHECK(r.error_kind == "http_status");
+      CHECK(r.error_message == "HTTP status " + std::to_string(r.status));
+    }
   }
 }
 

@@ -145,13 +145,13 @@ TEST_CASE_FIXTURE(fetch_fixture, "http.fetch.gives_up_after_attempts_and_on_othe
     CHECK(r.error_kind == "tls");
     CHECK(f.waits.empty());
   }
-  SUBCASE("404 is an answer, not a retry") {
+  SUBCASE("404 is an answer, not a retry: a failure by default (fail_status 4xx, 5xx)") {
     auto& f = make();
     f.script["http://a:80/"] = {{404}};
     run("http://a/");
     CHECK(r.attempts == 1);
     CHECK(r.status == 404);
-    CHECK(r.error_kind.empty());
+    CHECK(r.error_kind == "http_status");
   }
 }
 

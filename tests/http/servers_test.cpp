@@ -193,7 +193,7 @@ TEST_CASE("http.origin.per_host_limit_holds") {
   CHECK(c.connections_accepted <= 32);
 }
 
-TEST_CASE("http.pipeline.bad_urls_fail_their_items_and_exit_0") {
+TEST_CASE("http.pipeline.bad_urls_fail_their_items_and_exit_3") {
   sluice::test::temp_dir dir("sluice-http-pipe");
   auto out = dir.path() / "out.jsonl";
   auto yaml = dir.path() / "bad.yaml";
@@ -222,7 +222,8 @@ TEST_CASE("http.pipeline.bad_urls_fail_their_items_and_exit_0") {
   const char* bin = std::getenv("SLUICE_BIN");
   REQUIRE_MESSAGE(bin != nullptr, "SLUICE_BIN is not set (run through ctest)");
   auto r = sluice::test::run_process({bin, "run", yaml.string()});
-  CHECK(r.exit_code == 0);
+  CHECK(r.exit_code == 3);  // items failed, more than max_failed (0) allows
+  CHECK(r.err.find("more than max_failed (0) allows: exit 3") != std::string::npos);
   std::ifstream in(out);
   std::string line;
   int bad = 0;

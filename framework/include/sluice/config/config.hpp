@@ -52,6 +52,22 @@ struct stage_decl {
   std::string when;
 };
 
+/// How many failed items a run may have and still exit 0 (`max_failed:`):
+/// a count, or a percentage of the items consumed. More makes the exit code 3.
+/// Thread safety: a plain value.
+struct failure_budget {
+  std::uint64_t count = 0;        ///< `max_failed: N` (default 0: any failure exits 3)
+  std::optional<double> percent;  ///< `max_failed: 2%`
+  /// True when `failed` of `consumed` items is more than the budget allows.
+  bool exceeded(std::uint64_t failed, std::uint64_t consumed) const {
+    if (percent) {
+      return consumed > 0 &&
+             static_cast<double>(failed) * 100.0 > *percent * static_cast<double>(consumed);
+    }
+    return failed > count;
+  }
+};
+
 /// A fully validated pipeline.
 /// Thread safety: a plain value.
 struct pipeline_config {
@@ -62,6 +78,8 @@ struct pipeline_config {
   std::vector<stage_decl> producers;
   stage_decl consumer;
   std::uint32_t workers = 1;
+  failure_budget max_failed;            ///< `max_failed:` (exit 3 beyond it)
+  std::uint64_t stop_after_failed = 0;  ///< `stop_after_failed:` stop gracefully at N (0: never)
   std::vector<stage_decl> sinks;
   std::vector<stage_decl> services;
   /// Services are constructed while loading (their variables feed

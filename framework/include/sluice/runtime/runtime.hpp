@@ -51,13 +51,18 @@ struct run_report {
   std::vector<host_summary> top_hosts;                  ///< by requests, at most 10
   std::uint64_t bytes = 0;
   std::uint64_t retries = 0;
-  std::string stop_reason;  ///< "", "SIGINT", "SIGTERM", "stage failed"
+  std::string
+      stop_reason;  ///< "", "SIGINT", "SIGTERM", "SIGHUP", "stage failed", "stop_after_failed"
   std::string stage_error;  ///< "<stage>: <what>" when a stage threw
   int exit_code = 0;
+  std::string max_failed = "0";  ///< the run's `max_failed:` as written ("0", "10", "2%")
+  bool too_many_failed = false;  ///< failed exceeded max_failed (exit code 3)
 
   boost::json::object to_json() const;
   /// The human report printed on stderr.
   std::string to_text() const;
+  /// One line on the failures: `sluice: NAME: 3 of 50 items failed (connect 2, http_status 1)`.
+  std::string failure_line() const;
 };
 
 class progress_reporter;
@@ -74,7 +79,8 @@ struct run_options {
 
 /// Runs the pipeline to completion: producers → queue.join() → workers
 /// cancelled → sinks closed → report. Returns the report; its exit_code is 0
-/// (success), 1 (a stage failed), 130/143 (interrupted by SIGINT/SIGTERM).
+/// (success), 1 (a stage failed), 3 (more items failed than `max_failed`),
+/// 130/143/129 (interrupted by SIGINT/SIGTERM/SIGHUP).
 /// With `handle_signals`: a first SIGINT/SIGTERM stops the producers and
 /// the workers: in-flight items finish, queued ones are not started
 /// (`unstarted`); a second cancels in-flight work and waits at most 5 s for
