@@ -542,9 +542,13 @@ def run_curl_one(url, dest, ca_file):
 
 def run_curl(out, urls, ca_file):
     out.mkdir(parents=True)
-    with concurrent.futures.ThreadPoolExecutor(CLIENT_PARALLEL) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(CLIENT_PARALLEL)
+    try:
         jobs = [pool.submit(run_curl_one, u, out / f"{i}.body", ca_file) for i, u in enumerate(urls)]
         return dict(j.result() for j in jobs)
+    finally:
+        # On a signal or a failure, the queued curls do not run.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------
