@@ -230,6 +230,9 @@ BIN_SIZES = [0, 1, 2, 3, 7, 10, 99, 100, 101, 127, 128, 255, 256, 511, 512, 1000
              65536, 65537, 99999, 102400, 262145, 1000000, 1048575, 1048576, 1048577,
              2 * 1048576 + 3, 3 * 1048576 + 7]
 TEXT_SIZES = [0, 1, 2, 20, 100, 1000, 4096, 10000, 65536, 100000, 1048576, 1048577, 3000001]
+# Served as text/html: Apache and lighttpd compress it with br, the .txt
+# files with gzip (their fixtures); nginx gzips both.
+HTML_SIZES = [0, 1, 1000, 65536, 1048577, 3000001]
 
 NAMES = [
     "with space.txt", "two  spaces .txt", "plus+sign.txt", "semi;colon.txt", "100%.txt",
@@ -265,6 +268,8 @@ def write_site(root):
         (d / "sizes" / f"size-{n}.bin").write_bytes(random.Random(n).randbytes(n))
     for n in TEXT_SIZES:
         (d / "sizes" / f"text-{n}.txt").write_bytes(text_body(n, n))
+    for n in HTML_SIZES:
+        (d / "sizes" / f"html-{n}.html").write_bytes(text_body(n, -n - 1))
     for i, name in enumerate(NAMES):
         (d / "names" / name).write_bytes(text_body(200 + 37 * i, name))
     for i, name in enumerate(DIRS):
@@ -285,6 +290,7 @@ def static_templates():
     q = urllib.parse.quote
     t = [f"{{S}}/d/sizes/size-{n}.bin" for n in BIN_SIZES]
     t += [f"{{S}}/d/sizes/text-{n}.txt" for n in TEXT_SIZES]
+    t += [f"{{S}}/d/sizes/html-{n}.html" for n in HTML_SIZES]
     for name in NAMES:
         full = q(name, safe="")
         t.append(f"{{S}}/d/names/{full}")
@@ -506,22 +512,24 @@ def write_pipeline(out, name, urls, ca_file):
 
 
 def run_sluice(sluice, out, path):
-    """`sluice run` of the pipeline; returns {url: (status, final_url, body)}."""
+    """`sluice run` of the pipeline; returns {url: (status, final_url, body)} and
+    {url: the Content-Encoding of the last response}."""
     r = subprocess.run([sluice, "run", str(path), "--no-progress"], capture_output=True,
                        text=True, timeout=remaining(60))
     if r.returncode != 0:
         raise RuntimeError(f"sluice run {path} exited {r.returncode}:\n{r.stderr}")
-    results = {}
+    results, codings = {}, {}
     for line in (out / "results.jsonl").read_text().splitlines():
         rec = json.loads(line)
         url = rec["url"]
+        codings[url] = rec.get("headers", {}).get("content-encoding", "")
         if rec.get("error_kind"):
             body = f"error ({rec['error_kind']}: {rec.get('error_message', '')})"
         else:
             f = files_sink_path(out / "bodies", url)
             body = sha256_file(f) if f.exists() else "no body file"
         results[url] = (rec.get("status", 0), rec.get("final_url") or url, body)
-    return results
+    return results, codings
 
 
 def curl_argv(ca_file):
@@ -603,11 +611,12 @@ def compare(items, sluice_res, curl_res, known, check_unused=False):
     return rows, problems, documented
 
 
-def print_summary(rows, documented):
-    print(f"\n{'server':<18}{'URLs':>6}{'equal':>7}{'documented':>12}{'failed':>8}")
+def print_summary(rows, documented, codings):
+    print(f"\n{'server':<18}{'URLs':>6}{'equal':>7}{'documented':>12}{'failed':>8}  codings")
     tot = {"urls": 0, "equal": 0, "documented": 0, "failed": 0}
     for label, r in rows.items():
-        print(f"{label:<18}{r['urls']:>6}{r['equal']:>7}{r['documented']:>12}{r['failed']:>8}")
+        seen = ", ".join(f"{c} {n}" for c, n in sorted(codings.get(label, {}).items()))
+        print(f"{label:<18}{r['urls']:>6}{r['equal']:>7}{r['documented']:>12}{r['failed']:>8}  {seen}")
         for k in tot:
             tot[k] += r[k]
     print(f"{'total':<18}{tot['urls']:>6}{tot['equal']:>7}{tot['documented']:>12}{tot['failed']:>8}")
@@ -677,17 +686,25 @@ def main():
         while True:
             time.sleep(3600)
 
-    sluice_res, curl_res = {}, {}
+    sluice_res, curl_res, coding_of = {}, {}, {}
     for run, path in paths.items():
         t1 = time.monotonic()
-        sluice_res.update(run_sluice(sluice, work / run, path))
+        res, cod = run_sluice(sluice, work / run, path)
+        sluice_res.update(res)
+        coding_of.update(cod)
         t2 = time.monotonic()
         curl_res.update(run_curl(work / f"{run}-curl", runs[run], ca))
         print(f"{run}: {len(runs[run])} URLs, sluice {t2 - t1:.1f}s, curl {time.monotonic() - t2:.1f}s")
 
     known = KNOWN if not only else [k for k in KNOWN if k.servers == ("*",) or set(k.servers) & only]
     rows, problems, documented = compare(items, sluice_res, curl_res, known, not only)
-    tot = print_summary(rows, documented)
+    # Which Content-Encodings the responses had (of the last hop, as sluice saw them).
+    codings = {}
+    for _, label, _, url in items:
+        if coding_of.get(url):
+            per = codings.setdefault(label, {})
+            per[coding_of[url]] = per.get(coding_of[url], 0) + 1
+    tot = print_summary(rows, documented, codings)
     problems += self_check(items, sluice_res, curl_res, documented)
 
     print(f"\n{tot['urls']} URLs in {time.monotonic() - t0:.1f}s")

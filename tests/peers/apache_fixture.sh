@@ -5,8 +5,9 @@
 #   apache_fixture.sh start DIR [--tls CERT KEY]   -> prints the port
 #   apache_fixture.sh stop DIR
 # DIR/html is the document root (index.html; files the caller adds are served
-# at once). Text (text/plain, text/html) is compressed per request with
-# mod_brotli (br) or mod_deflate (gzip), whichever the client accepts first.
+# at once). Text is compressed per request when the client accepts it:
+# text/plain with mod_deflate (gzip), text/html with mod_brotli (br), so a
+# client that accepts both gets each.
 # /redirect -> 302 /small.bin (Apache writes it absolute), /redirect-absolute
 # -> 301 to an absolute URL; a directory without its trailing slash gets
 # mod_dir's 301.
@@ -84,7 +85,8 @@ DirectoryIndex index.html
     Require all granted
     Options None
 </Directory>
-AddOutputFilterByType BROTLI_COMPRESS;DEFLATE text/plain text/html
+AddOutputFilterByType DEFLATE text/plain
+AddOutputFilterByType BROTLI_COMPRESS text/html
 Redirect 302 /redirect /small.bin
 Redirect 301 /redirect-absolute $scheme://127.0.0.1:$port/small.bin
 $tls_conf

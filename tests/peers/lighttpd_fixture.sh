@@ -5,9 +5,10 @@
 #   lighttpd_fixture.sh start DIR [--tls CERT KEY]   -> prints the port
 #   lighttpd_fixture.sh stop DIR
 # DIR/html is the document root (index.html; files the caller adds are served
-# at once). Text (text/plain, text/html) is compressed with mod_deflate (br,
-# gzip or deflate, as the client accepts; zstd is left out on purpose, since
-# sluice does not decode it). /redirect -> 302 /small.bin (relative),
+# at once). Text (text/plain, text/html) is compressed with mod_deflate as the
+# client accepts: *.txt with gzip or deflate, everything else with br first
+# (zstd is left out: sluice does not decode it), so a client that accepts
+# all gets both gzip and br. /redirect -> 302 /small.bin (relative),
 # /redirect-absolute -> 301 to an absolute URL; a directory without its
 # trailing slash gets lighttpd's 301.
 # As root, lighttpd keeps running as root (server.username unset: the config
@@ -52,6 +53,7 @@ mimetype.assign = ( ".txt" => "text/plain", ".html" => "text/html",
 deflate.mimetypes = ( "text/plain", "text/html" )
 deflate.allowed-encodings = ( "br", "gzip", "deflate" )
 deflate.cache-dir = "$dir/tmp/deflate"
+\$HTTP["url"] =~ "\\.(txt|TXT)\$" { deflate.allowed-encodings = ( "gzip", "deflate" ) }
 url.redirect = ( "^/redirect$" => "/small.bin",
                  "^/redirect-absolute$" => "$scheme://127.0.0.1:$port/small.bin" )
 url.redirect-code = 302
