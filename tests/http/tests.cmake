@@ -69,3 +69,14 @@ sluice_add_test(http_exit_codes_test
   SOURCES ${SLUICE_HTTP_TEST_DIR}/exit_codes_test.cpp
   LABELS http integration TIMEOUT 180)
 add_dependencies(http_exit_codes_test sluice)
+
+# Differential test: about 1,200 URLs through one `sluice run` and through
+# curl, against nginx, Apache, lighttpd (each also over TLS), python's
+# http.server, httpbin (werkzeug and gunicorn) and the origin, plus the
+# origin's non-hostile /hostile cases; status, final URL and body digest must
+# agree or be listed with a reason in the script (docs/http.md, "Differential
+# testing").
+add_test(NAME http_differential_test
+  COMMAND /usr/bin/python3 ${SLUICE_HTTP_TEST_DIR}/differential_test.py)
+set_tests_properties(http_differential_test PROPERTIES TIMEOUT 150 LABELS "http;integration"
+  ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
