@@ -2,6 +2,10 @@
 #include "target.hpp"
 
 #include <charconv>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include <boost/url/parse.hpp>
 
@@ -71,20 +75,95 @@ std::string describe_bad_url(std::string_view text) {
   return "malformed URL (invalid character or syntax)";
 }
 
+namespace {
+
+/// RFC 3986 5.2.4 on an encoded path, `..` never above the root. Segments
+/// are compared as written: nothing is decoded.
+std::string remove_dot_segments(std::string_view path) {
+  bool absolute = path.starts_with('/');
+  std::vector<std::string_view> out;
+  bool trailing_slash = false;
+  std::size_t pos = absolute ? 1 : 0;
+  for (;;) {
+    auto slash = path.find('/', pos);
+    auto seg = path.substr(pos, slash == std::string_view::npos ? slash : slash - pos);
+    trailing_slash = seg == "." || seg == "..";
+    if (seg == "..") {
+      if (!out.empty()) {
+        out.pop_back();
+      }
+    } else if (seg != ".") {
+      out.push_back(seg);
+    }
+    if (slash == std::string_view::npos) {
+      break;
+    }
+    pos = slash + 1;
+  }
+  if (trailing_slash) {
+    out.emplace_back();  // `/a/b/..` is `/a/`
+  }
+  std::string result;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (i > 0 || absolute) {
+      result += '/';
+    }
+    result += out[i];
+  }
+  return result.empty() && absolute ? "/" : result;
+}
+
+std::string_view sv(urls::pct_string_view p) {
+  return {p.data(), p.size()};
+}
+
+}  // namespace
+
 urls::result<urls::url> resolve_location(const urls::url_view_base& base,
                                          const urls::url_view_base& ref) {
-  urls::url next;
-  auto rv = urls::resolve(base, ref, next);
-  if (!rv) {
-    return rv.error();
+  // RFC 3986 5.2.2 over the components Boost.URL parsed, by hand: 1.81's
+  // urls::resolve decodes reserved characters (%2F becomes `/`, another
+  // resource; %2B `+`), uppercases escapes and keeps `..` above the root;
+  // its path setters rewrite `//x` as `/.//x`. The result is written out
+  // and parsed again.
+  if (!base.has_scheme()) {
+    return urls::error::not_a_base;
   }
-  next.remove_fragment();
-  next.normalize_path();
-  auto segs = next.encoded_segments();
-  while (!segs.empty() && (*segs.begin() == ".." || *segs.begin() == ".")) {
-    segs.erase(segs.begin());
+  const urls::url_view_base& auth = ref.has_scheme() || ref.has_authority() ? ref : base;
+  std::string path;
+  std::optional<std::string_view> query;
+  if (ref.has_scheme() || ref.has_authority() || ref.encoded_path().starts_with('/')) {
+    path = remove_dot_segments(sv(ref.encoded_path()));
+    query = ref.has_query() ? std::optional(sv(ref.encoded_query())) : std::nullopt;
+  } else if (ref.encoded_path().empty()) {
+    path = sv(base.encoded_path());
+    query = ref.has_query()    ? std::optional(sv(ref.encoded_query()))
+            : base.has_query() ? std::optional(sv(base.encoded_query()))
+                               : std::nullopt;
+  } else {
+    std::string_view bp = sv(base.encoded_path());
+    std::string merged =
+        base.has_authority() && bp.empty() ? "/" : std::string(bp.substr(0, bp.rfind('/') + 1));
+    merged += sv(ref.encoded_path());
+    path = remove_dot_segments(merged);
+    query = ref.has_query() ? std::optional(sv(ref.encoded_query())) : std::nullopt;
   }
-  return next;
+  std::string text(ref.has_scheme() ? ref.scheme() : base.scheme());
+  text += ':';
+  if (auth.has_authority()) {
+    text += "//";
+    text += sv(auth.encoded_authority());
+  }
+  text += path;
+  if (query) {
+    text += '?';
+    text += *query;
+  }
+  auto parsed = urls::parse_uri(text);
+  if (!parsed) {
+    return parsed.error();
+  }
+  return urls::url(*parsed);
 }
 
 }  // namespace sluice::stages::http

@@ -87,13 +87,6 @@ class Known:
         return template == self.template and (self.servers == ("*",) or label in self.servers)
 
 
-PERCENT_BUG = (
-    "sluice percent-decodes reserved characters of a redirect's Location (%2B to +, %3B to ;, "
-    "%2F to /, %40 to @) before it requests it: resolve_location (stages/http/target.cpp) calls "
-    "Boost.URL's normalize_path(), which in Boost 1.81 decodes every octet the path may hold "
-    "raw. RFC 3986 2.2/6.2.2.2 allow decoding unreserved characters only; %2F to / even "
-    "changes the path's segments. curl requests the Location as sent.")
-
 KNOWN = [
     Known(("*",), "{S}/d/names/café.txt", ("status", "body"), "design",
           "a URL with raw (not percent-encoded) UTF-8: sluice refuses it as bad_url "
@@ -106,22 +99,6 @@ KNOWN = [
           "dot segments in the item's URL: curl removes them before the request (RFC 3986 "
           "5.2.4) and reports the cleaned URL; sluice sends the path as given and the server "
           "resolves it to the same file."),
-    Known(("apache", "apache-tls"), "{S}/d/d%C3%AFr", ("final_url",), "equivalent",
-          "Apache's trailing-slash redirect writes lowercase hex (Location: .../d%c3%afr/); "
-          "curl reports it as sent, sluice uppercases it (%C3%AF) when it resolves the "
-          "Location. The same URL (RFC 3986 2.1) and body."),
-    Known(("lighttpd", "lighttpd-tls", "http.server"), "{S}/d/plus%2Bdir", ("final_url",), "BUG",
-          "the trailing-slash redirect says Location: /d/plus%2Bdir/; sluice follows it to "
-          "/d/plus+dir/ (nginx and Apache write '+' themselves). " + PERCENT_BUG),
-    Known(HTTPBINS, "{S}/redirect-to?url=%2Fanything%2Fa%252Fb%252Bc%253Bd%2540e%257Ef",
-          ("final_url",), "BUG",
-          "Location: /anything/a%2Fb%2Bc%3Bd%40e%7Ef; sluice requests /anything/a/b+c;d@e~f "
-          "(httpbin decodes both alike, so the bodies agree). " + PERCENT_BUG),
-    Known(HTTPBINS, "{S}/redirect-to?url=%7Bapache%7D%2Fd%2Fdir%252Findex.html",
-          ("status", "final_url", "body"), "BUG",
-          "Location: {apache}/d/dir%2Findex.html; Apache answers a %2F in a path with 404 "
-          "(AllowEncodedSlashes Off), which curl gets; sluice requests /d/dir/index.html "
-          "instead, another resource, and gets 200. " + PERCENT_BUG),
     Known(HTTPBINS, "{S}/stream/3", ("body",), "equivalent",
           "httpbin's /stream echoes the request headers in the order they arrived (its /headers "
           "sorts them); sluice sends its Accept after Accept-Encoding, curl before. Header "
