@@ -85,7 +85,10 @@ class inflater {
   bool inflate_some(const char* in, std::size_t n, Out&& out, std::string& error) {
     zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in));
     zs_.avail_in = static_cast<uInt>(n);
-    while (zs_.avail_in > 0 && !ignore_rest_) {
+    // Also after the input is used up while the last call filled the whole
+    // buffer: zlib may hold more output (found by the inflater fuzzer).
+    bool full = false;
+    while ((zs_.avail_in > 0 || full) && !ignore_rest_) {
       if (done_) {
         if (!gzip_) {
           break;  // zlib/deflate has one stream: what follows is ignored
@@ -113,6 +116,7 @@ class inflater {
         return false;
       }
       member_out_ += produced;
+      full = produced == sizeof(buf_) && rc != Z_STREAM_END;
       if (produced > 0 && !out(buf_, produced)) {
         return false;
       }
@@ -177,7 +181,9 @@ class brotli_decoder {
       }
       if (rc == BROTLI_DECODER_RESULT_SUCCESS) {
         done_ = true;  // bytes after the stream's end are ignored
-      } else if (rc == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT) {
+      } else if (rc == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT && !BrotliDecoderHasMoreOutput(st_)) {
+        // It can ask for input with a full buffer still to give (found by
+        // the inflater fuzzer): drain that first, or it waits for the next read.
         break;
       }
     }
