@@ -172,7 +172,8 @@ class pipeline_run {
         producers_gate_(control_),
         workers_gate_(control_),
         sinks_gate_(control_),
-        abort_(control_) {}
+        abort_(control_),
+        stopping_(control_) {}
 
   ~pipeline_run() { remove_temp_dir(); }
 
@@ -347,6 +348,7 @@ class pipeline_run {
     if (stop_requested_.exchange(true)) {
       return;
     }
+    stopping_.set();
     for (std::size_t i = 0; i < producer_states_.size(); ++i) {
       net::post(producer_strands_[i],
                 [this, i] { producer_states_[i].cancel.emit(net::cancellation_type::terminal); });
@@ -459,14 +461,16 @@ class pipeline_run {
   net::awaitable<void> control() {
     spawn_stages();
     co_await close_gate(producers_gate_, "producer");
-    if (stop_requested_.load()) {
-      // A stop (a signal, a failed stage) does not drain the queue: what is
-      // queued is not started, only what workers hold finishes.
-      drop_queued();
-    }
     // Every item pushed is either consumed, dropped unstarted by a stop, or
     // (after a second signal) abandoned.
-    co_await (queue_.join(net::use_awaitable) || abort_.wait());
+    co_await (queue_.join(net::use_awaitable) || abort_.wait() || stopping_.wait());
+    if (stop_requested_.load()) {
+      // A stop (a signal, a failed stage), before or after the producers
+      // ended, does not drain the queue: what is queued is not started,
+      // only what workers hold finishes.
+      drop_queued();
+      co_await (queue_.join(net::use_awaitable) || abort_.wait());
+    }
     cancel_workers();
     co_await close_gate(workers_gate_, "consumer worker");
     queue_.close();
@@ -812,6 +816,7 @@ class pipeline_run {
   bounded_queue<item> queue_;
   gate producers_gate_, workers_gate_, sinks_gate_;
   event abort_;
+  event stopping_;  ///< request_stop was called (a signal, a failure, stop_after_failed)
   std::filesystem::path temp_dir_;
 
   std::vector<std::unique_ptr<producer>> producers_;

@@ -59,13 +59,15 @@ std::uint64_t num(const json::object& o, const char* key) {
 }
 
 /// A pipeline of `count` URLs of the origin's /delay/MS through `workers`
-/// http workers into a jsonl file.
-std::string delay_pipeline(int count, int workers, int ms) {
+/// http workers into a jsonl file, with a queue of `capacity`.
+std::string delay_pipeline(int count, int workers, int ms, int capacity = 1000) {
   return "name: signals\norigin: {port: 0}\n"
          "producers: [{type: range, url: \"${origin}/delay/" +
          std::to_string(ms) + "?i={i}\", to: " + std::to_string(count) +
          "}]\n"
-         "queue: {capacity: 1000}\n"
+         "queue: {capacity: " +
+         std::to_string(capacity) +
+         "}\n"
          "consumers: {type: http, workers: " +
          std::to_string(workers) +
          ", per_host: 100, keep_body: false}\n"
@@ -95,9 +97,9 @@ void wait_for_text(const std::filesystem::path& p, const std::string& needle) {
 
 /// A first `sig` 1 s into a run of 5,000 items of 500 ms on 20 workers: the
 /// run exits well before the queue could drain (that would take ~125 s).
-void first_signal_stops_soon(int sig, int expected_exit, const char* reason) {
+void first_signal_stops_soon(int sig, int expected_exit, const char* reason, int capacity = 1000) {
   temp_dir d;
-  write_file(d / "p.yaml", delay_pipeline(5000, 20, 500));
+  write_file(d / "p.yaml", delay_pipeline(5000, 20, 500, capacity));
   auto run = start(d);
   std::this_thread::sleep_for(1s);
   auto signalled = clock_type::now();
@@ -126,6 +128,12 @@ void first_signal_stops_soon(int sig, int expected_exit, const char* reason) {
 
 TEST_CASE("http.signals.sigint_stops_within_in_flight_time_not_the_queue") {
   first_signal_stops_soon(SIGINT, 130, "SIGINT");
+}
+
+TEST_CASE("http.signals.sigint_after_the_producers_ended_does_not_drain_the_queue_either") {
+  // A queue that holds every URL: the producer is done at once and the
+  // run is in its join when the signal comes.
+  first_signal_stops_soon(SIGINT, 130, "SIGINT", 10000);
 }
 
 TEST_CASE("http.signals.sigterm_stops_the_same_way") {
