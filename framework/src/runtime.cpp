@@ -37,6 +37,7 @@
 #include "sluice/runtime/histogram.hpp"
 #include "sluice/runtime/progress.hpp"
 #include "sluice/runtime/run_threads.hpp"
+#include "temp_area.hpp"
 
 namespace sluice {
 
@@ -221,12 +222,7 @@ class pipeline_run {
     }
   }
 
-  void make_temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-XXXXXX").string();
-    if (char* dir = ::mkdtemp(tmpl.data())) {
-      temp_dir_ = dir;
-    }
-  }
+  void make_temp_dir() { temp_dir_ = detail::make_run_temp_dir(); }
 
   stage_context context_for(const stage_decl& d, net::any_io_executor ex) {
     stage_context ctx;
@@ -632,7 +628,8 @@ class pipeline_run {
         m.retries += r.attempts - 1;
       }
       m.bytes.fetch_add(r.bytes, std::memory_order_relaxed);
-      co_await deliver(std::make_shared<const result>(std::move(r)));
+      // A streamed body's file goes with the last sink's reference.
+      co_await deliver(detail::share_result(std::move(r), temp_dir_));
       m.done.fetch_add(1, std::memory_order_relaxed);
       m.busy.store(0, std::memory_order_relaxed);
       queue_.task_done();

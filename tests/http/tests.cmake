@@ -80,3 +80,10 @@ add_test(NAME http_differential_test
   COMMAND /usr/bin/python3 ${SLUICE_HTTP_TEST_DIR}/differential_test.py)
 set_tests_properties(http_differential_test PROPERTIES TIMEOUT 150 LABELS "http;integration"
   ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+
+# The run's temporary directory with the http consumer: streamed bodies
+# unlinked when the sinks are done, dead runs' directories swept at start.
+sluice_add_test(http_tempfiles_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/tempfiles_test.cpp
+  LABELS http integration TIMEOUT 180)
+add_dependencies(http_tempfiles_test sluice)
