@@ -59,6 +59,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 if ((merge)); then
   tmp=$(mktemp -d)
   "$bin" -merge=1 "$tmp" "$seeds" "$work"
+  # Regression inputs (regress-*: past findings) stay whatever their coverage.
+  find "$seeds" -name 'regress-*' -exec cp {} "$tmp/" \;
   rm -rf "$seeds"
   mv "$tmp" "$seeds"
   echo "fuzz: $seeds now holds $(find "$seeds" -type f | wc -l) inputs"
