@@ -275,6 +275,19 @@ class parser {
 
   node_ptr parse_and() { return parse_chain(true, "&&", "and", &parser::parse_unary); }
 
+  /// Parentheses and negations nest at most this deep: the parser recurses,
+  /// and `((((...` would otherwise overflow the stack (found by the fuzzer).
+  static constexpr int k_max_depth = 64;
+  struct depth_guard {
+    parser& p;
+    explicit depth_guard(parser& owner) : p(owner) {
+      if (++p.depth_ > k_max_depth) {
+        p.fail("nested deeper than " + std::to_string(k_max_depth) + " levels");
+      }
+    }
+    ~depth_guard() { --p.depth_; }
+  };
+
   node_ptr parse_unary() {
     skip_space();
     // `!=` is a comparison, never a negation.
@@ -286,6 +299,7 @@ class parser {
       negate = true;
     }
     if (negate) {
+      depth_guard guard(*this);
       auto n = std::make_unique<not_node>();
       n->inner = as_condition(parse_unary());
       return n;
@@ -296,6 +310,7 @@ class parser {
   node_ptr parse_primary() {
     skip_space();
     if (pos_ < text_.size() && text_[pos_] == '(') {
+      depth_guard guard(*this);
       ++pos_;
       node_ptr inner = parse_or();
       if (!eat(")")) {
@@ -486,6 +501,7 @@ class parser {
 
   const std::string& text_;
   std::size_t pos_ = 0;
+  int depth_ = 0;  ///< parentheses and negations open (depth_guard)
 };
 
 class compiled_filter final : public result_filter {

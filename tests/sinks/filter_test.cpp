@@ -144,3 +144,16 @@ TEST_CASE("filter.parse.errors_have_columns") {
     }
   }
 }
+
+// Found by the `when` fuzzer: 100,000 `(` overflowed the recursive parser's
+// stack and killed sluice; deep nesting is now a diagnostic.
+TEST_CASE("filter.parse.deep_nesting_is_an_error_not_a_crash") {
+  auto [err, col] = error_of(std::string(100000, '(') + "ok" + std::string(100000, ')'));
+  CHECK(err.find("nested deeper than 64 levels") != std::string::npos);
+  CHECK(col == 64);
+  auto [nerr, ncol] = error_of(std::string(100000, '!') + "ok");
+  CHECK(nerr.find("nested deeper than 64 levels") != std::string::npos);
+  // Sensible nesting still works.
+  CHECK(eval(std::string(64, '(') + "ok" + std::string(64, ')'), res(200)));
+  CHECK_FALSE(eval(std::string(31, '!') + "ok", res(200)));
+}
