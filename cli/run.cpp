@@ -126,13 +126,20 @@ int list_stages(const registry& reg, const std::string& name, bool markdown) {
 void add_run_commands(CLI::App& app, app_state& state) {
   static pipeline_args run_args, check_args;
   static std::string stats_json;
-  static bool no_progress = false, quiet = false;
+  static bool no_progress = false, quiet = false, no_state = false, fresh = false;
+  static std::string state_dir;
   auto* run = app.add_subcommand("run", "run a pipeline file");
   add_pipeline_args(run, run_args);
   run->add_option("--stats-json", stats_json, "also write the final report as JSON to FILE")
       ->type_name("FILE");
   run->add_flag("--no-progress", no_progress, "no progress display on stderr");
   run->add_flag("-q,--quiet", quiet, "no progress and no final report on stderr");
+  run->add_option("--state", state_dir,
+                  "keep the resumable state in DIR (default: the pipeline's state:, else "
+                  ".sluice/<name> beside the pipeline file)")
+      ->type_name("DIR");
+  run->add_flag("--no-state", no_state, "keep no state: nothing resumes after a stop or crash");
+  run->add_flag("--fresh", fresh, "discard an unfinished run's state and start over");
   run->callback([&state] {
     auto cfg = load(state, run_args);
     if (!cfg) {
@@ -141,6 +148,11 @@ void add_run_commands(CLI::App& app, app_state& state) {
     }
     run_options ro;
     ro.progress = !no_progress && !quiet;
+    ro.state = !no_state;
+    ro.fresh = fresh;
+    if (!state_dir.empty()) {
+      ro.state_dir = state_dir;
+    }
     if (!stats_json.empty()) {
       ro.stats_json = stats_json;
     }

@@ -675,10 +675,56 @@ class loader {
     }
   }
 
+  // `state: DIR | false`, `commit: {interval, items}` and `dedup: url | off`.
+  void durability_keys(const YAML::Node& root) {
+    if (auto n = root["state"]) {
+      std::string s;
+      if (scalar(n, "state", s, "a directory or false")) {
+        if (s == "false" || s == "off" || s == "no") {
+          cfg_.state.enabled = false;
+        } else if (s.empty() || s == "true" || s == "on" || s == "yes") {
+          cfg_.state.dir.clear();
+        } else {
+          cfg_.state.dir = s;
+        }
+      }
+    }
+    if (auto c = root["commit"]) {
+      if (!c.IsMap()) {
+        error(mark_of(c), "commit",
+              "'commit' must be a mapping, for example {interval: 1s, items: 10000}");
+      } else {
+        option_schema cs = {{.name = "interval",
+                             .type = option_type::duration,
+                             .default_value = "1s"},
+                            {.name = "items",
+                             .type = option_type::integer,
+                             .default_value = "10000",
+                             .minimum = 1}};
+        json::object values;
+        std::map<std::string, source_mark> marks;
+        if (convert_fields(c, cs, "commit", {}, values, marks)) {
+          options o(std::move(values), "commit");
+          cfg_.state.commit_interval =
+              std::max<std::chrono::nanoseconds>(o.get_duration("interval"), std::chrono::milliseconds(1));
+          cfg_.state.commit_items = static_cast<std::uint64_t>(o.get_int("items"));
+        }
+      }
+    }
+    if (auto n = root["dedup"]) {
+      option_spec spec{.name = "dedup", .choices = {"url", "off"}};
+      json::value v;
+      if (convert(n, spec, "dedup", v)) {
+        auto s = std::string(v.as_string());
+        cfg_.dedup = s == "off" ? "" : s;
+      }
+    }
+  }
+
   void validate_root(const YAML::Node& root) {
-    static const std::vector<std::string> keys = {"name",      "threads",    "queue",
-                                                  "producers", "consumers",  "sinks",
-                                                  "plugins",   "max_failed", "stop_after_failed"};
+    static const std::vector<std::string> keys = {
+        "name",    "threads",    "queue",      "producers",         "consumers", "sinks",
+        "plugins", "max_failed", "stop_after_failed", "state", "commit",    "dedup"};
     std::vector<std::string> known = keys;
     // Plugins first: they may register stage and service types used below.
     if (auto p = root["plugins"]) {
@@ -721,6 +767,7 @@ class loader {
       }
     }
     failure_keys(root);
+    durability_keys(root);
     if (auto q = root["queue"]) {
       if (!q.IsMap()) {
         error(mark_of(q), "queue", "'queue' must be a mapping, for example {capacity: 1000}");

@@ -51,6 +51,11 @@ boost::json::object run_report::to_json() const {
           {"succeeded", consumed - failed},
           {"failed", failed},
           {"unstarted", unstarted},
+          {"interrupted", interrupted},
+          {"state_dir", state_dir},
+          {"resumed_done", resumed_done},
+          {"commits", commits},
+          {"commit_s", commit_s},
           {"max_failed", max_failed},
           {"too_many_failed", too_many_failed},
           {"elapsed_s", elapsed_s},
@@ -89,6 +94,14 @@ std::string run_report::to_text() const {
   }
   if (unstarted > 0) {
     out += fmt::format("  unstarted {} (queued when the run stopped; not fetched)\n", unstarted);
+  }
+  if (interrupted > 0) {
+    out += fmt::format("  interrupted {} (cancelled in flight; not done: the next run fetches them)\n",
+                       interrupted);
+  }
+  if (!state_dir.empty()) {
+    out += fmt::format("  state     {}  resumed with {} done  commits {} ({:.3f}s)\n", state_dir,
+                       resumed_done, commits, commit_s);
   }
   out += fmt::format("  queue     capacity {}  high-water {}\n", queue_capacity, queue_high_water);
   out += fmt::format("  in queue  {}\n", summary_text(time_in_queue));

@@ -37,6 +37,7 @@
 #include "sluice/runtime/histogram.hpp"
 #include "sluice/runtime/progress.hpp"
 #include "sluice/runtime/run_threads.hpp"
+#include "run_state.hpp"
 #include "temp_area.hpp"
 
 namespace sluice {
@@ -150,15 +151,56 @@ struct alignas(64) worker_metrics {
   }
 };
 
+/// A run that cannot resume (the state does not fit the pipeline): exit 2.
+class resume_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// What identifies a pipeline for resuming: its stages and their validated
+/// options, and dedup; not workers, threads, queue or failure policy, which
+/// a user may change between runs.
+std::string config_hash(const pipeline_config& cfg) {
+  boost::json::object o;
+  auto stage = [](const stage_decl& d) {
+    boost::json::object j;
+    j["type"] = d.info->name;
+    j["options"] = d.opts.json();
+    if (!d.when.empty()) {
+      j["when"] = d.when;
+    }
+    return j;
+  };
+  boost::json::array producers, sinks;
+  for (const auto& d : cfg.producers) {
+    producers.push_back(stage(d));
+  }
+  for (const auto& d : cfg.sinks) {
+    sinks.push_back(stage(d));
+  }
+  o["producers"] = std::move(producers);
+  o["consumer"] = stage(cfg.consumer);
+  o["sinks"] = std::move(sinks);
+  o["dedup"] = cfg.dedup;
+  return detail::canonical_hash(o);
+}
+
 struct alignas(64) producer_state {
   std::atomic<std::uint64_t> produced{0};
   net::cancellation_signal cancel;
 };
 
+/// What a sink's queue carries: a result and its item's key in the run's
+/// state, or (r == nullptr) a commit marker.
+struct routed {
+  result_ptr r;
+  std::uint64_t key = 0;
+};
+
 struct sink_state {
   std::unique_ptr<sink> stage;
   std::shared_ptr<const result_filter> filter;
-  std::unique_ptr<bounded_queue<result_ptr>> queue;
+  std::unique_ptr<bounded_queue<routed>> queue;
   std::string name;
 };
 
@@ -174,7 +216,10 @@ class pipeline_run {
         workers_gate_(control_),
         sinks_gate_(control_),
         abort_(control_),
-        stopping_(control_) {}
+        stopping_(control_),
+        round_timer_(control_, clock::time_point::max()),
+        commit_timer_(control_),
+        commits_ended_(control_) {}
 
   ~pipeline_run() { remove_temp_dir(); }
 
@@ -185,7 +230,7 @@ class pipeline_run {
     make_temp_dir();
     report_.name = cfg_.name;
     report_.queue_capacity = cfg_.queue_capacity;
-    if (!build_stages()) {
+    if (!open_state() || !build_stages()) {
       return report_;
     }
     for (auto& svc : cfg_.service_instances) {
@@ -224,6 +269,150 @@ class pipeline_run {
 
   void make_temp_dir() { temp_dir_ = detail::make_run_temp_dir(); }
 
+  // Opens the state directory and decides: fresh or resumed. False (exit 2)
+  // when the state cannot be used.
+  bool open_state() {
+    if (!opts_.state || !cfg_.state.enabled) {
+      return true;
+    }
+    std::filesystem::path base = std::filesystem::path(cfg_.file).parent_path();
+    std::filesystem::path dir = opts_.state_dir ? std::filesystem::path(*opts_.state_dir)
+                                : !cfg_.state.dir.empty()
+                                    ? base / cfg_.state.dir
+                                    : base / ".sluice" / cfg_.name;
+    try {
+      store_ = std::make_unique<detail::state_store>(dir);
+      config_hash_ = config_hash(cfg_);
+      if (opts_.fresh) {
+        store_->discard();
+      }
+      auto saved = store_->load();
+      if (saved && !saved->finished) {
+        if (saved->config_hash != config_hash_) {
+          report_.stage_error = fmt::format(
+              "sluice: the pipeline changed since the unfinished run kept in {} (a different "
+              "stage, option, sink or dedup): not resuming it; run with --fresh to discard "
+              "that state and start over, or --no-state",
+              dir.string());
+          report_.exit_code = 2;
+          return false;
+        }
+        prior_ = std::move(saved);
+      } else if (saved) {
+        store_->discard();  // the last run finished: this one starts fresh
+      }
+    } catch (const std::exception& e) {
+      report_.stage_error = fmt::format("sluice: cannot use the state directory: {}", e.what());
+      report_.exit_code = 2;
+      return false;
+    }
+    report_.state_dir = dir.string();
+    if (prior_) {
+      report_.resumed_done = prior_->done_count();
+      fmt::print(stderr, "sluice: resuming: {} of {} done (state in {}; --fresh starts over)\n",
+                 with_commas(report_.resumed_done),
+                 prior_->total ? with_commas(*prior_->total) : std::string("?"), dir.string());
+    }
+    return true;
+  }
+
+  static std::string with_commas(std::uint64_t n) {
+    auto d = std::to_string(n);
+    for (int i = static_cast<int>(d.size()) - 3; i > 0; i -= 3) {
+      d.insert(static_cast<std::size_t>(i), ",");
+    }
+    return d;
+  }
+
+  // A resumed run: the producer skips what the watermark says is done.
+  void resume_producer(std::size_t i) {
+    if (!prior_ || i >= prior_->producers.size() || prior_->producers[i].empty()) {
+      return;
+    }
+    auto& prod = *producers_[i];
+    const auto& pp = prior_->producers[i];
+    if (!prod.resumable()) {
+      throw resume_error(fmt::format(
+          "sluice: {} cannot resume (it reads stdin, or is a plugin without the resume API), "
+          "and the unfinished run kept in {} had {} of its items done: run with --fresh to "
+          "start over, or --no-state",
+          cfg_.producers[i].display_name, report_.state_dir, pp.done_count()));
+    }
+    prod.skip_to(pp.watermark(), pp.watermark_offset());
+  }
+
+  // One commit: a marker through every sink's queue; each sink commits when
+  // it reaches it (everything before it is written), then the state is
+  // saved. Runs on the control strand, one round at a time.
+  net::awaitable<void> commit_round() {
+    auto t0 = clock::now();
+    round_pending_ = sinks_.size();
+    for (auto& s : sinks_) {
+      auto [ec] = co_await s.queue->push(routed{}, net::as_tuple(net::use_awaitable));
+      if (ec) {
+        --round_pending_;  // the sink failed: its queue is closed
+      }
+    }
+    while (round_pending_ > 0) {
+      round_timer_.expires_at(clock::time_point::max());
+      auto [ec] = co_await round_timer_.async_wait(net::as_tuple(net::use_awaitable));
+      (void)ec;
+    }
+    save_state(false);
+    commit_time_ += clock::now() - t0;
+  }
+
+  // A sink finished its part of a round (on its strand): tell the control.
+  void sink_round_done() {
+    net::post(control_, [this] {
+      if (round_pending_ > 0 && --round_pending_ == 0) {
+        round_timer_.cancel();
+      }
+    });
+  }
+
+  // Commits every `commit.interval`, or sooner once `commit.items` items
+  // are done.
+  net::awaitable<void> drive_commits() {
+    auto last = clock::now();
+    const auto tick = std::min<std::chrono::nanoseconds>(cfg_.state.commit_interval,
+                                                         std::chrono::milliseconds(50));
+    while (!commits_stop_) {
+      commit_timer_.expires_after(tick);
+      auto [ec] = co_await commit_timer_.async_wait(net::as_tuple(net::use_awaitable));
+      (void)ec;
+      if (commits_stop_) {
+        break;
+      }
+      if (clock::now() - last >= cfg_.state.commit_interval ||
+          tracker_->done_since_snapshot() >= cfg_.state.commit_items) {
+        co_await commit_round();
+        last = clock::now();
+      }
+    }
+  }
+
+  // Saves the tracker's state. The final save (`last`) marks the run
+  // finished when every item was done, so the next run starts fresh.
+  void save_state(bool last) {
+    std::uint64_t pending = 0;
+    auto s = tracker_->snapshot(&pending);
+    s.config_hash = config_hash_;
+    if (prior_ && prior_->total) {
+      s.total = prior_->total;
+    } else if (total_known_) {
+      s.total = total_;
+    }
+    s.finished = last && !stop_requested_.load() && abandoned_ == 0 && pending == 0 &&
+                 unstarted_ == 0 && interrupted_.load() == 0;
+    try {
+      store_->save(s);
+      ++commits_;
+    } catch (...) {
+      record_failure("state " + report_.state_dir, std::current_exception());
+    }
+  }
+
   stage_context context_for(const stage_decl& d, net::any_io_executor ex) {
     stage_context ctx;
     ctx.name = d.display_name;
@@ -246,6 +435,7 @@ class pipeline_run {
         auto s = net::make_strand(ioc_);
         producer_strands_.push_back(s);
         producers_.push_back(d.info->make_producer(context_for(d, s)));
+        resume_producer(producers_.size() - 1);
         if (auto t = producers_.back()->total()) {
           total_ = total_.value_or(0) + *t;
         } else {
@@ -261,7 +451,11 @@ class pipeline_run {
         auto s = net::make_strand(ioc_);
         sink_state st;
         st.name = d.display_name;
-        st.stage = d.info->make_sink(context_for(d, s));
+        auto ctx = context_for(d, s);
+        if (prior_ && sinks_.size() < prior_->sinks.size()) {
+          ctx.resume_position = prior_->sinks[sinks_.size()].position.value_or("");
+        }
+        st.stage = d.info->make_sink(std::move(ctx));
         if (!d.when.empty()) {
           std::string err;
           int col = 0;
@@ -270,12 +464,20 @@ class pipeline_run {
             throw config_error("when", "bad 'when' filter: " + err);
           }
         }
-        st.queue = std::make_unique<bounded_queue<result_ptr>>(sink_queue_capacity);
+        st.queue = std::make_unique<bounded_queue<routed>>(sink_queue_capacity);
         sink_strands_.push_back(s);
         sinks_.push_back(std::move(st));
       }
       keep_bodies_ = std::any_of(sinks_.begin(), sinks_.end(),
                                  [](const sink_state& s) { return s.stage->wants_bodies(); });
+      if (store_) {
+        tracker_ = std::make_unique<detail::commit_tracker>(producers_.size(), sinks_.size(),
+                                                            prior_ ? &*prior_ : nullptr);
+      }
+    } catch (const resume_error& e) {
+      report_.stage_error = e.what();
+      report_.exit_code = 2;
+      return false;
     } catch (const config_error& e) {
       source_mark m =
           current->marks.count(e.option()) ? current->marks.at(e.option()) : current->marks.at("");
@@ -418,6 +620,17 @@ class pipeline_run {
                       workers_gate_.leave();
                     }));
     }
+    if (opts_.progress) {
+      progress_ = opts_.progress_factory ? opts_.progress_factory() : make_stderr_progress();
+      net::co_spawn(control_, drive_progress(), [this](std::exception_ptr e) {
+        if (e) {
+          record_failure("progress", e);
+        }
+      });
+    }
+  }
+
+  void spawn_producers() {
     for (std::size_t i = 0; i < producers_.size(); ++i) {
       producers_gate_.enter();
       net::co_spawn(producer_strands_[i], drive_producer(i),
@@ -428,14 +641,6 @@ class pipeline_run {
                           }
                           producers_gate_.leave();
                         }));
-    }
-    if (opts_.progress) {
-      progress_ = opts_.progress_factory ? opts_.progress_factory() : make_stderr_progress();
-      net::co_spawn(control_, drive_progress(), [this](std::exception_ptr e) {
-        if (e) {
-          record_failure("progress", e);
-        }
-      });
     }
   }
 
@@ -456,6 +661,18 @@ class pipeline_run {
   // The lifecycle, step by step.
   net::awaitable<void> control() {
     spawn_stages();
+    if (tracker_) {
+      // The sinks' starting positions are saved before any item flows, so a
+      // crash at any later moment finds a state to resume from.
+      co_await commit_round();
+      net::co_spawn(control_, drive_commits(), [this](std::exception_ptr e) {
+        if (e) {
+          record_failure("state", e);
+        }
+        commits_ended_.set();
+      });
+    }
+    spawn_producers();
     co_await close_gate(producers_gate_, "producer");
     // Every item pushed is either consumed, dropped unstarted by a stop, or
     // (after a second signal) abandoned.
@@ -469,6 +686,12 @@ class pipeline_run {
     }
     cancel_workers();
     co_await close_gate(workers_gate_, "consumer worker");
+    if (tracker_) {
+      // The last commit is the sinks' own, when their queues close.
+      commits_stop_ = true;
+      commit_timer_.cancel();
+      co_await commits_ended_.wait();
+    }
     queue_.close();
     for (auto& s : sinks_) {
       s.queue->close();
@@ -476,6 +699,9 @@ class pipeline_run {
     // Sinks hold what is complete: they get all the time they need (a third
     // signal is the way out).
     co_await sinks_gate_.close();
+    if (tracker_) {
+      save_state(true);
+    }
     if (abandoned_ == 0) {
       try {
         co_await consumer_->close();
@@ -507,12 +733,22 @@ class pipeline_run {
     auto& st = producer_states_[index];
     std::vector<item> batch;
     batch.reserve(producer_batch);
+    const auto p = static_cast<std::uint32_t>(index);
+    std::uint64_t seq = prior_ && index < prior_->producers.size()
+                            ? prior_->producers[index].watermark()
+                            : 0;
     try {
       for (bool more = true; more && !stop_requested_.load(std::memory_order_relaxed);) {
         batch.clear();
         more = co_await prod.next(batch, producer_batch);
         for (auto& it : batch) {
-          it.producer = static_cast<std::uint32_t>(index);
+          it.producer = p;
+          it.seq = seq++;
+          // Done by an earlier run (above its watermark): not again.
+          if (prior_ && tracker_->is_done(p, it.seq)) {
+            ++skipped_done_;
+            continue;
+          }
           if (!queue_.try_push(it)) {
             co_await queue_.push(std::move(it));
           }
@@ -561,6 +797,8 @@ class pipeline_run {
       auto enqueued = it.enqueued_at;
       auto idx = it.index;
       auto producer = it.producer;
+      const auto key = detail::item_key(it.producer, it.seq);
+      const auto resume_offset = it.resume_offset;
       std::string url = it.url;
       auto started = clock::now();
       result r;
@@ -593,6 +831,14 @@ class pipeline_run {
         cancelled = true;
         co_await net::this_coro::reset_cancellation_state();
         co_await net::this_coro::throw_if_cancelled(false);
+      }
+      if (cancelled && tracker_) {
+        // With state, a cancelled item is not done: the next run fetches
+        // it, and no sink gets a `cancelled` record for it.
+        interrupted_.fetch_add(1, std::memory_order_relaxed);
+        m.busy.store(0, std::memory_order_relaxed);
+        queue_.task_done();
+        break;
       }
       auto finished = clock::now();
       if (r.url.empty()) {
@@ -629,7 +875,7 @@ class pipeline_run {
       }
       m.bytes.fetch_add(r.bytes, std::memory_order_relaxed);
       // A streamed body's file goes with the last sink's reference.
-      co_await deliver(detail::share_result(std::move(r), temp_dir_));
+      co_await deliver(detail::share_result(std::move(r), temp_dir_), key, resume_offset);
       m.done.fetch_add(1, std::memory_order_relaxed);
       m.busy.store(0, std::memory_order_relaxed);
       queue_.task_done();
@@ -654,12 +900,27 @@ class pipeline_run {
     }
   }
 
-  net::awaitable<void> deliver(result_ptr r) {
-    for (auto& s : sinks_) {
-      if (s.filter && !s.filter->matches(*r)) {
+  // Hands a result to every sink whose filter takes it. With state, the
+  // sinks that hold the item from an earlier run are skipped, and the
+  // tracker learns which sinks must commit it before it is done.
+  net::awaitable<void> deliver(result_ptr r, std::uint64_t key, std::uint64_t resume_offset) {
+    std::uint64_t held = 0, mask = 0;
+    if (tracker_) {
+      held = prior_ ? tracker_->held_by(key) : 0;
+      for (std::size_t i = 0; i < sinks_.size(); ++i) {
+        auto bit = std::uint64_t{1} << i;
+        if (!(held & bit) && (!sinks_[i].filter || sinks_[i].filter->matches(*r))) {
+          mask |= bit;
+        }
+      }
+      tracker_->delivered(key, mask, resume_offset);
+    }
+    for (std::size_t i = 0; i < sinks_.size(); ++i) {
+      auto& s = sinks_[i];
+      if (tracker_ ? !(mask & (std::uint64_t{1} << i)) : s.filter && !s.filter->matches(*r)) {
         continue;
       }
-      result_ptr shared = r;  // try_push moves from its argument on success
+      routed shared{r, key};  // try_push moves from its argument on success
       if (!s.queue->try_push(shared)) {
         // Full: wait (backpressure from a slow sink). Closed: the sink failed.
         auto [ec] = co_await s.queue->push(std::move(shared), net::as_tuple(net::use_awaitable));
@@ -668,9 +929,15 @@ class pipeline_run {
     }
   }
 
+  // Writes a sink's results in batches. A commit marker (with state) makes
+  // the sink commit what it wrote, and tells the tracker which items that
+  // covered; the queue closing makes the last commit.
   net::awaitable<void> drive_sink(std::size_t index) {
     auto& s = sinks_[index];
+    std::vector<routed> popped;
     std::vector<result_ptr> batch;
+    std::vector<std::uint64_t> uncommitted;
+    popped.reserve(sink_batch);
     batch.reserve(sink_batch);
     bool failed = false;
     try {
@@ -679,20 +946,52 @@ class pipeline_run {
         if (ec) {
           break;
         }
-        batch.push_back(std::move(r));
-        s.queue->try_pop_bulk(batch, sink_batch - 1);
-        co_await s.stage->write(batch);
-        batch.clear();
+        popped.push_back(std::move(r));
+        s.queue->try_pop_bulk(popped, sink_batch - 1);
+        for (auto& e : popped) {
+          if (e.r) {
+            batch.push_back(std::move(e.r));
+            if (tracker_) {
+              uncommitted.push_back(e.key);
+            }
+            continue;
+          }
+          // A commit marker: write what came before it, then commit.
+          if (!batch.empty()) {
+            co_await s.stage->write(batch);
+            batch.clear();
+          }
+          e.key = 1;  // counted: the failure path below must not count it again
+          co_await sink_commit(index, uncommitted);
+          sink_round_done();
+        }
+        popped.clear();
+        if (!batch.empty()) {
+          co_await s.stage->write(batch);
+          batch.clear();
+        }
+      }
+      if (tracker_) {
+        co_await sink_commit(index, uncommitted);
       }
     } catch (...) {
       record_failure(s.name, std::current_exception());
       failed = true;
     }
     if (failed) {
-      // Drop what is queued for this sink so no worker waits on it.
+      // Drop what is queued for this sink so no worker waits on it; a
+      // commit marker among it still counts for its round.
       s.queue->close();
-      result_ptr drop;
+      routed drop;
+      for (auto& e : popped) {
+        if (!e.r && e.key == 0) {
+          sink_round_done();
+        }
+      }
       while (s.queue->try_pop(drop)) {
+        if (!drop.r) {
+          sink_round_done();
+        }
       }
     }
     try {
@@ -702,6 +1001,12 @@ class pipeline_run {
         record_failure(s.name, std::current_exception());
       }
     }
+  }
+
+  net::awaitable<void> sink_commit(std::size_t index, std::vector<std::uint64_t>& keys) {
+    auto position = co_await sinks_[index].stage->commit();
+    tracker_->committed(index, std::move(position), keys);
+    keys.clear();
   }
 
   net::awaitable<void> drive_progress() {
@@ -784,6 +1089,9 @@ class pipeline_run {
     r.items_per_s = r.elapsed_s > 0 ? static_cast<double>(r.consumed) / r.elapsed_s : 0;
     r.queue_high_water = queue_.high_water_mark();
     r.unstarted = unstarted_;
+    r.interrupted = interrupted_.load();
+    r.commits = commits_;
+    r.commit_s = std::chrono::duration<double>(commit_time_).count();
     if (signal_exit_ != 0) {
       r.exit_code = signal_exit_;
     } else if (stage_failed_.load()) {
@@ -815,6 +1123,21 @@ class pipeline_run {
   event abort_;
   event stopping_;  ///< request_stop was called (a signal, a failure, stop_after_failed)
   std::filesystem::path temp_dir_;
+
+  // Resumable runs (all null/empty without state).
+  std::unique_ptr<detail::state_store> store_;
+  std::optional<detail::saved_state> prior_;  ///< the unfinished run resumed
+  std::unique_ptr<detail::commit_tracker> tracker_;
+  std::string config_hash_;
+  std::size_t round_pending_ = 0;  ///< sinks yet to commit this round (control strand)
+  net::steady_timer round_timer_;
+  net::steady_timer commit_timer_;
+  bool commits_stop_ = false;  ///< control strand
+  event commits_ended_;
+  std::uint64_t commits_ = 0;
+  clock::duration commit_time_{};
+  std::atomic<std::uint64_t> skipped_done_{0};
+  std::atomic<std::uint64_t> interrupted_{0};
 
   std::vector<std::unique_ptr<producer>> producers_;
   std::vector<strand_t> producer_strands_;

@@ -1,5 +1,6 @@
 // Core producers: range (a URL template over an index range), list (inline
 // URLs) and file (one URL per line, streamed; `-` reads stdin).
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 
@@ -35,6 +36,12 @@ class range_producer final : public producer {
     return next_ >= to_ ? 0 : static_cast<std::uint64_t>((to_ - next_ + step_ - 1) / step_);
   }
 
+  bool resumable() const override { return true; }
+  void skip_to(std::uint64_t count, std::uint64_t) override {
+    auto left = static_cast<std::uint64_t>(*total());
+    next_ = count >= left ? to_ : next_ + static_cast<std::int64_t>(count) * step_;
+  }
+
  private:
   url_template tmpl_;
   std::int64_t next_, to_, step_;
@@ -51,7 +58,12 @@ class list_producer final : public producer {
     co_return pos_ < urls_.size();
   }
 
-  std::optional<std::uint64_t> total() const override { return urls_.size(); }
+  std::optional<std::uint64_t> total() const override { return urls_.size() - pos_; }
+
+  bool resumable() const override { return true; }
+  void skip_to(std::uint64_t count, std::uint64_t) override {
+    pos_ = static_cast<std::size_t>(std::min<std::uint64_t>(count, urls_.size()));
+  }
 
  private:
   std::vector<std::string> urls_;
@@ -62,7 +74,8 @@ class file_producer final : public producer {
  public:
   explicit file_producer(const stage_context& ctx) {
     auto path = ctx.opts.get_string("path");
-    if (path == "-") {
+    stdin_ = path == "-";
+    if (stdin_) {
       in_ = &std::cin;
     } else {
       file_.open(ctx.resolve(path));
@@ -79,17 +92,31 @@ class file_producer final : public producer {
     std::string line;
     while (out.size() < max && std::getline(*in_, line)) {
       ++line_no_;
+      // Counted, not tellg(): the offset of the next line, for resuming.
+      offset_ += line.size() + 1;
       auto b = line.find_first_not_of(" \t\r");
       if (b == std::string::npos || line[b] == '#') {
         continue;
       }
       auto e = line.find_last_not_of(" \t\r");
-      out.push_back(item{line.substr(b, e - b + 1), index_++});
+      item it{line.substr(b, e - b + 1), index_++};
+      it.resume_offset = offset_;
+      out.push_back(std::move(it));
     }
     co_return static_cast<bool>(*in_);
   }
 
+  // A file resumes at a byte offset; stdin cannot be read again.
+  bool resumable() const override { return !stdin_; }
+  void skip_to(std::uint64_t count, std::uint64_t offset) override {
+    file_.seekg(static_cast<std::streamoff>(offset));
+    offset_ = offset;
+    index_ = count;
+  }
+
  private:
+  bool stdin_ = false;
+  std::uint64_t offset_ = 0;
   std::ifstream file_;
   std::istream* in_ = nullptr;
   std::uint64_t line_no_ = 0;

@@ -382,6 +382,19 @@ fs::path body_store::store(const result& r) {
   return rel;
 }
 
+void body_store::sync_all() {
+  int fd = ::open(opts_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || ::syncfs(fd) != 0) {
+    int e = errno;
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    errno = e;
+    throw_errno("cannot sync", opts_.dir);
+  }
+  ::close(fd);
+}
+
 void body_store::sync_dirs() {
   for (auto it = dirty_dirs_.begin(); it != dirty_dirs_.end();) {
     int fd = ::open(it->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -80,6 +80,9 @@ class body_store {
 
   /// fsync the directories renamed into since the last call (with `fsync`).
   void sync_dirs();
+  /// syncfs(2) on the file system of the directory: every file stored so
+  /// far is on disk. Throws std::system_error.
+  void sync_all();
 
   const std::filesystem::path& dir() const noexcept { return opts_.dir; }
 

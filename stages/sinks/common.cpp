@@ -343,6 +343,24 @@ void append_file::append(std::string_view data) {
   size_ += regular_ ? data.size() : 0;
 }
 
+void append_file::cut_to(std::uint64_t size) {
+  if (!regular_) {
+    return;
+  }
+  if (size > size_) {
+    throw std::runtime_error(fmt::format(
+        "{} is shorter ({} bytes) than at the last commit of the run being resumed ({} bytes): "
+        "it was changed outside sluice; run with --fresh to start over",
+        path_.string(), size_, size));
+  }
+  if (size < size_) {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0 || ::fsync(fd_) != 0) {
+      throw_errno("cannot cut back (resuming)", path_);
+    }
+    size_ = size;
+  }
+}
+
 void append_file::sync() {
   if (regular_ && ::fsync(fd_) != 0) {
     throw_errno("cannot fsync", path_);
@@ -355,6 +373,7 @@ struct flush_timer::state {
   bool armed = false;
   bool cancelled = false;
   bool busy = false;
+  std::uint64_t generation = 0;  ///< bumped by cancel: an older wake-up does nothing
   std::exception_ptr error;
 };
 
@@ -372,14 +391,15 @@ void flush_timer::arm(std::chrono::nanoseconds after, std::function<net::awaitab
   state_->armed = true;
   state_->timer.expires_after(after);
   auto st = state_;
+  auto generation = st->generation;
   // The coroutine holds the state, not the sink: once cancelled it only
   // wakes to find `cancelled` set and never touches the (maybe gone) sink.
   net::co_spawn(
       st->timer.get_executor(),
-      [st, flush = std::move(flush)]() -> net::awaitable<void> {
+      [st, generation, flush = std::move(flush)]() -> net::awaitable<void> {
         boost::system::error_code ec;
         co_await st->timer.async_wait(net::redirect_error(net::use_awaitable, ec));
-        if (st->cancelled) {
+        if (st->cancelled || st->generation != generation) {
           co_return;
         }
         st->armed = false;
@@ -402,7 +422,14 @@ void flush_timer::arm(std::chrono::nanoseconds after, std::function<net::awaitab
 void flush_timer::cancel() {
   state_->cancelled = true;
   state_->armed = false;
+  ++state_->generation;
   state_->timer.cancel();
+}
+
+net::awaitable<void> flush_timer::drain() {
+  co_await shutdown();
+  state_->cancelled = false;
+  rethrow();
 }
 
 net::awaitable<void> flush_timer::shutdown() {

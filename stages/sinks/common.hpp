@@ -115,6 +115,10 @@ class append_file {
   void append(std::string_view data);
   /// fsync(2). Throws std::system_error.
   void sync();
+  /// Resuming: cuts the file back to `size` (what the last commit left) and
+  /// fsyncs. Throws std::runtime_error when the file is shorter than that
+  /// (changed outside sluice), std::system_error when it cannot.
+  void cut_to(std::uint64_t size);
   /// Size of the file (0 for special files).
   std::uint64_t size() const noexcept { return size_; }
   /// Bytes of a torn last record removed when opening.
@@ -146,6 +150,9 @@ class flush_timer {
   void cancel();
   /// Cancels, then waits until a flush that already started has finished.
   boost::asio::awaitable<void> shutdown();
+  /// Like shutdown, then re-enables arm() and rethrows what a timed flush
+  /// threw: for a commit, which flushes itself and goes on.
+  boost::asio::awaitable<void> drain();
   void rethrow();
 
   /// After a write buffered its records: runs `flush` now when `due` (a batch

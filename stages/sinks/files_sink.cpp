@@ -35,6 +35,20 @@ class files_sink final : public sink {
 
   net::awaitable<void> close() override { co_await sync(); }
 
+  // Files are replaced by rename, so a resumed run that stores a body again
+  // replaces it: no position is needed. Everything renamed so far is made
+  // durable at once (syncfs) rather than one fsync per file.
+  net::awaitable<std::optional<std::string>> commit() override {
+    auto store = store_;
+    std::string what = "syncing " + store->dir().string();
+    std::function<void()> step = [store] {
+      store->sync_dirs();
+      store->sync_all();
+    };
+    co_await with_retries(ctx_, retry_, std::move(what), std::move(step));
+    co_return std::string();
+  }
+
  private:
   net::awaitable<void> sync() {
     auto store = store_;

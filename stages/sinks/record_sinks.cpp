@@ -18,12 +18,29 @@ class record_sink : public sink {
   record_sink(const stage_context& ctx, const std::filesystem::path& path, record_format format,
               bool append, batching batch, retry_policy retry)
       : ctx_(ctx), batch_(batch), retry_(retry), timer_(ctx.executor) {
-    file_ = std::make_unique<append_file>(path, format, !append);
-    if (file_->repaired_bytes() > 0) {
+    // Resuming, the file is cut back to its last commit; otherwise emptied
+    // unless `append`.
+    const bool resuming = ctx.resume_position.has_value();
+    file_ = std::make_unique<append_file>(path, format, !append && !resuming);
+    if (resuming) {
+      file_->cut_to(std::stoull(ctx.resume_position->empty() ? "0" : *ctx.resume_position));
+    } else if (file_->repaired_bytes() > 0) {
       ctx_.log(log_level::warn,
                fmt::format("{}: removed a torn last record ({} bytes) left by an earlier crash",
                            path.string(), file_->repaired_bytes()));
     }
+  }
+
+  // Everything written so far is appended and fsync'd; the position is the
+  // file's size, which a resumed run cuts the file back to.
+  net::awaitable<std::optional<std::string>> commit() override {
+    co_await timer_.drain();
+    co_await flush();
+    auto* file = file_.get();
+    std::string what = "syncing " + file->path().string();
+    std::function<void()> step = [file] { file->sync(); };
+    co_await with_retries(ctx_, retry_, std::move(what), std::move(step));
+    co_return std::to_string(file_->size());
   }
 
   net::awaitable<void> write(const std::vector<result_ptr>& batch) override {

@@ -155,6 +155,29 @@ class sqlite_sink final : public sink {
                                  cfg_.batch_interval, [this] { return flush(); });
   }
 
+  // Rows are upserted by URL, so a resumed run that stores a URL again
+  // replaces its row: no position is needed. The checkpoint fsyncs the WAL
+  // and the database (a COMMIT in WAL mode with synchronous=NORMAL survives
+  // a crash of the process but not of the machine); syncfs covers the body
+  // files stored beside it.
+  net::awaitable<std::optional<std::string>> commit() override {
+    co_await timer_.drain();
+    co_await flush();
+    std::string what = "committing " + cfg_.path.string();
+    std::function<void()> step = [this] {
+      int rc = sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                         nullptr);
+      if (rc != SQLITE_OK) {
+        db_.fail("checkpoint");
+      }
+      if (bodies_) {
+        bodies_->sync_all();
+      }
+    };
+    co_await with_retries(ctx_, cfg_.retry, std::move(what), std::move(step));
+    co_return std::string();
+  }
+
   net::awaitable<void> close() override {
     co_await timer_.close([this] { return flush(); });
     // Fold the WAL back into the database so the file stands alone; a busy
@@ -171,13 +194,13 @@ class sqlite_sink final : public sink {
     pending_.clear();
     // Named locals, not temporaries, in the co_await (g++ 12).
     std::string what = fmt::format("writing {} rows to {}", rows->size(), cfg_.path.string());
-    std::function<void()> step = [this, rows] { commit(*rows); };
+    std::function<void()> step = [this, rows] { write_rows(*rows); };
     co_await with_retries(ctx_, cfg_.retry, std::move(what), std::move(step));
   }
 
   // One transaction for the whole batch: either every row is in, or none
   // (ROLLBACK), so a retry never half-applies.
-  void commit(const std::vector<result_ptr>& rows) {
+  void write_rows(const std::vector<result_ptr>& rows) {
     std::vector<std::string> paths(rows.size());
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const result& r = *rows[i];

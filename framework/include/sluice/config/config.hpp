@@ -1,6 +1,7 @@
 // Loading and validating a pipeline file.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -68,6 +69,18 @@ struct failure_budget {
   }
 };
 
+/// Resumable runs: where the state lives and how often sinks commit
+/// (`state:`, `commit:`; README "Resuming and exactly-once").
+/// Thread safety: a plain value.
+struct state_options {
+  bool enabled = true;  ///< `state: false` (or `--no-state`) turns it off
+  /// The state directory as written, relative to the pipeline file's
+  /// directory; empty: `.sluice/<name>` beside the pipeline file.
+  std::string dir;
+  std::chrono::nanoseconds commit_interval = std::chrono::seconds(1);  ///< `commit.interval`
+  std::uint64_t commit_items = 10000;                                  ///< `commit.items`
+};
+
 /// A fully validated pipeline.
 /// Thread safety: a plain value.
 struct pipeline_config {
@@ -80,6 +93,8 @@ struct pipeline_config {
   std::uint32_t workers = 1;
   failure_budget max_failed;            ///< `max_failed:` (exit 3 beyond it)
   std::uint64_t stop_after_failed = 0;  ///< `stop_after_failed:` stop gracefully at N (0: never)
+  state_options state;                  ///< `state:` and `commit:`
+  std::string dedup;                    ///< `dedup:` "url", or empty (off)
   std::vector<stage_decl> sinks;
   std::vector<stage_decl> services;
   /// Services are constructed while loading (their variables feed

@@ -22,6 +22,13 @@ struct item {
   std::uint64_t index = 0;
   std::uint32_t producer = 0;
   clock::time_point enqueued_at{};
+  /// Where the producer resumes after this item, for producers that resume
+  /// by position (file: the byte offset of the next line); 0 for producers
+  /// that resume by count (range, list). See producer::skip_to.
+  std::uint64_t resume_offset = 0;
+  /// Set by the runtime: the item's ordinal among its producer's items (0,
+  /// 1, 2, ...), which the state of a resumable run counts by.
+  std::uint64_t seq = 0;
 };
 
 /// Hook called by bounded_queue when an item enters the queue (found by ADL),

@@ -35,6 +35,12 @@
 /// whenever either changes incompatibly.
 #define SLUICE_PLUGIN_API_VERSION 1
 
+/// The version of the stage API (the classes and structs of
+/// `sluice/stage/stage.hpp` and `sluice/core/item.hpp`), part of the ABI tag.
+/// 2: item::resume_offset, producer::resumable/skip_to, sink::commit and
+/// stage_context::resume_position (resumable runs).
+#define SLUICE_STAGE_ABI_VERSION 2
+
 /// The name of the symbol every plugin exports.
 #define SLUICE_PLUGIN_ENTRY_NAME "sluice_plugin_entry"
 
@@ -74,11 +80,12 @@
 #endif
 
 /// The ABI tag, computed from the same macros in the host and in a plugin:
-/// for example `gcc-12.2;libstdc++-12-cxx11;boost-108100;sluice-0.2.0`.
+/// for example `gcc-12.2;libstdc++-12-cxx11;boost-108100;sluice-0.2.0;stage-2`.
 // clang-format off
 #define SLUICE_PLUGIN_ABI_TAG                                                    \
   SLUICE_PLUGIN_DETAIL_COMPILER ";" SLUICE_PLUGIN_DETAIL_STDLIB                  \
-  ";boost-" SLUICE_PLUGIN_DETAIL_STR(BOOST_VERSION) ";sluice-" SLUICE_VERSION
+  ";boost-" SLUICE_PLUGIN_DETAIL_STR(BOOST_VERSION) ";sluice-" SLUICE_VERSION \
+  ";stage-" SLUICE_PLUGIN_DETAIL_STR(SLUICE_STAGE_ABI_VERSION)
 // clang-format on
 
 /// Marks the entry point as exported even when a plugin builds with hidden

@@ -55,6 +55,15 @@ struct run_report {
       stop_reason;  ///< "", "SIGINT", "SIGTERM", "SIGHUP", "stage failed", "stop_after_failed"
   std::string stage_error;  ///< "<stage>: <what>" when a stage threw
   int exit_code = 0;
+  /// Items cancelled in flight by a second signal and, with state, left for
+  /// the next run (not delivered to sinks).
+  std::uint64_t interrupted = 0;
+  /// Resumable runs: the state directory ("" without state), the items done
+  /// by earlier runs, and this run's commits with their total duration.
+  std::string state_dir;
+  std::uint64_t resumed_done = 0;
+  std::uint64_t commits = 0;
+  double commit_s = 0;
   std::string max_failed = "0";  ///< the run's `max_failed:` as written ("0", "10", "2%")
   bool too_many_failed = false;  ///< failed exceeded max_failed (exit code 3)
 
@@ -75,6 +84,13 @@ struct run_options {
   /// With `progress`: makes the reporter (default: make_stderr_progress()).
   /// A throw from the reporter is a failure like a stage's (exit 1).
   std::function<std::unique_ptr<progress_reporter>()> progress_factory;
+  /// Keep a resumable state (README "Resuming and exactly-once"): in
+  /// `state_dir`, or else in the pipeline's `state:` directory, or else
+  /// `.sluice/<name>` beside the pipeline file. Off when the pipeline says
+  /// `state: false`. `fresh` discards an unfinished run's state.
+  bool state = false;
+  std::optional<std::string> state_dir;
+  bool fresh = false;
 };
 
 /// Runs the pipeline to completion: producers → queue.join() → workers

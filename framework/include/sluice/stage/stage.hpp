@@ -40,6 +40,11 @@ struct stage_context {
   std::filesystem::path base_dir;
   std::filesystem::path temp_dir;
   std::function<bool()> stop_requested = [] { return false; };
+  /// For a sink of a resumed run: the position its last durable commit()
+  /// returned. The sink restores that state when constructed (jsonl: cuts
+  /// the file back to that size) instead of what a fresh run does
+  /// (truncating, unless `append`). Unset in a fresh run.
+  std::optional<std::string> resume_position;
   std::function<void(log_level, std::string_view)> log_sink;
 
   /// Writes one line to the pipeline's log (stderr), prefixed with `name`.
@@ -62,6 +67,20 @@ class producer {
   virtual boost::asio::awaitable<bool> next(std::vector<item>& out, std::size_t max) = 0;
   /// How many items this producer will emit, when known up front (for progress).
   virtual std::optional<std::uint64_t> total() const { return std::nullopt; }
+
+  /// Resumable runs (optional; stage ABI 2). True when skip_to() works. A
+  /// resumed run whose producer is not resumable (stdin, a plugin without
+  /// this API) fails with a message instead of guessing.
+  virtual bool resumable() const { return false; }
+  /// Called at most once, before the first next(), when a run resumes: the
+  /// first `count` items this producer emits are done; continue with the
+  /// one after them. `offset` is the resume_offset the producer set on item
+  /// `count - 1` (0 when count is 0, or for producers that resume by count).
+  /// total() then counts what is left.
+  virtual void skip_to(std::uint64_t count, std::uint64_t offset) {
+    (void)count;
+    (void)offset;
+  }
 };
 
 /// Identity of one consumer worker. `executor` is the worker's own strand.
@@ -133,6 +152,17 @@ class sink {
   /// of a pipeline does, consumers are told they need not keep bodies
   /// (worker_info::keep_bodies). Read once, after construction.
   virtual bool wants_bodies() const { return true; }
+
+  /// Resumable runs (optional; stage ABI 2). Makes everything passed to
+  /// write() so far durable (jsonl: written and fsync'd; sqlite: COMMIT;
+  /// files: renamed and fsync'd) and returns the position to restore on
+  /// resume (see stage_context::resume_position). The runtime calls it on
+  /// the sink's strand between writes, every `commit:` interval and at the
+  /// end. A sink that keeps nothing durable returns nullopt (the default):
+  /// its output is at-least-once across a crash. A throw is a write failure.
+  virtual boost::asio::awaitable<std::optional<std::string>> commit() {
+    co_return std::nullopt;
+  }
 };
 
 /// A service runs beside a pipeline (for example the built-in HTTP origin).
