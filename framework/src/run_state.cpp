@@ -432,8 +432,15 @@ json::value sorted(const json::value& v) {
 
 }  // namespace
 
+std::string canonical_text(const json::value& v) {
+  return json::serialize(sorted(v));
+}
+
 std::string canonical_hash(const json::value& v) {
-  auto text = json::serialize(sorted(v));
+  return sha256_hex(canonical_text(v));
+}
+
+std::string sha256_hex(const std::string& text) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);

@@ -163,5 +163,9 @@ class state_store {
 /// SHA-256 (hex) of a JSON value serialised with every object's keys
 /// sorted, so the order keys were written in does not matter.
 std::string canonical_hash(const boost::json::value& v);
+/// The JSON text canonical_hash hashes.
+std::string canonical_text(const boost::json::value& v);
+/// SHA-256 of `text`, in hex.
+std::string sha256_hex(const std::string& text);
 
 }  // namespace sluice::detail

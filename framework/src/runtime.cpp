@@ -182,7 +182,21 @@ std::string config_hash(const pipeline_config& cfg) {
   o["consumer"] = stage(cfg.consumer);
   o["sinks"] = std::move(sinks);
   o["dedup"] = cfg.dedup;
-  return detail::canonical_hash(o);
+  // A service's variables (the built-in origin's random port) differ from
+  // run to run: hash them by name, not by value.
+  auto text = detail::canonical_text(o);
+  for (const auto& svc : cfg.service_instances) {
+    for (const auto& [name, value] : svc->variables()) {
+      if (value.empty()) {
+        continue;
+      }
+      for (auto pos = text.find(value); pos != std::string::npos;
+           pos = text.find(value, pos + name.size() + 3)) {
+        text.replace(pos, value.size(), "${" + name + "}");
+      }
+    }
+  }
+  return detail::sha256_hex(text);
 }
 
 struct alignas(64) producer_state {
