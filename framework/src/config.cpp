@@ -694,19 +694,18 @@ class loader {
         error(mark_of(c), "commit",
               "'commit' must be a mapping, for example {interval: 1s, items: 10000}");
       } else {
-        option_schema cs = {{.name = "interval",
-                             .type = option_type::duration,
-                             .default_value = "1s"},
-                            {.name = "items",
-                             .type = option_type::integer,
-                             .default_value = "10000",
-                             .minimum = 1}};
+        option_schema cs = {
+            {.name = "interval", .type = option_type::duration, .default_value = "1s"},
+            {.name = "items",
+             .type = option_type::integer,
+             .default_value = "10000",
+             .minimum = 1}};
         json::object values;
         std::map<std::string, source_mark> marks;
         if (convert_fields(c, cs, "commit", {}, values, marks)) {
           options o(std::move(values), "commit");
-          cfg_.state.commit_interval =
-              std::max<std::chrono::nanoseconds>(o.get_duration("interval"), std::chrono::milliseconds(1));
+          cfg_.state.commit_interval = std::max<std::chrono::nanoseconds>(
+              o.get_duration("interval"), std::chrono::milliseconds(1));
           cfg_.state.commit_items = static_cast<std::uint64_t>(o.get_int("items"));
         }
       }
@@ -723,8 +722,8 @@ class loader {
 
   void validate_root(const YAML::Node& root) {
     static const std::vector<std::string> keys = {
-        "name",    "threads",    "queue",      "producers",         "consumers", "sinks",
-        "plugins", "max_failed", "stop_after_failed", "state", "commit",    "dedup"};
+        "name",       "threads",           "queue", "producers", "consumers", "sinks", "plugins",
+        "max_failed", "stop_after_failed", "state", "commit",    "dedup"};
     std::vector<std::string> known = keys;
     // Plugins first: they may register stage and service types used below.
     if (auto p = root["plugins"]) {

@@ -96,8 +96,9 @@ std::string run_report::to_text() const {
     out += fmt::format("  unstarted {} (queued when the run stopped; not fetched)\n", unstarted);
   }
   if (interrupted > 0) {
-    out += fmt::format("  interrupted {} (cancelled in flight; not done: the next run fetches them)\n",
-                       interrupted);
+    out +=
+        fmt::format("  interrupted {} (cancelled in flight; not done: the next run fetches them)\n",
+                    interrupted);
   }
   if (!state_dir.empty()) {
     out += fmt::format("  state     {}  resumed with {} done  commits {} ({:.3f}s)\n", state_dir,

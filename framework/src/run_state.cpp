@@ -109,8 +109,7 @@ std::uint64_t saved_state::done_count() const {
   return n;
 }
 
-commit_tracker::commit_tracker(std::size_t producers, std::size_t sinks,
-                               const saved_state* prior)
+commit_tracker::commit_tracker(std::size_t producers, std::size_t sinks, const saved_state* prior)
     : producers_(producers), positions_(sinks) {
   if (prior == nullptr) {
     return;
@@ -139,7 +138,6 @@ void commit_tracker::mark_done(std::uint32_t producer, std::uint64_t seq, std::u
 void commit_tracker::done_locked(std::uint64_t key, std::uint64_t offset) {
   producers_[key >> 48].mark_done(key & ((std::uint64_t{1} << 48) - 1), offset);
   prior_held_.erase(key);
-  ++done_since_;
 }
 
 std::uint64_t commit_tracker::held_by(std::uint64_t key) const {
@@ -150,6 +148,7 @@ std::uint64_t commit_tracker::held_by(std::uint64_t key) const {
 
 void commit_tracker::delivered(std::uint64_t key, std::uint64_t mask, std::uint64_t offset) {
   std::lock_guard lock(mutex_);
+  ++delivered_since_;
   if (mask == 0) {
     done_locked(key, offset);
     return;
@@ -179,9 +178,9 @@ void commit_tracker::committed(std::size_t sink, std::optional<std::string> posi
   }
 }
 
-std::uint64_t commit_tracker::done_since_snapshot() const {
+std::uint64_t commit_tracker::delivered_since_snapshot() const {
   std::lock_guard lock(mutex_);
-  return done_since_;
+  return delivered_since_;
 }
 
 saved_state commit_tracker::snapshot(std::uint64_t* pending) {
@@ -207,7 +206,7 @@ saved_state commit_tracker::snapshot(std::uint64_t* pending) {
   if (pending) {
     *pending = pending_.size();
   }
-  done_since_ = 0;
+  delivered_since_ = 0;
   return s;
 }
 
@@ -257,7 +256,8 @@ struct stmt {
 
 }  // namespace
 
-state_store::state_store(const std::filesystem::path& dir) : dir_(dir), db_(std::make_unique<db>()) {
+state_store::state_store(const std::filesystem::path& dir)
+    : dir_(dir), db_(std::make_unique<db>()) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {
@@ -412,8 +412,7 @@ json::value sorted(const json::value& v) {
     for (const auto& e : v.as_object()) {
       kv.emplace_back(std::string(e.key()), &e.value());
     }
-    std::sort(kv.begin(), kv.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::sort(kv.begin(), kv.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     json::object o;
     for (const auto& [k, p] : kv) {
       o[k] = sorted(*p);

@@ -113,8 +113,9 @@ class commit_tracker {
   /// the items it received since its previous commit.
   void committed(std::size_t sink, std::optional<std::string> position,
                  const std::vector<std::uint64_t>& keys);
-  /// Done items since the last snapshot (for `commit.items`).
-  std::uint64_t done_since_snapshot() const;
+  /// Items delivered since the last snapshot (for `commit.items`): they
+  /// are done only once committed, so this bounds what waits for a commit.
+  std::uint64_t delivered_since_snapshot() const;
   /// The state to save; `pending` gets the items delivered and not done.
   saved_state snapshot(std::uint64_t* pending = nullptr);
 
@@ -131,7 +132,7 @@ class commit_tracker {
   std::vector<std::optional<std::string>> positions_;
   std::unordered_map<std::uint64_t, entry> pending_;
   std::unordered_map<std::uint64_t, std::uint64_t> prior_held_;  ///< key -> sink mask
-  std::uint64_t done_since_ = 0;
+  std::uint64_t delivered_since_ = 0;
   std::uint64_t commits_ = 0;
 };
 

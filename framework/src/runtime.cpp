@@ -29,6 +29,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
+#include "run_state.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/core/fetch_error.hpp"
 #include "sluice/queue/bounded_queue.hpp"
@@ -37,7 +38,6 @@
 #include "sluice/runtime/histogram.hpp"
 #include "sluice/runtime/progress.hpp"
 #include "sluice/runtime/run_threads.hpp"
-#include "run_state.hpp"
 #include "temp_area.hpp"
 
 namespace sluice {
@@ -290,10 +290,9 @@ class pipeline_run {
       return true;
     }
     std::filesystem::path base = std::filesystem::path(cfg_.file).parent_path();
-    std::filesystem::path dir = opts_.state_dir ? std::filesystem::path(*opts_.state_dir)
-                                : !cfg_.state.dir.empty()
-                                    ? base / cfg_.state.dir
-                                    : base / ".sluice" / cfg_.name;
+    std::filesystem::path dir = opts_.state_dir           ? std::filesystem::path(*opts_.state_dir)
+                                : !cfg_.state.dir.empty() ? base / cfg_.state.dir
+                                                          : base / ".sluice" / cfg_.name;
     try {
       store_ = std::make_unique<detail::state_store>(dir);
       config_hash_ = config_hash(cfg_);
@@ -399,7 +398,7 @@ class pipeline_run {
         break;
       }
       if (clock::now() - last >= cfg_.state.commit_interval ||
-          tracker_->done_since_snapshot() >= cfg_.state.commit_items) {
+          tracker_->delivered_since_snapshot() >= cfg_.state.commit_items) {
         co_await commit_round();
         last = clock::now();
       }
@@ -748,9 +747,8 @@ class pipeline_run {
     std::vector<item> batch;
     batch.reserve(producer_batch);
     const auto p = static_cast<std::uint32_t>(index);
-    std::uint64_t seq = prior_ && index < prior_->producers.size()
-                            ? prior_->producers[index].watermark()
-                            : 0;
+    std::uint64_t seq =
+        prior_ && index < prior_->producers.size() ? prior_->producers[index].watermark() : 0;
     try {
       for (bool more = true; more && !stop_requested_.load(std::memory_order_relaxed);) {
         batch.clear();

@@ -148,8 +148,10 @@ queue: {capacity: 10}
 consumers: {type: sleep, workers: 5, delay: 60s}
 sinks: [{type: jsonl, path: out.jsonl}]
 )");
+  // --no-state: the cancelled items are recorded (with state they are not
+  // done, and no sink gets them: http_signals_test covers both).
   auto c = spawn_process({sluice_bin(), "run", (d / "slow.yaml").string(), "--no-progress",
-                          "--stats-json", (d / "stats.json").string()},
+                          "--no-state", "--stats-json", (d / "stats.json").string()},
                          d / "stdout", d / "stderr");
   for (int i = 0; i < 500 && read_file(d / "stderr").empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -60,7 +60,8 @@ sinks: [{type: files, dir: out}]
   process_options po;
   po.env["TMPDIR"] = (d / "tmp").string();
   po.cwd = d.path();
-  auto c = spawn_process({sluice_bin(), "run", "-q", "p.yaml"}, d / "stdout", d / "stderr", po);
+  auto c = spawn_process({sluice_bin(), "run", "-q", "--no-state", "p.yaml"}, d / "stdout",
+                         d / "stderr", po);
   std::atomic<bool> done{false};
   std::size_t peak = 0;
   std::thread sampler([&] {
@@ -114,7 +115,7 @@ sinks: [{type: "null"}]
   process_options po;
   po.env["TMPDIR"] = tmp.string();
   po.cwd = d.path();
-  auto r = run_process({sluice_bin(), "run", "-q", "p.yaml"}, po);
+  auto r = run_process({sluice_bin(), "run", "-q", "--no-state", "p.yaml"}, po);
   CHECK(r.exit_code == 0);
   CHECK_FALSE(fs::exists(tmp / "sluice-dead01"));
   CHECK(fs::exists(tmp / "sluice-live01"));

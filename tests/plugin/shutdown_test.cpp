@@ -42,8 +42,9 @@ child_process start(const temp_dir& d, const std::string& yaml, bool stubborn) {
   if (stubborn) {
     argv.insert(argv.end(), {"--plugin", SLUICE_PLUGIN_STUBBORN});
   }
-  argv.insert(argv.end(), {"run", (d / "pipeline.yaml").string(), "--no-progress", "--stats-json",
-                           (d / "stats.json").string()});
+  // --no-state: cancelled items are recorded, as these tests count them.
+  argv.insert(argv.end(), {"run", (d / "pipeline.yaml").string(), "--no-progress", "--no-state",
+                           "--stats-json", (d / "stats.json").string()});
   auto c = spawn_process(argv, d / "stdout", d / "stderr");
   // Long enough for the workers to have taken their first items.
   std::this_thread::sleep_for(std::chrono::milliseconds(700));

@@ -160,9 +160,7 @@ class sink {
   /// the sink's strand between writes, every `commit:` interval and at the
   /// end. A sink that keeps nothing durable returns nullopt (the default):
   /// its output is at-least-once across a crash. A throw is a write failure.
-  virtual boost::asio::awaitable<std::optional<std::string>> commit() {
-    co_return std::nullopt;
-  }
+  virtual boost::asio::awaitable<std::optional<std::string>> commit() { co_return std::nullopt; }
 };
 
 /// A service runs beside a pipeline (for example the built-in HTTP origin).
