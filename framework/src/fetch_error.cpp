@@ -2,6 +2,7 @@
 #include "sluice/core/fetch_error.hpp"
 
 #include <array>
+#include <cerrno>
 
 #include <fmt/format.h>
 
@@ -13,7 +14,7 @@ using E = fetch_errc;
 using C = fetch_condition;
 
 // Enum order; a static_assert below keeps it so.
-constexpr std::array<fetch_error_info, 21> k_errors{{
+constexpr std::array<fetch_error_info, 22> k_errors{{
     {E::bad_url, "bad_url", "url", C::url,
      "the item's URL cannot be fetched: no scheme, a scheme other than http/https (`ftp://`), "
      "empty host, bad port (`:99999`, `:abc`), spaces or other characters a URL cannot hold"},
@@ -53,6 +54,11 @@ constexpr std::array<fetch_error_info, 21> k_errors{{
      "the run was interrupted (second signal) while the item was in flight"},
     {E::exception, "exception", "any", C::internal,
      "the consumer stage threw (a bug in the stage); the pipeline stops with exit code 1"},
+    {E::environment, "environment", "any", C::environment,
+     "the machine, not the item, failed: no space left in `TMPDIR` (ENOSPC, EDQUOT), a read-only "
+     "file system (EROFS), no file descriptor left (EMFILE, ENFILE); retried with the item's "
+     "retries, then the run stops with exit code 1 (with state the item is not done: the next "
+     "run fetches it)"},
 }};
 
 constexpr bool in_enum_order() {
@@ -65,9 +71,9 @@ constexpr bool in_enum_order() {
 }
 static_assert(in_enum_order(), "k_errors must list fetch_errc in enum order");
 
-constexpr std::array<std::string_view, 14> k_conditions{
-    "url",      "resolve", "connect", "tls",      "reset",  "protocol",  "timeout",
-    "too_slow", "limit",   "body",    "redirect", "status", "cancelled", "internal"};
+constexpr std::array<std::string_view, 15> k_conditions{
+    "url",   "resolve", "connect",  "tls",    "reset",     "protocol", "timeout",    "too_slow",
+    "limit", "body",    "redirect", "status", "cancelled", "internal", "environment"};
 
 class fetch_category_impl final : public boost::system::error_category {
  public:
@@ -132,6 +138,10 @@ std::optional<fetch_condition> fetch_condition_from_name(std::string_view cls) n
 std::string_view error_class_of(std::string_view kind) noexcept {
   auto e = fetch_errc_from_name(kind);
   return e ? name(info(*e).condition) : std::string_view{};
+}
+
+bool is_environment_errno(int e) noexcept {
+  return e == ENOSPC || e == EDQUOT || e == EROFS || e == EMFILE || e == ENFILE;
 }
 
 std::string fetch_errors_markdown() {

@@ -332,7 +332,11 @@ std::optional<saved_state> state_store::load() {
       if (sqlite3_column_type(q.st, 1) != SQLITE_NULL) {
         ss.position = q.col_text(1);
       }
-      for (const auto& k : json::parse(q.col_text(2)).as_array()) {
+      // A named value: in a range-for, the temporary json::parse returns
+      // would die before the loop body reads the array it owns (reading
+      // freed memory: "not a number" on resume, seen one run in five).
+      const auto held = json::parse(q.col_text(2));
+      for (const auto& k : held.as_array()) {
         ss.held.push_back(k.to_number<std::uint64_t>());
       }
       s.sinks.push_back(std::move(ss));

@@ -852,6 +852,16 @@ class pipeline_run {
         queue_.task_done();
         break;
       }
+      if (r.error_kind == name(fetch_errc::environment)) {
+        environment_failure(r.error_message);
+        if (tracker_) {
+          // Not done: the run that follows, once space is freed, fetches it.
+          interrupted_.fetch_add(1, std::memory_order_relaxed);
+          m.busy.store(0, std::memory_order_relaxed);
+          queue_.task_done();
+          continue;
+        }
+      }
       auto finished = clock::now();
       if (r.url.empty()) {
         r.url = std::move(url);
@@ -895,6 +905,28 @@ class pipeline_run {
         break;
       }
     }
+  }
+
+  // The machine failed, not the item (a full or read-only TMPDIR, no file
+  // descriptor left), after the consumer's retries: every next item would
+  // fail the same way, so the run stops gracefully (exit 1) with one clear
+  // message instead of failing items one by one. The first one reports.
+  void environment_failure(const std::string& message) {
+    if (environment_failed_.exchange(true)) {
+      return;
+    }
+    {
+      std::lock_guard lock(failure_mutex_);
+      if (report_.stage_error.empty()) {
+        report_.stage_error = fmt::format(
+            "environment: {}; stopped the run (free the space or raise the limit, then run "
+            "again{})",
+            message, tracker_ ? ": it resumes where it stopped" : "");
+      }
+    }
+    fmt::print(stderr, "sluice: {}: stopping\n", message);
+    stage_failed_.store(true);
+    net::post(control_, [this] { request_stop(); });
   }
 
   // `stop_after_failed: N`: the Nth failed item stops the run gracefully.
@@ -1108,7 +1140,8 @@ class pipeline_run {
       r.exit_code = signal_exit_;
     } else if (stage_failed_.load()) {
       r.exit_code = 1;
-      r.stop_reason = "stage failed";
+      r.stop_reason =
+          environment_failed_.load() ? std::string(name(fetch_errc::environment)) : "stage failed";
     }
     r.max_failed = cfg_.max_failed.percent ? fmt::format("{}%", *cfg_.max_failed.percent)
                                            : std::to_string(cfg_.max_failed.count);
@@ -1149,6 +1182,7 @@ class pipeline_run {
   std::uint64_t commits_ = 0;
   clock::duration commit_time_{};
   std::atomic<std::uint64_t> skipped_done_{0};
+  std::atomic<bool> environment_failed_{false};
   std::atomic<std::uint64_t> interrupted_{0};
 
   std::vector<std::unique_ptr<producer>> producers_;

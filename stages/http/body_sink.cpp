@@ -20,9 +20,12 @@ std::filesystem::path temp_files::next(std::uint32_t worker) {
 
 namespace {
 
+// A full or read-only TMPDIR, or no descriptor left, is the machine's
+// failure, not the item's: the environment kind, which stops the run.
 fetch_failure file_error(const char* what, const std::filesystem::path& p) {
-  return {fetch_errc::body_file,
-          fmt::format("cannot {} {}: {}", what, p.string(), std::strerror(errno))};
+  const int e = errno;
+  return {is_environment_errno(e) ? fetch_errc::environment : fetch_errc::body_file,
+          fmt::format("cannot {} {}: {}", what, p.string(), std::strerror(e))};
 }
 
 }  // namespace

@@ -123,6 +123,12 @@ net::awaitable<fetch_failure> connect_any(attempt_context& ctx, const config& cf
   if (ec == net::error::operation_aborted) {
     co_return fetch_failure{fetch_errc::cancelled, std::string(name(fetch_errc::cancelled))};
   }
+  // No descriptor left for a socket: the machine's failure, not the origin's.
+  if (ec.category() == boost::system::system_category() && is_environment_errno(ec.value())) {
+    co_return fetch_failure{
+        fetch_errc::environment,
+        fmt::format("cannot open a socket to {}:{}: {}", t.host, t.port, ec.message())};
+  }
   // A stale DNS answer may be the cause; resolve afresh next time.
   o.dns.forget();
   co_return fetch_failure{fetch_errc::connect,

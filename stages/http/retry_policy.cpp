@@ -62,6 +62,11 @@ bool should_retry(const std::vector<std::string>& retry_on, std::optional<fetch_
     }
     return status_matches(retry_on, status);
   }
+  // The machine's failure (a full TMPDIR, no descriptor left) may pass (a
+  // sink frees space, a connection closes): always worth the retries left.
+  if (*kind == fetch_errc::environment) {
+    return true;
+  }
   // A connect timeout is a timeout and also a failed connect.
   if (*kind == fetch_errc::timeout_connect && has(name(fetch_condition::connect))) {
     return true;

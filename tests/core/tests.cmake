@@ -22,3 +22,7 @@ set_tests_properties(core_docs_test PROPERTIES TIMEOUT 120 LABELS "core;docs"
 add_test(NAME core_layout_test COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/check_layout.py)
 set_tests_properties(core_layout_test PROPERTIES TIMEOUT 600 LABELS "core;layout"
   ENVIRONMENT "SLUICE_SOURCE_DIR=${CMAKE_SOURCE_DIR};SLUICE_BINARY_DIR=${CMAKE_BINARY_DIR}")
+# The run state (framework/src/run_state.hpp, internal): unit tests.
+sluice_add_test(core_run_state_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/run_state_test.cpp
+                LABELS "core;asan" TIMEOUT 60)
+target_include_directories(core_run_state_test PRIVATE ${CMAKE_SOURCE_DIR}/framework/src)

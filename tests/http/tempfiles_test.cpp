@@ -127,3 +127,113 @@ sinks: [{type: "null"}]
   }
   CHECK(left == 3);  // and the run removed its own
 }
+
+namespace {
+
+/// `sluice run` with TMPDIR on a tmpfs of `size` in a private mount
+/// namespace (nothing outlives the child; unprivileged: a user namespace).
+child_process run_with_small_tmpdir(const temp_dir& d, const std::string& size,
+                                    std::vector<std::string> args) {
+  std::vector<std::string> argv{
+      "unshare",
+      ::geteuid() == 0 ? "-m" : "-rm",
+      "sh",
+      "-c",
+      "mount -t tmpfs -o size=" + size + " tmpfs \"$TMPDIR\" && exec \"$0\" \"$@\"",
+      sluice_bin(),
+      "run"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  process_options po;
+  po.env["TMPDIR"] = (d / "small").string();
+  po.cwd = d.path();
+  return spawn_process(argv, d / "stdout", d / "stderr", po);
+}
+
+std::size_t lines_of(const fs::path& p) {
+  if (!fs::exists(p)) {
+    return 0;
+  }
+  auto text = read_file(p);
+  return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+constexpr const char* full_tmpdir_pipeline = R"(name: fulltmp
+origin: {port: 0}
+producers: [{type: range, url: "${origin}/bytes/200000?i={i}", to: 200}]
+queue: {capacity: 50}
+consumers: {type: http, workers: 10, memory_body: 16KiB, retry: {attempts: 3, backoff_base: 20ms}}
+sinks: [{type: jsonl, path: out.jsonl}, {type: files, dir: out}]
+)";
+
+}  // namespace
+
+// A TMPDIR with no room for one body (64 KiB for bodies of 200 KB, streamed
+// from 16 KiB): every item would fail the same way. The run retries, then
+// stops with one clear message and exit 1 instead of failing the 200 items
+// one by one; with state those items are not done, and a run with room
+// resumes and stores every URL exactly once.
+TEST_CASE("http.tempfiles.full_tmpdir_stops_the_run_and_a_later_run_resumes") {
+  temp_dir d;
+  fs::create_directories(d / "small");
+  write_file(d / "p.yaml", full_tmpdir_pipeline);
+  auto r = wait_process(
+      run_with_small_tmpdir(d, "64k", {"--no-progress", "--stats-json", "stats.json", "p.yaml"}),
+      120s);
+  auto err = read_file(d / "stderr");
+  INFO(err);
+  REQUIRE(r.exit_code == 1);
+  CHECK(err.find("No space left on device") != std::string::npos);
+  CHECK(err.find("stopped the run") != std::string::npos);
+  auto stats = read_file(d / "stats.json");
+  CHECK(stats.find(R"("stop_reason":"environment")") != std::string::npos);
+  // Not done, so in no sink and not counted as failed: fetched next time.
+  CHECK(stats.find(R"("failed":0,)") != std::string::npos);
+  CHECK(lines_of(d / "out.jsonl") == 0);
+  CHECK(fs::is_empty(d / "small"));
+
+  fs::create_directories(d / "roomy");
+  process_options po;
+  po.env["TMPDIR"] = (d / "roomy").string();
+  po.cwd = d.path();
+  auto again = run_process({sluice_bin(), "run", "--no-progress", "p.yaml"}, po);
+  INFO(again.err);
+  CHECK(again.exit_code == 0);
+  CHECK(again.err.find("resuming") != std::string::npos);
+  CHECK(lines_of(d / "out.jsonl") == 200);
+  std::size_t stored = 0;
+  for (auto& e : fs::recursive_directory_iterator(d / "out")) {
+    if (e.is_regular_file()) {
+      ++stored;
+      CHECK(e.file_size() == 200000);
+    }
+  }
+  CHECK(stored == 200);
+}
+
+// Without state the items that met the full TMPDIR are recorded with kind
+// `environment` (nothing is lost silently), and they are about one per
+// worker, not all 200.
+TEST_CASE("http.tempfiles.full_tmpdir_without_state_records_the_environment_failures") {
+  temp_dir d;
+  fs::create_directories(d / "small");
+  write_file(d / "p.yaml", full_tmpdir_pipeline);
+  auto r = wait_process(
+      run_with_small_tmpdir(
+          d, "64k", {"--no-progress", "--no-state", "--stats-json", "stats.json", "p.yaml"}),
+      120s);
+  auto err = read_file(d / "stderr");
+  INFO(err);
+  REQUIRE(r.exit_code == 1);
+  auto text = read_file(d / "out.jsonl");
+  auto lines = lines_of(d / "out.jsonl");
+  auto environment = static_cast<std::size_t>(0);
+  for (std::size_t at = 0;
+       (at = text.find(R"("error_kind":"environment")", at)) != std::string::npos; ++at) {
+    ++environment;
+  }
+  CHECK(lines >= 1);
+  CHECK(environment == lines);
+  CHECK(lines <= 20);  // the items in flight when it stopped, not all 200
+  auto stats = read_file(d / "stats.json");
+  CHECK(stats.find(R"("failed":)" + std::to_string(lines) + ",") != std::string::npos);
+}

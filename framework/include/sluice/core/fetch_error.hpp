@@ -38,25 +38,27 @@ enum class fetch_errc {
   http_status,
   cancelled,
   exception,
+  environment,
 };
 
 /// The classes of fetch_errc: what a filter's `error_class` and the http
 /// consumer's `retry.on` select.
 enum class fetch_condition {
-  url = 1,    ///< the URL cannot be fetched
-  resolve,    ///< DNS
-  connect,    ///< TCP connect
-  tls,        ///< TLS handshake
-  reset,      ///< the connection failed mid-exchange
-  protocol,   ///< not valid HTTP/1.1
-  timeout,    ///< any time limit
-  too_slow,   ///< the minimum transfer speed
-  limit,      ///< a size limit
-  body,       ///< decoding or storing the body
-  redirect,   ///< a redirect that cannot be followed
-  status,     ///< fail_status matched
-  cancelled,  ///< the run was interrupted
-  internal,   ///< a stage threw
+  url = 1,      ///< the URL cannot be fetched
+  resolve,      ///< DNS
+  connect,      ///< TCP connect
+  tls,          ///< TLS handshake
+  reset,        ///< the connection failed mid-exchange
+  protocol,     ///< not valid HTTP/1.1
+  timeout,      ///< any time limit
+  too_slow,     ///< the minimum transfer speed
+  limit,        ///< a size limit
+  body,         ///< decoding or storing the body
+  redirect,     ///< a redirect that cannot be followed
+  status,       ///< fail_status matched
+  cancelled,    ///< the run was interrupted
+  internal,     ///< a stage threw
+  environment,  ///< the machine, not the item: disk full, read-only, out of descriptors
 };
 
 /// One row of the table.
@@ -95,6 +97,13 @@ std::string_view error_class_of(std::string_view kind) noexcept;
 /// The docs table of kinds (Markdown, `| kind | class | when |` rows), which
 /// README.md and docs/http.md hold verbatim. Thread safety: pure.
 std::string fetch_errors_markdown();
+
+/// True when `e` (an errno value) means the machine failed, not the item:
+/// no space (ENOSPC, EDQUOT), a read-only file system (EROFS), no descriptor
+/// left (EMFILE, ENFILE). Such a failure is fetch_errc::environment: retried,
+/// then the run stops, since every next item would fail the same way.
+/// Thread safety: pure.
+bool is_environment_errno(int e) noexcept;
 
 /// The categories of fetch_errc and fetch_condition. Thread safety: immutable.
 const boost::system::error_category& fetch_category() noexcept;
