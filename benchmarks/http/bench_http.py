@@ -18,7 +18,12 @@ Needs Debian's nginx, wrk, curl, aria2c and python3-aiohttp; runs with
 
   benchmarks/http/bench_http.py [--sluice build/cli/sluice] [--runs 3]
       [--n 200000] [--n-slow 20000] [--n-large 3000] [--only small|large]
-      [--clients sluice,wrk,curl,aiohttp,aria2c] [--keep]
+      [--clients sluice,sluice-jsonl,sluice-jsonl-nostate,wrk,curl,aiohttp,aria2c]
+      [--keep]
+
+sluice-jsonl and sluice-jsonl-nostate write every result to a jsonl file,
+the first keeping the resumable state (the default: commits, fsyncs), the
+second with --no-state: the summary prints the state's cost as their ratio.
 """
 import argparse
 import json
@@ -108,7 +113,19 @@ class Bench:
 
     # Each client returns dict(requests, bytes, wall, cpu, rss_kib) or raises.
 
-    def sluice(self, path, n, body):
+    def client(self, name):
+        """The method that runs client `name`: the sluice variants differ in
+        their sink and in whether the run keeps its resumable state."""
+        variants = {
+            "sluice": dict(sink="null", state=True),
+            "sluice-jsonl": dict(sink="jsonl", state=True),
+            "sluice-jsonl-nostate": dict(sink="jsonl", state=False),
+        }
+        if name in variants:
+            return lambda path, n, body: self.sluice(path, n, body, **variants[name])
+        return getattr(self, name)
+
+    def sluice(self, path, n, body, sink="null", state=True):
         pipe = os.path.join(self.tmp, f"bench-{n}.yaml")
         consumer = self.a.sluice_consumer or (
             "  type: http\n"
@@ -128,11 +145,17 @@ class Bench:
                 "consumers:\n"
                 f"{consumer}"
                 "sinks:\n"
-                "  - type: \"null\"\n")
+                + ("  - type: \"null\"\n" if sink == "null" else
+                   f"  - {{type: jsonl, path: {os.path.join(self.tmp, 'out.jsonl')}}}\n"))
         stats = os.path.join(self.tmp, "stats.json")
-        if os.path.exists(stats):
-            os.unlink(stats)
-        r = run_rusage([self.a.sluice, "run", pipe, "--stats-json", stats, "--no-progress"])
+        for f in (stats, os.path.join(self.tmp, "out.jsonl")):
+            if os.path.exists(f):
+                os.unlink(f)
+        # --fresh: each run starts over (the state of a finished run would
+        # be discarded anyway; a failed one would be resumed).
+        argv = [self.a.sluice, "run", pipe, "--stats-json", stats, "--no-progress"]
+        argv.append("--fresh" if state else "--no-state")
+        r = run_rusage(argv)
         if r["rc"] != 0:
             raise RuntimeError(f"sluice exited {r['rc']}: {r['err'][-2000:]}")
         failed = 0
@@ -216,9 +239,9 @@ def phase(bench, name, path, body, counts, clients, runs):
             if c in errors:
                 continue
             try:
-                s = getattr(bench, c)(path, counts[c], body)
+                s = bench.client(c)(path, counts[c], body)
                 samples[c].append(s)
-                print(f"  run {run + 1} {c:8s} {s['requests'] / s['wall']:>10.0f} req/s "
+                print(f"  run {run + 1} {c:20s} {s['requests'] / s['wall']:>10.0f} req/s "
                       f"{s['bytes'] / s['wall'] / 1e6:>9.1f} MB/s "
                       f"{s['cpu'] / s['requests'] * 1e6:>8.1f} us CPU/req", flush=True)
             except Exception as e:  # a missing or failing client skips, never aborts the others
@@ -236,12 +259,12 @@ def phase(bench, name, path, body, counts, clients, runs):
             rss_mib=statistics.median(s["rss_kib"] / 1024 for s in ss),
         )
     wrk = rows.get("wrk")
-    print(f"\n  {'client':8s} {'URLs':>8s} {'req/s':>10s} {'MB/s':>9s} {'CPU us/req':>11s} {'RSS MiB':>8s}"
+    print(f"\n  {'client':20s} {'URLs':>8s} {'req/s':>10s} {'MB/s':>9s} {'CPU us/req':>11s} {'RSS MiB':>8s}"
           f" {'req/s vs wrk':>13s} {'CPU vs wrk':>11s}")
     for c, r in rows.items():
         ratio = f"{r['rps'] / wrk['rps']:.2f}x" if wrk else "-"
         cpu_ratio = f"{r['cpu_us'] / wrk['cpu_us']:.2f}x" if wrk and wrk["cpu_us"] > 0 else "-"
-        print(f"  {c:8s} {r['requests']:>8d} {r['rps']:>10.0f} {r['mbps']:>9.1f} {r['cpu_us']:>11.1f}"
+        print(f"  {c:20s} {r['requests']:>8d} {r['rps']:>10.0f} {r['mbps']:>9.1f} {r['cpu_us']:>11.1f}"
               f" {r['rss_mib']:>8.1f} {ratio:>13s} {cpu_ratio:>11s}")
     for c, e in errors.items():
         print(f"  {c:8s} skipped: {e[:300]}")
@@ -262,7 +285,9 @@ def main():
     ap.add_argument("--duration", type=int, default=10, help="wrk -d seconds")
     ap.add_argument("--port", type=int, default=18181)
     ap.add_argument("--only", choices=["small", "large"])
-    ap.add_argument("--clients", default="sluice,wrk,curl,aiohttp,aria2c")
+    ap.add_argument("--clients", default="sluice,sluice-jsonl,sluice-jsonl-nostate,wrk,curl,aiohttp,aria2c",
+                    help="sluice (null sink), sluice-jsonl (jsonl sink, state kept: the default), "
+                         "sluice-jsonl-nostate (jsonl, --no-state), wrk, curl, aiohttp, aria2c")
     ap.add_argument("--aiohttp-script", default=os.environ.get(
         "AIOHTTP_FETCH", "/work/shared/bench/aiohttp_fetch.py"))
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -270,11 +295,11 @@ def main():
 
     clients = [c.strip() for c in a.clients.split(",") if c.strip()]
     for c in clients:
-        if c not in ("sluice", "wrk", "curl", "aiohttp", "aria2c"):
+        if c not in ("sluice", "sluice-jsonl", "sluice-jsonl-nostate", "wrk", "curl", "aiohttp", "aria2c"):
             ap.error(f"unknown client {c}")
-    if "sluice" in clients and not os.access(a.sluice, os.X_OK):
+    if not os.access(a.sluice, os.X_OK):
         print(f"note: {a.sluice} not found; skipping sluice", file=sys.stderr)
-        clients.remove("sluice")
+        clients = [c for c in clients if not c.startswith("sluice")]
     for tool in ("wrk", "curl", "aria2c"):
         if tool in clients and shutil.which(tool) is None:
             print(f"note: {tool} not installed; skipping it", file=sys.stderr)
@@ -293,10 +318,12 @@ def main():
               f"machine: {os.cpu_count()} CPUs", flush=True)
         results = {}
         if a.only in (None, "small"):
-            counts = {"sluice": a.n, "curl": a.n, "wrk": a.n, "aiohttp": a.n_slow, "aria2c": a.n_slow}
+            counts = {"sluice": a.n, "sluice-jsonl": a.n, "sluice-jsonl-nostate": a.n, "curl": a.n,
+                      "wrk": a.n, "aiohttp": a.n_slow, "aria2c": a.n_slow}
             results["small"] = phase(bench, "small bodies", "/small.bin", 100, counts, clients, a.runs)
         if a.only in (None, "large"):
-            counts = {"sluice": a.n_large, "curl": a.n_large, "wrk": a.n_large,
+            counts = {"sluice": a.n_large, "sluice-jsonl": a.n_large, "sluice-jsonl-nostate": a.n_large,
+                      "curl": a.n_large, "wrk": a.n_large,
                       "aiohttp": a.n_large_slow, "aria2c": a.n_large_slow}
             results["large"] = phase(bench, "1 MiB bodies", "/large.bin", 1 << 20, counts, clients, a.runs)
         print("\n== summary (sluice vs wrk; targets: req/s >= 0.95x, CPU/req <= 1.5x, MB/s >= 0.9x) ==")
@@ -306,6 +333,12 @@ def main():
                   f"{small['sluice']['cpu_us'] / small['wrk']['cpu_us']:.2f}x wrk CPU/req")
         if "sluice" in large and "wrk" in large:
             print(f"  large: {large['sluice']['mbps'] / large['wrk']['mbps']:.2f}x wrk MB/s")
+        for label, rows in (("small", small), ("large", large)):
+            on, off = rows.get("sluice-jsonl"), rows.get("sluice-jsonl-nostate")
+            if on and off:
+                print(f"  {label}: state cost (jsonl sink, state kept vs --no-state): "
+                      f"{on['rps'] / off['rps']:.2f}x req/s (target >= 0.95x), "
+                      f"RSS {on['rss_mib']:.1f} vs {off['rss_mib']:.1f} MiB")
         if "sluice" not in small and "sluice" not in large:
             print("  (sluice was not measured)")
         with open(os.path.join(tmp, "results.json"), "w") as f:

@@ -715,11 +715,6 @@ class loader {
       json::value v;
       if (convert(n, spec, "dedup", v)) {
         auto s = std::string(v.as_string());
-        if (s != "off") {
-          // Parsed so the key is reserved, but the runtime does not drop
-          // repeats yet: refuse rather than silently fetch them.
-          error(mark_of(n), "dedup", "dedup: url is not available yet (only `off`)");
-        }
         cfg_.dedup = s == "off" ? "" : s;
       }
     }

@@ -52,6 +52,7 @@ boost::json::object run_report::to_json() const {
           {"failed", failed},
           {"unstarted", unstarted},
           {"interrupted", interrupted},
+          {"duplicates_dropped", duplicates_dropped},
           {"state_dir", state_dir},
           {"resumed_done", resumed_done},
           {"commits", commits},
@@ -99,6 +100,10 @@ std::string run_report::to_text() const {
     out +=
         fmt::format("  interrupted {} (cancelled in flight; not done: the next run fetches them)\n",
                     interrupted);
+  }
+  if (duplicates_dropped > 0) {
+    out += fmt::format("  duplicates {} dropped (dedup: the same URL came before)\n",
+                       duplicates_dropped);
   }
   if (!state_dir.empty()) {
     out += fmt::format("  state     {}  resumed with {} done  commits {} ({:.3f}s)\n", state_dir,

@@ -29,6 +29,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
+#include "dedup_set.hpp"
 #include "run_state.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/core/fetch_error.hpp"
@@ -244,7 +245,7 @@ class pipeline_run {
     make_temp_dir();
     report_.name = cfg_.name;
     report_.queue_capacity = cfg_.queue_capacity;
-    if (!open_state() || !build_stages()) {
+    if (!open_state() || !open_dedup() || !build_stages()) {
       return report_;
     }
     for (auto& svc : cfg_.service_instances) {
@@ -268,6 +269,7 @@ class pipeline_run {
       svc->stop();
     }
     finish_report();
+    dedup_.reset();
     remove_temp_dir();
     return report_;
   }
@@ -325,6 +327,24 @@ class pipeline_run {
       fmt::print(stderr, "sluice: resuming: {} of {} done (state in {}; --fresh starts over)\n",
                  with_commas(report_.resumed_done),
                  prior_->total ? with_commas(*prior_->total) : std::string("?"), dir.string());
+    }
+    return true;
+  }
+
+  // `dedup: url`: the set lives in the state directory, so it survives a
+  // resume and goes with --fresh or a finished run; without state, in the
+  // run's temporary directory. Flat memory: most of it is on disk.
+  bool open_dedup() {
+    if (cfg_.dedup.empty()) {
+      return true;
+    }
+    auto dir = store_ ? store_->dir() : std::filesystem::path(temp_dir_) / "dedup";
+    try {
+      dedup_ = std::make_unique<detail::dedup_set>(dir);
+    } catch (const std::exception& e) {
+      report_.stage_error = fmt::format("sluice: cannot open the dedup set: {}", e.what());
+      report_.exit_code = 2;
+      return false;
     }
     return true;
   }
@@ -419,8 +439,19 @@ class pipeline_run {
     s.finished = last && !stop_requested_.load() && abandoned_ == 0 && pending == 0 &&
                  unstarted_ == 0 && interrupted_.load() == 0;
     try {
+      // Every duplicate the snapshot marks done was dropped after its
+      // first item was inserted: once the set is synced, the set a resumed
+      // run opens knows that URL.
+      if (dedup_) {
+        dedup_->sync();
+      }
       store_->save(s);
       ++commits_;
+      if (s.finished && dedup_) {
+        // The next run starts fresh: the set's files are of no more use.
+        dedup_.reset();
+        detail::dedup_set::remove_files(store_->dir());
+      }
     } catch (...) {
       record_failure("state " + report_.state_dir, std::current_exception());
     }
@@ -477,12 +508,23 @@ class pipeline_run {
             throw config_error("when", "bad 'when' filter: " + err);
           }
         }
-        st.queue = std::make_unique<bounded_queue<routed>>(sink_queue_capacity);
         sink_strands_.push_back(s);
         sinks_.push_back(std::move(st));
       }
       keep_bodies_ = std::any_of(sinks_.begin(), sinks_.end(),
                                  [](const sink_state& s) { return s.stage->wants_bodies(); });
+      // A result waiting in any sink's queue keeps its body (in memory, up
+      // to memory_body, or as a file in TMPDIR) until the last sink is done
+      // with it. When bodies are kept, the queues hold about a worker's
+      // worth each, so a slow sink or a long commit (a files sink's fsync)
+      // holds back the workers instead of piling up bodies: 1,024 results
+      // of 1 MiB each would be a GiB.
+      const std::size_t capacity =
+          keep_bodies_ ? std::clamp<std::size_t>(cfg_.workers, 16, sink_queue_capacity)
+                       : sink_queue_capacity;
+      for (auto& st : sinks_) {
+        st.queue = std::make_unique<bounded_queue<routed>>(capacity);
+      }
       if (store_) {
         tracker_ = std::make_unique<detail::commit_tracker>(producers_.size(), sinks_.size(),
                                                             prior_ ? &*prior_ : nullptr);
@@ -759,6 +801,18 @@ class pipeline_run {
           // Done by an earlier run (above its watermark): not again.
           if (prior_ && tracker_->is_done(p, it.seq)) {
             ++skipped_done_;
+            continue;
+          }
+          // A URL an earlier item had (any producer, this run or the one it
+          // resumes) is dropped before the queue, and is done at once. The
+          // set knows which item stored it, so a resumed run re-producing
+          // that same item (not done before the stop) is not its duplicate.
+          if (dedup_ && dedup_->insert(it.url, detail::item_key(p, it.seq)) ==
+                            detail::dedup_set::verdict::duplicate) {
+            duplicates_.fetch_add(1, std::memory_order_relaxed);
+            if (tracker_) {
+              tracker_->mark_done(p, it.seq, it.resume_offset);
+            }
             continue;
           }
           if (!queue_.try_push(it)) {
@@ -1134,6 +1188,7 @@ class pipeline_run {
     r.queue_high_water = queue_.high_water_mark();
     r.unstarted = unstarted_;
     r.interrupted = interrupted_.load();
+    r.duplicates_dropped = duplicates_.load();
     r.commits = commits_;
     r.commit_s = std::chrono::duration<double>(commit_time_).count();
     if (signal_exit_ != 0) {
@@ -1183,6 +1238,8 @@ class pipeline_run {
   clock::duration commit_time_{};
   std::atomic<std::uint64_t> skipped_done_{0};
   std::atomic<bool> environment_failed_{false};
+  std::unique_ptr<detail::dedup_set> dedup_;  ///< `dedup: url`, else null
+  std::atomic<std::uint64_t> duplicates_{0};
   std::atomic<std::uint64_t> interrupted_{0};
 
   std::vector<std::unique_ptr<producer>> producers_;

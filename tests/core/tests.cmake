@@ -8,6 +8,10 @@ sluice_add_test(core_runtime_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/runtime_test
                 LABELS "core;tsan;asan" TIMEOUT 300)
 sluice_add_test(core_util_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/util_test.cpp
                 LABELS "core;tsan;asan" TIMEOUT 60)
+sluice_add_test(core_dedup_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/dedup_test.cpp
+                LABELS "core;asan" TIMEOUT 300)
+# The dedup set is internal to the framework: its header is in framework/src.
+target_include_directories(core_dedup_test PRIVATE ${CMAKE_SOURCE_DIR}/framework/src)
 sluice_add_test(core_cli_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/cli_test.cpp
                 LABELS "core" TIMEOUT 300)
 add_test(NAME core_docs_test COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/check_docs.py)
@@ -26,3 +30,7 @@ set_tests_properties(core_layout_test PROPERTIES TIMEOUT 600 LABELS "core;layout
 sluice_add_test(core_run_state_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/run_state_test.cpp
                 LABELS "core;asan" TIMEOUT 60)
 target_include_directories(core_run_state_test PRIVATE ${CMAKE_SOURCE_DIR}/framework/src)
+# `dedup: url` end to end (10,000,000 URLs, exactness, kill -9 + resume).
+sluice_add_test(core_dedup_run_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/dedup_run_test.cpp
+                LABELS "core" TIMEOUT 400)
+add_dependencies(core_dedup_run_test sluice)

@@ -55,9 +55,13 @@ struct run_report {
       stop_reason;  ///< "", "SIGINT", "SIGTERM", "SIGHUP", "stage failed", "stop_after_failed"
   std::string stage_error;  ///< "<stage>: <what>" when a stage threw
   int exit_code = 0;
-  /// Items cancelled in flight by a second signal and, with state, left for
-  /// the next run (not delivered to sinks).
+  /// Items cancelled in flight by a second signal, or stopped by an
+  /// environment failure, and, with state, left for the next run (not
+  /// delivered to sinks).
   std::uint64_t interrupted = 0;
+  /// `dedup: url`: items dropped before the queue because an earlier item
+  /// (of any producer, in this run or the run it resumes) had the same URL.
+  std::uint64_t duplicates_dropped = 0;
   /// Resumable runs: the state directory ("" without state), the items done
   /// by earlier runs, and this run's commits with their total duration.
   std::string state_dir;
