@@ -711,7 +711,7 @@ class loader {
       }
     }
     if (auto n = root["dedup"]) {
-      option_spec spec{.name = "dedup", .choices = {"url", "off"}};
+      option_spec spec{.name = "dedup", .choices = {"url", "final_url", "off"}};
       json::value v;
       if (convert(n, spec, "dedup", v)) {
         auto s = std::string(v.as_string());

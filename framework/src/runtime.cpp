@@ -339,6 +339,7 @@ class pipeline_run {
       return true;
     }
     auto dir = store_ ? store_->dir() : std::filesystem::path(temp_dir_) / "dedup";
+    dedup_final_ = cfg_.dedup == "final_url";
     try {
       dedup_ = std::make_unique<detail::dedup_set>(dir);
     } catch (const std::exception& e) {
@@ -807,8 +808,9 @@ class pipeline_run {
           // resumes) is dropped before the queue, and is done at once. The
           // set knows which item stored it, so a resumed run re-producing
           // that same item (not done before the stop) is not its duplicate.
-          if (dedup_ && dedup_->insert(it.url, detail::item_key(p, it.seq)) ==
-                            detail::dedup_set::verdict::duplicate) {
+          if (dedup_ && !dedup_final_ &&
+              dedup_->insert(it.url, detail::item_key(p, it.seq)) ==
+                  detail::dedup_set::verdict::duplicate) {
             duplicates_.fetch_add(1, std::memory_order_relaxed);
             if (tracker_) {
               tracker_->mark_done(p, it.seq, it.resume_offset);
@@ -920,6 +922,7 @@ class pipeline_run {
       if (r.url.empty()) {
         r.url = std::move(url);
       }
+
       r.index = idx;
       r.producer = producer;
       r.worker = index;
@@ -950,6 +953,22 @@ class pipeline_run {
         m.retries += r.attempts - 1;
       }
       m.bytes.fetch_add(r.bytes, std::memory_order_relaxed);
+      // `dedup: final_url`: a result whose final URL (after redirects) an
+      // earlier result had is fetched (and counted as a request) but not
+      // delivered; it is done, and counted as a duplicate, not consumed.
+      if (dedup_final_ && r.ok() &&
+          dedup_->insert(r.final_url.empty() ? r.url : r.final_url, key) ==
+              detail::dedup_set::verdict::duplicate) {
+        duplicates_.fetch_add(1, std::memory_order_relaxed);
+        if (tracker_) {
+          tracker_->delivered(key, 0, resume_offset);
+        }
+        // Shared and dropped at once: a streamed body's file is unlinked.
+        detail::share_result(std::move(r), temp_dir_).reset();
+        m.busy.store(0, std::memory_order_relaxed);
+        queue_.task_done();
+        continue;
+      }
       // A streamed body's file goes with the last sink's reference.
       co_await deliver(detail::share_result(std::move(r), temp_dir_), key, resume_offset);
       m.done.fetch_add(1, std::memory_order_relaxed);
@@ -1238,7 +1257,8 @@ class pipeline_run {
   clock::duration commit_time_{};
   std::atomic<std::uint64_t> skipped_done_{0};
   std::atomic<bool> environment_failed_{false};
-  std::unique_ptr<detail::dedup_set> dedup_;  ///< `dedup: url`, else null
+  std::unique_ptr<detail::dedup_set> dedup_;  ///< `dedup: url | final_url`, else null
+  bool dedup_final_ = false;                  ///< `final_url`: after the fetch, not before
   std::atomic<std::uint64_t> duplicates_{0};
   std::atomic<std::uint64_t> interrupted_{0};
 

@@ -189,3 +189,40 @@ sinks: [{type: jsonl, path: out.jsonl}]
     REQUIRE_MESSAGE(got.count(u) == 1, u);
   }
 }
+
+// `dedup: final_url`: two URLs that redirect to one place are fetched, but
+// only the first result reaches the sinks (the comparison is after the
+// redirects, so it needs the fetch).
+TEST_CASE("dedup.run.final_url_keeps_one_result_per_final_url") {
+  temp_dir d;
+  write_file(d / "p.yaml", R"(name: dedupfinal
+origin: {port: 0}
+producers:
+  - {type: range, url: "${origin}/redirect-to?url=/item/{i}", to: 100}
+  - {type: range, url: "${origin}/item/{i}", to: 100}
+consumers: {type: http, workers: 10}
+dedup: final_url
+sinks: [{type: jsonl, path: out.jsonl}]
+)");
+  auto r = run_process({sluice_bin(), "run", "--no-progress", (d / "p.yaml").string(),
+                        "--stats-json", (d / "stats.json").string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto text = read_file(d / "out.jsonl");
+  std::map<std::string, int> finals;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    auto end = text.find('\n', at);
+    auto v = json::parse(std::string_view(text).substr(at, end - at)).as_object();
+    auto u = json::value_to<std::string>(v.contains("final_url") ? v.at("final_url") : v.at("url"));
+    ++finals[u.substr(u.find("/item/"))];
+    at = end + 1;
+  }
+  CHECK(finals.size() == 100);
+  for (auto& [u, n] : finals) {
+    CHECK_MESSAGE(n == 1, u);
+  }
+  auto s = stats_of(d / "stats.json");
+  CHECK(num(s, "duplicates_dropped") == 100);
+  CHECK(num(s, "consumed") == 100);
+}

@@ -94,7 +94,7 @@ struct pipeline_config {
   failure_budget max_failed;            ///< `max_failed:` (exit 3 beyond it)
   std::uint64_t stop_after_failed = 0;  ///< `stop_after_failed:` stop gracefully at N (0: never)
   state_options state;                  ///< `state:` and `commit:`
-  std::string dedup;                    ///< `dedup:` "url", or empty (off)
+  std::string dedup;                    ///< `dedup:` "url", "final_url", or empty (off)
   std::vector<stage_decl> sinks;
   std::vector<stage_decl> services;
   /// Services are constructed while loading (their variables feed

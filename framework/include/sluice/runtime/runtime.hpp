@@ -51,8 +51,9 @@ struct run_report {
   std::vector<host_summary> top_hosts;                  ///< by requests, at most 10
   std::uint64_t bytes = 0;
   std::uint64_t retries = 0;
-  std::string
-      stop_reason;  ///< "", "SIGINT", "SIGTERM", "SIGHUP", "stage failed", "stop_after_failed"
+  /// "", "SIGINT", "SIGTERM", "SIGHUP", "stage failed", "environment",
+  /// "stop_after_failed"
+  std::string stop_reason;
   std::string stage_error;  ///< "<stage>: <what>" when a stage threw
   int exit_code = 0;
   /// Items cancelled in flight by a second signal, or stopped by an
