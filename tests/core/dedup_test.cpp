@@ -437,6 +437,43 @@ TEST_CASE("dedup_set.errors.enospc_is_a_system_error_naming_the_log") {
   CHECK(s.size() == i);
 }
 
+TEST_CASE("dedup_set.errors.a_failed_spill_leaves_the_set_whole") {
+  temp_dir d("sluice-dedup");
+  std::size_t stored = 0;
+  {
+    dedup_set s(d.path(), {.memory_bytes = tiny});
+    // The first spill's temporary run file cannot be created: a directory
+    // holds its name.
+    fs::create_directory(d / "dedup.run.1.tmp");
+    bool threw = false;
+    for (; stored < 5000 && !threw; ++stored) {
+      try {
+        s.insert(key(stored), 1);
+      } catch (const std::system_error& e) {
+        CHECK(std::string(e.what()).find("dedup.run.1.tmp") != std::string::npos);
+        threw = true;
+      }
+    }
+    REQUIRE(threw);
+    --stored;  // the insert that threw stored nothing
+    CHECK(s.size() == stored);
+    for (std::size_t i = 0; i < stored; ++i) {
+      REQUIRE(s.insert(key(i), 1) == verdict::same_owner);
+    }
+    // The next spill takes the next name and succeeds.
+    for (std::size_t i = stored; i < 3000; ++i) {
+      REQUIRE(s.insert(key(i), 1) == verdict::added);
+    }
+    CHECK(count_runs(d.path()) >= 1);
+  }
+  dedup_set s(d.path(), {.memory_bytes = tiny});
+  CHECK(s.size() == 3000);
+  CHECK_FALSE(fs::exists(d / "dedup.run.1.tmp"));
+  for (std::size_t i = 0; i < 3000; i += 3) {
+    REQUIRE(s.insert(key(i), 2) == verdict::duplicate);
+  }
+}
+
 TEST_CASE("dedup_set.remove_files.leaves_no_dedup_files_and_others_alone") {
   temp_dir d("sluice-dedup");
   sluice::test::write_file(d / "state.db", "not ours");

@@ -34,3 +34,7 @@ target_include_directories(core_run_state_test PRIVATE ${CMAKE_SOURCE_DIR}/frame
 sluice_add_test(core_dedup_run_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/dedup_run_test.cpp
                 LABELS "core" TIMEOUT 400)
 add_dependencies(core_dedup_run_test sluice)
+# A sink's disk full mid-run (a tmpfs in a private mount namespace).
+sluice_add_test(core_full_disk_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/full_disk_test.cpp
+                LABELS "core" TIMEOUT 120)
+add_dependencies(core_full_disk_test sluice)
