@@ -1,10 +1,11 @@
-// dedup_set throughput and memory: N URL-like strings (~38 bytes,
+// dedup_set throughput and memory: N URL-like strings (~37 bytes,
 // `http://127.0.0.1:8080/item/<id>`) with 30% repeats of earlier ones, in
 // random order, inserted into a dedup_set in a scratch directory and into a
 // std::unordered_set<std::string>. Each runs in its own child process, so
 // each peak RSS (getrusage ru_maxrss) is its own; a third child only
 // generates the strings, to show what the generator costs.
-// Usage: bench_dedup [N (10000000)] [memory bytes (16 MiB)] [dir]
+// Usage: bench_dedup [N (10000000)] [memory bytes (16 MiB)] [dir] [--no-reference]
+// (--no-reference skips the unordered_set, which needs ~85 bytes a string).
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -189,13 +191,24 @@ void print_row(const char* name, const figures& f, std::uint64_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::uint64_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 10000000;
-  std::size_t memory = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : std::size_t{16} << 20;
-  fs::path dir = argc > 3 ? fs::path(argv[3])
-                          : fs::temp_directory_path() /
-                                fmt::format("sluice-bench-dedup-{}", static_cast<long>(::getpid()));
+  std::vector<std::string> args;
+  bool reference = true;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--no-reference") {
+      reference = false;
+    } else {
+      args.push_back(a);
+    }
+  }
+  std::uint64_t n = args.size() > 0 ? std::strtoull(args[0].c_str(), nullptr, 10) : 10000000;
+  std::size_t memory =
+      args.size() > 1 ? std::strtoull(args[1].c_str(), nullptr, 10) : std::size_t{16} << 20;
+  fs::path dir = args.size() > 2
+                     ? fs::path(args[2])
+                     : fs::temp_directory_path() / fmt::format("sluice-bench-dedup-{}", ::getpid());
   if (n == 0) {
-    fmt::print(stderr, "usage: bench_dedup [N] [memory bytes] [dir]\n");
+    fmt::print(stderr, "usage: bench_dedup [N] [memory bytes] [dir] [--no-reference]\n");
     return 2;
   }
   dedup_set::remove_files(dir);
@@ -214,6 +227,9 @@ int main(int argc, char** argv) {
   dedup_set::remove_files(dir);
   std::error_code ec;
   fs::remove(dir, ec);
+  if (!reference) {
+    return 0;
+  }
   figures u = in_child([&] { return run_unordered_set(n); });
   print_row("unordered_set", u, n);
   if (d.distinct != u.distinct || d.added != u.added) {

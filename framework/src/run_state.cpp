@@ -1,8 +1,13 @@
 #include "run_state.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <iterator>
 #include <stdexcept>
 
@@ -213,6 +218,7 @@ saved_state commit_tracker::snapshot(std::uint64_t* pending) {
 struct state_store::db {
   sqlite3* h = nullptr;
   std::filesystem::path path;
+  int lock_fd = -1;  ///< `lock`, flock'ed for the store's lifetime
 
   [[noreturn]] void fail(const std::string& what) const {
     throw std::runtime_error(
@@ -264,6 +270,27 @@ state_store::state_store(const std::filesystem::path& dir)
     throw std::runtime_error(
         fmt::format("cannot create the state directory {}: {}", dir.string(), ec.message()));
   }
+  // One run at a time: two runs of one pipeline would both append to its
+  // sinks and overwrite each other's journal. An flock, not a pid file: the
+  // kernel drops it when the holder dies, kill -9 included, so a crash never
+  // leaves a stale lock behind.
+  auto lock = dir / "lock";
+  db_->lock_fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (db_->lock_fd < 0) {
+    throw std::runtime_error(
+        fmt::format("cannot open {}: {}", lock.string(), std::strerror(errno)));
+  }
+  if (::flock(db_->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    const int e = errno;
+    ::close(db_->lock_fd);
+    db_->lock_fd = -1;
+    throw std::runtime_error(
+        e == EWOULDBLOCK
+            ? fmt::format("another sluice run is using {} (wait for it, or give this run "
+                          "--state DIR or --no-state)",
+                          dir.string())
+            : fmt::format("cannot lock {}: {}", lock.string(), std::strerror(e)));
+  }
   db_->path = dir / "state.db";
   if (sqlite3_open_v2(db_->path.c_str(), &db_->h,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -286,6 +313,9 @@ state_store::state_store(const std::filesystem::path& dir)
 state_store::~state_store() {
   if (db_ && db_->h) {
     sqlite3_close_v2(db_->h);
+  }
+  if (db_ && db_->lock_fd >= 0) {
+    ::close(db_->lock_fd);  // releases the flock
   }
 }
 

@@ -249,3 +249,32 @@ TEST_CASE("cli.usage_errors_exit_2") {
   CHECK(v.out.find("sluice ") == 0);
   CHECK(run_process({sluice_bin(), "--help"}).exit_code == 0);
 }
+
+// Two runs of one pipeline at once would both append to its sinks and
+// overwrite each other's journal: the second is refused (exit 2) while the
+// first holds the state directory's lock, and a kill -9 of the first does
+// not leave the lock behind: the next run resumes.
+TEST_CASE("cli.run.second_run_of_a_pipeline_is_refused_while_the_first_runs") {
+  temp_dir d;
+  write_file(d / "p.yaml", R"(name: twice
+producers: [{type: range, url: "http://x.test/{i}", to: 200}]
+consumers: {type: sleep, workers: 1, delay: 50ms}
+commit: {interval: 100ms, items: 10}
+sinks: [{type: jsonl, path: out.jsonl}]
+)");
+  auto first = spawn_process({sluice_bin(), "run", "-q", (d / "p.yaml").string()}, d / "stdout",
+                             d / "stderr");
+  for (int i = 0; i < 200 && !std::filesystem::exists(d / "out.jsonl"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto second = run_process({sluice_bin(), "run", "-q", (d / "p.yaml").string()});
+  CHECK(second.exit_code == 2);
+  CHECK(second.err.find("another sluice run is using") != std::string::npos);
+  ::kill(first.pid, SIGKILL);
+  wait_process(first, std::chrono::seconds(10));
+  auto third = run_process({sluice_bin(), "run", "--no-progress", (d / "p.yaml").string()});
+  INFO(third.err);
+  CHECK(third.exit_code == 0);
+  CHECK(third.err.find("resuming") != std::string::npos);
+}

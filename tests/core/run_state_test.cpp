@@ -155,3 +155,17 @@ TEST_CASE("run_state.state_store.round_trip_of_every_field") {
   st.discard();
   CHECK_FALSE(st.load().has_value());
 }
+
+TEST_CASE("run_state.state_store.one_run_at_a_time") {
+  sluice::test::temp_dir d;
+  auto first = std::make_unique<state_store>(d / "state");
+  try {
+    state_store second(d / "state");
+    FAIL("a second store opened a locked state directory");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("another sluice run is using") != std::string::npos);
+  }
+  first.reset();  // the lock goes with the store (and with a dead process)
+  state_store third(d / "state");
+  CHECK_FALSE(third.load().has_value());
+}
