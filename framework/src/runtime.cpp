@@ -912,6 +912,8 @@ class pipeline_run {
         environment_failure(r.error_message);
         if (tracker_) {
           // Not done: the run that follows, once space is freed, fetches it.
+          // Shared and dropped at once, so a partial body file goes too.
+          detail::share_result(std::move(r), temp_dir_).reset();
           interrupted_.fetch_add(1, std::memory_order_relaxed);
           m.busy.store(0, std::memory_order_relaxed);
           queue_.task_done();
@@ -922,7 +924,6 @@ class pipeline_run {
       if (r.url.empty()) {
         r.url = std::move(url);
       }
-
       r.index = idx;
       r.producer = producer;
       r.worker = index;
