@@ -183,14 +183,18 @@ void interrupt_and_resume(int sig, int rounds) {
   std::uniform_int_distribution<int> after_ms(300, std::max(1200, 2 * run_ms / rounds));
   int interrupted = 0;
   bool finished = false;
+  std::chrono::steady_clock::duration slowest{};
   for (int round = 0; round <= rounds + 20 && !finished; ++round) {
     auto c = spawn_process({sluice_bin(), "run", "-q", "--no-progress", "p.yaml"}, d / "stdout",
                            d / "stderr", po);
+    auto signalled = std::chrono::steady_clock::now();
     if (round < rounds) {
       std::this_thread::sleep_for(std::chrono::milliseconds(after_ms(rng)));
+      signalled = std::chrono::steady_clock::now();
       ::kill(c.pid, sig);
     }
     auto r = wait_process(c, 120s);
+    const auto took = std::chrono::steady_clock::now() - signalled;
     CAPTURE(round);
     INFO(read_file(d / "stderr"));
     if (r.exit_code == 0) {
@@ -202,12 +206,20 @@ void interrupt_and_resume(int sig, int rounds) {
       CHECK(r.exit_code == 128 + SIGKILL);
     } else {
       CHECK(r.exit_code == 128 + sig);
+      // In flight: 10 items of 20 ms; then the last commit and the exit,
+      // within 1 s of them.
+      slowest = std::max(slowest, took);
+      CHECK(took < 1s + 20ms);
     }
     // A resumed run says so, and the pipeline file did not change.
     REQUIRE(fs::exists(d / ".sluice" / "resume" / "state.db"));
   }
   REQUIRE(finished);
   MESSAGE(interrupted << " interruptions before the run finished");
+  if (sig != SIGKILL) {
+    MESSAGE("slowest exit after the signal: "
+            << std::chrono::duration<double, std::milli>(slowest).count() << " ms");
+  }
   CHECK(interrupted >= 1);
 
   check_exactly_once(jsonl_counts(d / "out.jsonl"), "jsonl");
