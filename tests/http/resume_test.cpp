@@ -257,6 +257,8 @@ void interrupt_and_resume(int sig, int rounds) {
   CHECK(per_interruption <= workers + 2 * commit_items);
 
   // The finished run marked its state finished: the next run starts fresh.
+  // A whole run again: ~500 items/s, so 100 s for the soak's 50,000.
+  po.timeout = 60s + std::chrono::milliseconds(urls * 5);
   auto again = run_process({sluice_bin(), "run", "-q", "--no-progress", "p.yaml"}, po);
   INFO(again.err);
   CHECK(again.err.find("resuming") == std::string::npos);
