@@ -15,6 +15,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "sluice/core/base64.hpp"
 
@@ -46,13 +48,42 @@ retry_policy retry_from(const options& o) {
   return p;
 }
 
+namespace {
+
+// One thread for the sinks' blocking commits (fsync, syncfs): with
+// `threads: 1` an fsync on the run's thread stopped every worker for as long
+// as the disk took. Commits are rare (every commit.interval), so one thread
+// is enough, and it outlives every run (a function-local static).
+net::thread_pool& blocking_pool() {
+  static net::thread_pool pool(1);
+  return pool;
+}
+
+// Runs `step` on the blocking thread; the caller resumes on its own
+// executor, with step's exception if it threw.
+net::awaitable<void> run_off_thread(const std::function<void()>& step) {
+  co_await net::co_spawn(
+      blocking_pool().get_executor(),
+      [&step]() -> net::awaitable<void> {
+        step();
+        co_return;
+      },
+      net::use_awaitable);
+}
+
+}  // namespace
+
 net::awaitable<void> with_retries(const stage_context& ctx, retry_policy policy, std::string what,
-                                  std::function<void()> step) {
+                                  std::function<void()> step, bool off_thread) {
   auto delay = policy.backoff;
   for (int attempt = 1;; ++attempt) {
     std::string cause;
     try {
-      step();
+      if (off_thread) {
+        co_await run_off_thread(step);
+      } else {
+        step();
+      }
       co_return;
     } catch (const std::system_error& e) {
       cause = e.what();

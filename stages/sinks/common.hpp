@@ -55,8 +55,13 @@ retry_policy retry_from(const options& o);
 /// exponential backoff; after the last attempt it throws std::runtime_error
 /// saying `what`, the cause and the attempt count, which stops the pipeline.
 /// Thread safety: run on the sink's strand.
+/// `off_thread`: each attempt runs on the sinks' blocking-I/O thread (a
+/// commit's fsync), so the run's own threads keep serving the workers while
+/// the disk catches up; the caller's strand waits, so `step` still never runs
+/// beside the sink's other calls.
 boost::asio::awaitable<void> with_retries(const stage_context& ctx, retry_policy policy,
-                                          std::string what, std::function<void()> step);
+                                          std::string what, std::function<void()> step,
+                                          bool off_thread = false);
 
 /// Replaces invalid UTF-8 sequences with U+FFFD so the text is valid JSON
 /// string content (Boost.JSON copies bytes as they are).

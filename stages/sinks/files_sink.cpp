@@ -45,7 +45,7 @@ class files_sink final : public sink {
       store->sync_dirs();
       store->sync_all();
     };
-    co_await with_retries(ctx_, retry_, std::move(what), std::move(step));
+    co_await with_retries(ctx_, retry_, std::move(what), std::move(step), true);
     co_return std::string();
   }
 

@@ -39,7 +39,7 @@ class record_sink : public sink {
     auto* file = file_.get();
     std::string what = "syncing " + file->path().string();
     std::function<void()> step = [file] { file->sync(); };
-    co_await with_retries(ctx_, retry_, std::move(what), std::move(step));
+    co_await with_retries(ctx_, retry_, std::move(what), std::move(step), true);
     co_return std::to_string(file_->size());
   }
 
