@@ -934,26 +934,7 @@ class pipeline_run {
       if (r.time.total.count() == 0) {
         r.time.total = finished - started;
       }
-      m.queue_time.record(r.time.queue.count());
-      m.latency.record(r.time.total.count());
-      if (!r.ok()) {
-        ++m.errors[r.error_kind];
-        m.failed.fetch_add(1, std::memory_order_relaxed);
-        note_failure();
-      }
-      if (r.status != 0) {
-        ++m.statuses[r.status];
-      }
-      {
-        auto& h = m.host_entry(r.url);
-        ++h.requests;
-        h.errors += r.ok() ? 0 : 1;
-        h.latency.record(r.time.total.count());
-      }
-      if (r.attempts > 1) {
-        m.retries += r.attempts - 1;
-      }
-      m.bytes.fetch_add(r.bytes, std::memory_order_relaxed);
+      record_metrics(m, r);
       // `dedup: final_url`: a result whose final URL (after redirects) an
       // earlier result had is fetched (and counted as a request) but not
       // delivered; it is done, and counted as a duplicate, not consumed.
@@ -979,6 +960,28 @@ class pipeline_run {
         break;
       }
     }
+  }
+
+  // One finished item in its worker's metrics (on the worker's strand).
+  void record_metrics(worker_metrics& m, const result& r) {
+    m.queue_time.record(r.time.queue.count());
+    m.latency.record(r.time.total.count());
+    if (!r.ok()) {
+      ++m.errors[r.error_kind];
+      m.failed.fetch_add(1, std::memory_order_relaxed);
+      note_failure();
+    }
+    if (r.status != 0) {
+      ++m.statuses[r.status];
+    }
+    auto& h = m.host_entry(r.url);
+    ++h.requests;
+    h.errors += r.ok() ? 0 : 1;
+    h.latency.record(r.time.total.count());
+    if (r.attempts > 1) {
+      m.retries += r.attempts - 1;
+    }
+    m.bytes.fetch_add(r.bytes, std::memory_order_relaxed);
   }
 
   // The machine failed, not the item (a full or read-only TMPDIR, no file
