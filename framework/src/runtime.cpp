@@ -82,11 +82,11 @@ class event {
   bool set_ = false;
 };
 
-/// Per-host figures of one worker; a coarse histogram keeps them small.
+/// Per-host figures of one worker (the histogram allocates only the octaves used).
 struct host_metrics {
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;
-  basic_histogram<1> latency;
+  histogram latency;
 };
 
 /// Distinct hosts tracked per worker; the rest are counted as "(other)", so
