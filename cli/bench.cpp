@@ -20,6 +20,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "commands.hpp"
+#include "sluice/core/json_text.hpp"
 #include "sluice/config/config.hpp"
 #include "sluice/runtime/runtime.hpp"
 #include "sluice/stage/options.hpp"
@@ -82,13 +83,13 @@ bool write_trace(const std::string& path, const std::vector<stages::asyncq::even
     j["who"] = e.who;
     j["item"] = e.item;
     j["secs"] = e.secs;
-    f << boost::json::serialize(j) << '\n';
+    f << sluice::to_json_text(j) << '\n';
   }
   boost::json::object end;
   end["t"] = measured;
   end["kind"] = "end";
   end["ideal"] = ideal;
-  f << boost::json::serialize(end) << '\n';
+  f << sluice::to_json_text(end) << '\n';
   return static_cast<bool>(f.flush());
 }
 
@@ -324,7 +325,7 @@ int run_pipeline_throughput(app_state& state, const bench_options& o) {
                              {"p90", r.time_in_queue.p90},
                              {"p99", r.time_in_queue.p99},
                              {"max", r.time_in_queue.max}};
-    stages::asyncq::print_line(boost::json::serialize(j));
+    stages::asyncq::print_line(sluice::to_json_text(j));
     return 0;
   }
   stages::asyncq::print_line(fmt::format(
@@ -365,7 +366,7 @@ int run_throughput_mode(const bench_options& o) {
     j["queue_high_water"] = r.high_water;
     j["time_in_queue_ns"] = {
         {"p50", r.p50_ns}, {"p90", r.p90_ns}, {"p99", r.p99_ns}, {"max", r.max_ns}};
-    stages::asyncq::print_line(boost::json::serialize(j));
+    stages::asyncq::print_line(sluice::to_json_text(j));
     return 0;
   }
   stages::asyncq::print_line(

@@ -33,6 +33,7 @@
 #include "run_state.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/core/fetch_error.hpp"
+#include "sluice/core/json_text.hpp"
 #include "sluice/queue/bounded_queue.hpp"
 #include "sluice/runtime/filter.hpp"
 #include "sluice/runtime/gate.hpp"
@@ -1229,7 +1230,7 @@ class pipeline_run {
     }
     if (opts_.stats_json) {
       std::ofstream out(*opts_.stats_json, std::ios::trunc);
-      out << boost::json::serialize(r.to_json()) << '\n';
+      out << to_json_text(r.to_json()) << '\n';
       if (!out) {
         fmt::print(stderr, "sluice: cannot write --stats-json file {}\n", *opts_.stats_json);
       }

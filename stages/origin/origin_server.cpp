@@ -48,6 +48,7 @@
 
 #include "hostile.hpp"
 #include "sluice/core/base64.hpp"
+#include "sluice/core/json_text.hpp"
 
 namespace sluice {
 
@@ -535,7 +536,7 @@ std::string echo_json(const exchange& ex) {
                    {"headers", std::move(headers)},
                    {"body", ex.req.body()},
                    {"body_bytes", ex.req.body().size()}};
-  return json::serialize(out) + "\n";
+  return sluice::to_json_text(out) + "\n";
 }
 
 const char* index_text =
@@ -820,7 +821,7 @@ net::awaitable<after> dispatch(Stream& s, exchange& ex) {
     if (segs.size() == 2 && !reset) {
       co_await send_text(s, ex, http::status::not_found, "not found\n");
     } else {
-      auto body = json::serialize(counters_json(ex.st.snapshot())) + "\n";
+      auto body = sluice::to_json_text(counters_json(ex.st.snapshot())) + "\n";
       if (reset) {
         ex.st.reset();
       }

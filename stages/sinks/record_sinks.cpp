@@ -6,6 +6,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "sinks.hpp"
+#include "sluice/core/json_text.hpp"
 
 namespace sluice::stages::sinks {
 
@@ -113,7 +114,7 @@ class jsonl_sink final : public record_sink {
 
  protected:
   void format(const result& r, std::string& out) override {
-    out += boost::json::serialize(result_to_json(r, json_));
+    sluice::append_json_text(out, result_to_json(r, json_));
     out += '\n';
   }
 

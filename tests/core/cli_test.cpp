@@ -2,6 +2,8 @@
 // check diagnostics, stages listing, usage errors.
 #include <doctest/doctest.h>
 
+#include <regex>
+
 #include <signal.h>
 
 #include <fstream>
@@ -61,6 +63,33 @@ void wait_for_lines(const std::filesystem::path& p, std::size_t n) {
 }
 
 }  // namespace
+
+TEST_CASE("cli.run.json_numbers_in_plain_decimal") {
+  // Boost.JSON 1.81 writes every double with an exponent (`1.53417E-1`,
+  // `1E0`); the report and the jsonl records must read as plain decimals.
+  temp_dir d;
+  write_file(d / "p.yaml", R"(name: decimals
+producers: [{type: range, url: "http://127.0.0.1:8080/item/{i}", to: 50}]
+consumers: {type: sleep, workers: 5, delay: 1ms..3ms}
+sinks: [{type: jsonl, path: out.jsonl}]
+)");
+  auto r = run_process({sluice_bin(), "run", (d / "p.yaml").string(), "--no-progress", "--no-state",
+                        "--stats-json", (d / "stats.json").string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::regex exponent("[0-9][eE][-+]?[0-9]");
+  for (const auto* name : {"stats.json", "out.jsonl"}) {
+    CAPTURE(name);
+    auto text = read_file(d / name);
+    REQUIRE(!text.empty());
+    std::smatch m;
+    CHECK_MESSAGE(!std::regex_search(text, m, exponent), "exponent near: " << m.str());
+  }
+  auto stats = read_stats(d / "stats.json");
+  auto& lat = stats.at("latency").as_object();
+  CHECK(lat.at("p50_ms").as_double() >= 1.0);
+  CHECK(lat.at("p50_ms").as_double() <= lat.at("max_ms").as_double());
+}
 
 TEST_CASE("cli.run.one_million_items_bounded_memory") {
   temp_dir d;

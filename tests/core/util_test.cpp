@@ -1,11 +1,13 @@
 // Small public helpers of the framework: base64_encode, the shutdown gate,
 // the histogram.
 #include "sluice/core/base64.hpp"
+#include "sluice/core/json_text.hpp"
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <mutex>
 #include <random>
 #include <set>
@@ -17,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/json.hpp>
 
 #include "sluice/runtime/gate.hpp"
 #include "sluice/runtime/histogram.hpp"
@@ -130,8 +133,8 @@ TEST_CASE("histogram.quantiles.within_one_percent_of_the_exact_value") {
 TEST_CASE("histogram.merge_copy_and_cumulative_counts") {
   sluice::histogram a, b;
   for (int i = 1; i <= 100; ++i) {
-    a.record(i * 1000000);       // 1..100 ms
-    b.record(i * 1000000 + 5);   // the same, a little later
+    a.record(i * 1000000);      // 1..100 ms
+    b.record(i * 1000000 + 5);  // the same, a little later
   }
   sluice::histogram all = a;  // a deep copy
   all.merge(b);
@@ -144,7 +147,7 @@ TEST_CASE("histogram.merge_copy_and_cumulative_counts") {
   CHECK(all.count_at_most(999999) == 0);
   CHECK(all.count_at_most(200000000) == 200);
   auto at_50ms = all.count_at_most(50000000);
-  CHECK(at_50ms >= 96);   // 1..49 ms twice, and perhaps part of the 50 ms bucket
+  CHECK(at_50ms >= 96);  // 1..49 ms twice, and perhaps part of the 50 ms bucket
   CHECK(at_50ms <= 100);
   sluice::histogram moved = std::move(all);
   CHECK(moved.count() == 200);
@@ -173,4 +176,47 @@ TEST_CASE("run_on_threads.runs_handlers_on_that_many_threads_until_out_of_work")
     CHECK(seen.size() <= std::max(1U, threads));
     CHECK(seen.size() >= 1);
   }
+}
+
+TEST_CASE("json_text.doubles_in_plain_decimal_that_read_back_exactly") {
+  CHECK(sluice::plain_decimal(0.153417) == "0.153417");
+  CHECK(sluice::plain_decimal(401.200046) == "401.200046");
+  CHECK(sluice::plain_decimal(1.0) == "1.0");
+  CHECK(sluice::plain_decimal(0) == "0.0");
+  CHECK(sluice::plain_decimal(-2.5) == "-2.5");
+  CHECK(sluice::plain_decimal(1e-7) == "0.0000001");
+  CHECK(sluice::plain_decimal(1.5e-7) == "0.00000015");
+  CHECK(sluice::plain_decimal(3e20) == "300000000000000000000.0");
+  CHECK(sluice::plain_decimal(std::nan("")) == "null");
+  CHECK(sluice::plain_decimal(HUGE_VAL) == "null");
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> mant(1.0, 10.0);
+  std::uniform_int_distribution<int> exp(-12, 22);
+  for (int i = 0; i < 20000; ++i) {
+    double d = mant(rng) * std::pow(10.0, exp(rng)) * (i % 2 ? -1 : 1);
+    auto text = sluice::plain_decimal(d);
+    CAPTURE(text);
+    REQUIRE(text.find_first_of("eE") == std::string::npos);
+    // strtod rounds correctly (Boost.JSON 1.81's parser may be an ulp off
+    // on long decimals, a parser matter, not a text one).
+    REQUIRE(std::strtod(text.c_str(), nullptr) == d);
+  }
+}
+
+TEST_CASE("json_text.structure_and_strings_are_boost_json_s") {
+  boost::json::value v = {{"s", "a\"b\n\u00e9\x01"},
+                          {"n", nullptr},
+                          {"t", true},
+                          {"i", -12},
+                          {"u", 18446744073709551615ULL},
+                          {"a", {1, 2.5, "x", boost::json::object{}}},
+                          {"d", 1.53417e-1}};
+  auto text = sluice::to_json_text(v);
+  CHECK(text.find("E") == std::string::npos);
+  CHECK(text.find("\"d\":0.153417") != std::string::npos);
+  CHECK(boost::json::parse(text) == v);
+  // Without doubles it is byte for byte Boost.JSON's output.
+  v.as_object().erase("d");
+  v.as_object()["a"].as_array()[1] = 3;
+  CHECK(sluice::to_json_text(v) == boost::json::serialize(v));
 }
