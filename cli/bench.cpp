@@ -20,8 +20,8 @@
 #include <boost/json/serialize.hpp>
 
 #include "commands.hpp"
-#include "sluice/core/json_text.hpp"
 #include "sluice/config/config.hpp"
+#include "sluice/core/json_text.hpp"
 #include "sluice/runtime/runtime.hpp"
 #include "sluice/stage/options.hpp"
 #include "sluice/stages/asyncq.hpp"
