@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ssl.hpp>
@@ -135,15 +136,42 @@ net::awaitable<fetch_failure> connect_any(attempt_context& ctx, const config& cf
                           fmt::format("connect to {}:{} failed: {}", t.host, t.port, ec.message())};
 }
 
+/// What a failed handshake says: the certificate problem in OpenSSL's words
+/// when verification failed (as curl reports it), else the TLS error.
+std::string handshake_error_text(const error_code& ec, long verify_result, const target& t) {
+  if (verify_result == X509_V_OK) {
+    return ec.message();
+  }
+  std::string what;
+  if (verify_result == X509_V_ERR_HOSTNAME_MISMATCH) {
+    what = fmt::format("no certificate subject name matches '{}'", t.host);
+  } else if (verify_result == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+    what = fmt::format("no certificate subject name matches the IP address {}", t.host);
+  } else {
+    what = X509_verify_cert_error_string(verify_result);
+  }
+  return fmt::format("certificate verify failed: {} (OpenSSL verify result {}: {})", what,
+                     verify_result, X509_verify_cert_error_string(verify_result));
+}
+
 /// The TLS handshake: SNI for a host name, verification of the name.
 net::awaitable<fetch_failure> handshake(attempt_context& ctx, const config& cfg, const target& t,
                                         ssl::stream<tcp::socket>& s, phase_deadline limit) {
-  error_code ignore;
   if (!t.ip_literal && !SSL_set_tlsext_host_name(s.native_handle(), t.host.c_str())) {
     co_return fetch_failure{fetch_errc::tls, "cannot set SNI host name"};
   }
+  // OpenSSL's own name check (RFC 6125: subjectAltName, no partial
+  // wildcards) rather than a verify callback: a mismatch then leaves its own
+  // verify result (X509_V_ERR_HOSTNAME_MISMATCH) to report, where a failing
+  // callback leaves "unspecified certificate verification error".
   if (cfg.tls_verify) {
-    s.set_verify_callback(ssl::host_name_verification(t.host), ignore);
+    X509_VERIFY_PARAM* param = SSL_get0_param(s.native_handle());
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    int set = t.ip_literal ? X509_VERIFY_PARAM_set1_ip_asc(param, t.host.c_str())
+                           : X509_VERIFY_PARAM_set1_host(param, t.host.c_str(), t.host.size());
+    if (set != 1) {
+      co_return fetch_failure{fetch_errc::tls, "cannot set the host name to verify"};
+    }
   }
   auto started = clock::now();
   ctx.dog.arm(ctx.slot, s.next_layer(), limit.at);
@@ -161,13 +189,10 @@ net::awaitable<fetch_failure> handshake(attempt_context& ctx, const config& cfg,
   if (ec == net::error::operation_aborted) {
     co_return fetch_failure{fetch_errc::cancelled, std::string(name(fetch_errc::cancelled))};
   }
-  std::string detail = ec.message();
-  long vr = SSL_get_verify_result(s.native_handle());
-  if (vr != X509_V_OK) {
-    detail += fmt::format(" ({})", X509_verify_cert_error_string(vr));
-  }
-  co_return fetch_failure{fetch_errc::tls,
-                          fmt::format("TLS handshake with {} failed: {}", t.host, detail)};
+  co_return fetch_failure{
+      fetch_errc::tls,
+      fmt::format("TLS handshake with {} failed: {}", t.host,
+                  handshake_error_text(ec, SSL_get_verify_result(s.native_handle()), t))};
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <thread>
 
 #include <doctest/doctest.h>
 #include <boost/json.hpp>
@@ -13,6 +14,7 @@
 #include "http_harness.hpp"
 #include "peers.hpp"
 #include "sluice/stages/origin.hpp"
+#include "test_support.hpp"
 
 using namespace std::chrono_literals;
 using sluice::test::http_harness;
@@ -119,6 +121,59 @@ TEST_CASE("http.tls.private_ca") {
     o["tls"] = json::object{{"ca_file", wrong.ca_cert.string()}};
     http_harness h(o);
     CHECK(h.fetch(url).error_kind == "tls");
+  }
+}
+
+TEST_CASE("http.tls.errors_say_what_failed_like_curl") {
+  // Each certificate problem is named with OpenSSL's verify result, as curl
+  // names it, instead of "unspecified certificate verification error".
+  struct tls_case {
+    const char* what;
+    std::string san;
+    int days;
+    bool trust_ca;
+    std::string sluice_says;
+    std::string curl_says;
+  };
+  const std::vector<tls_case> cases = {
+      {"host name mismatch", "DNS:other.example", 30, true,
+       "no certificate subject name matches 'localhost'",
+       "no alternative certificate subject name matches"},
+      {"expired", "", 0, true, "certificate has expired", "certificate has expired"},
+      {"unknown CA", "", 30, false, "unable to get local issuer certificate",
+       "unable to get local issuer certificate"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    sluice::test::temp_dir dir("sluice-http-tls-err");
+    auto files = sluice::test::make_tls_files(dir.path(), c.san, c.days);
+    if (c.days == 0) {
+      std::this_thread::sleep_for(1100ms);  // notAfter is now: let it pass
+    }
+    sluice::origin_options oo;
+    oo.tls = true;
+    oo.cert_file = files.server_cert.string();
+    oo.key_file = files.server_key.string();
+    sluice::origin_server srv(oo);
+    srv.start();
+    auto url = "https://localhost:" + std::to_string(srv.port()) + "/bytes/10";
+    auto o = no_retry();
+    if (c.trust_ca) {
+      o["tls"] = json::object{{"ca_file", files.ca_cert.string()}};
+    }
+    http_harness h(o);
+    auto r = h.fetch(url);
+    CHECK(r.error_kind == "tls");
+    CHECK_MESSAGE(r.error_message.find(c.sluice_says) != std::string::npos, r.error_message);
+    CHECK(r.error_message.find("unspecified") == std::string::npos);
+    // curl, in the same run, on the same server.
+    std::vector<std::string> argv{"curl", "-sS", "-o", "/dev/null", url};
+    if (c.trust_ca) {
+      argv.insert(argv.end() - 1, {"--cacert", files.ca_cert.string()});
+    }
+    auto curl = sluice::test::run_process(argv);
+    CHECK(curl.exit_code != 0);
+    CHECK_MESSAGE(curl.err.find(c.curl_says) != std::string::npos, curl.err);
   }
 }
 
