@@ -13,7 +13,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -22,12 +25,13 @@
 namespace sluice {
 namespace {
 
-// `01:02` or `1:02:03`; `?` when unknown or absurd.
+// `01:02` or `1:02:03`; `?` when unknown or absurd. Whole seconds passed, as
+// a clock shows them: 59.6 s is 00:59, not 01:00.
 std::string format_clock(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0 || seconds > 99 * 3600.0) {
     return "?";
   }
-  auto s = static_cast<long long>(seconds + 0.5);
+  auto s = static_cast<long long>(seconds);
   if (s >= 3600) {
     return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
   }
@@ -62,9 +66,9 @@ bool utf8_locale() {
   return false;
 }
 
-// Writes everything, retrying short writes and EINTR; progress output is best
-// effort, so other errors are ignored.
-void write_all(int fd, const std::string& s) {
+// Writes everything, retrying short writes and EINTR. Returns 0 or the errno
+// of the failed write (progress output ignores it: it is best effort).
+int write_all(int fd, std::string_view s) {
   std::size_t off = 0;
   while (off < s.size()) {
     ssize_t n = ::write(fd, s.data() + off, s.size() - off);
@@ -72,41 +76,71 @@ void write_all(int fd, const std::string& s) {
       if (errno == EINTR) {
         continue;
       }
-      return;
+      return errno;
     }
     off += static_cast<std::size_t>(n);
   }
+  return 0;
 }
 
-// The rate shown is an exponential moving average of the rate between
-// samples (tqdm's smoothing), so a burst does not make the ETA jump around;
-// until two samples exist the overall average is used.
+// The terminal shared by the bar and whatever prints to standard output:
+// the bar's current text, so a write to stdout can erase it and draw it
+// again below. One per process, as the terminal is.
+struct shared_terminal {
+  std::mutex m;
+  int bar_fd = -1;  ///< the fd a bar is showing on, -1 when none
+  std::string bar;  ///< what is drawn there, without "\r" and erase
+  bool stdout_is_tty = ::isatty(1) == 1;
+};
+
+shared_terminal& terminal() {
+  static shared_terminal t;
+  return t;
+}
+
+// Draws the bar line on `fd` (the terminal lock held by the caller when it
+// is shared); `final` ends it with a newline and forgets it.
+void draw_bar(int fd, const std::string& line, bool final) {
+  auto& t = terminal();
+  std::lock_guard lock(t.m);
+  write_all(fd, "\r" + line + (final ? "\x1b[K\n" : "\x1b[K"));
+  t.bar_fd = final ? -1 : fd;
+  t.bar = final ? std::string() : line;
+}
+
+// The rate shown is the items done over a sliding window of the last
+// `window_s` seconds (the whole run until it is that old): items often finish
+// in bursts (every worker's slow item at once), and a rate between two 100 ms
+// samples, even smoothed, swings with them (tqdm's moving average printed
+// 12.2/s for a steady 4/s). A sample is kept every 0.1 s at most, so the
+// window holds at most 10 × window_s of them.
 class rate_meter {
  public:
+  explicit rate_meter(double window_s) : window_s_(window_s) {}
+
   double update(std::uint64_t done, double t) {
-    if (have_last_ && t > last_t_ + 1e-9) {
-      double inst = static_cast<double>(done - std::min(done, last_done_)) / (t - last_t_);
-      ema_ = have_ema_ ? alpha_ * inst + (1 - alpha_) * ema_ : inst;
-      have_ema_ = true;
+    if (samples_.empty() || t >= samples_.back().t + 0.1 - 1e-9) {
+      samples_.push_back({t, done});
     }
-    if (!have_last_ || t > last_t_ + 1e-9) {
-      last_done_ = done;
-      last_t_ = t;
-      have_last_ = true;
+    // Keep one sample at or before the window's start, so the span is whole.
+    while (samples_.size() > 2 && samples_[1].t <= t - window_s_) {
+      samples_.pop_front();
     }
-    if (have_ema_) {
-      return ema_;
+    const auto& from = samples_.front();
+    double span = t - from.t;
+    if (span <= 1e-9) {
+      return 0.0;
     }
-    return t > 0 ? static_cast<double>(done) / t : 0.0;
+    return static_cast<double>(done - std::min(done, from.done)) / span;
   }
 
  private:
-  static constexpr double alpha_ = 0.3;
-  bool have_last_ = false;
-  bool have_ema_ = false;
-  std::uint64_t last_done_ = 0;
-  double last_t_ = 0;
-  double ema_ = 0;
+  struct sample {
+    double t;
+    std::uint64_t done;
+  };
+  double window_s_;
+  std::deque<sample> samples_{sample{0.0, 0}};
 };
 
 /// How a reporter draws: where, whether in place, colours, width.
@@ -121,7 +155,8 @@ struct progress_style {
 
 class stderr_progress final : public progress_reporter {
  public:
-  explicit stderr_progress(progress_style style) : style_(style) {}
+  explicit stderr_progress(progress_style style)
+      : style_(style), meter_(std::max(10.0, style.log_interval_s)) {}
 
   void update(const progress_snapshot& s) override {
     double rate = meter_.update(s.done, s.elapsed_s);
@@ -132,7 +167,7 @@ class stderr_progress final : public progress_reporter {
       }
       last_draw_s_ = s.elapsed_s;
       drawn_ = true;
-      write_all(style_.fd, "\r" + bar_line(s, rate, false) + "\x1b[K");
+      draw_bar(style_.fd, bar_line(s, rate, false), false);
     } else {
       if (s.elapsed_s - last_draw_s_ < style_.log_interval_s - 1e-9) {
         return;
@@ -146,7 +181,7 @@ class stderr_progress final : public progress_reporter {
     // The final figures are averages over the whole run, not the smoothed rate.
     double rate = s.elapsed_s > 0 ? static_cast<double>(s.done) / s.elapsed_s : 0.0;
     if (style_.terminal) {
-      write_all(style_.fd, "\r" + bar_line(s, rate, true) + "\x1b[K\n");
+      draw_bar(style_.fd, bar_line(s, rate, true), true);
     } else {
       write_all(style_.fd, plain_line(s, rate, true) + "\n");
     }
@@ -303,6 +338,20 @@ std::unique_ptr<progress_reporter> make_progress(int fd, bool terminal, int widt
 }
 
 }  // namespace detail
+
+int write_stdout(std::string_view text) {
+  auto& t = terminal();
+  std::lock_guard lock(t.m);
+  bool erase = t.stdout_is_tty && t.bar_fd >= 0;
+  if (erase) {
+    write_all(t.bar_fd, "\r\x1b[K");
+  }
+  int err = write_all(1, text);
+  if (erase) {
+    write_all(t.bar_fd, "\r" + t.bar + "\x1b[K");
+  }
+  return err;
+}
 
 std::unique_ptr<progress_reporter> make_stderr_progress(double log_interval_s) {
   return detail::make_progress(2, ::isatty(2) == 1, 0, log_interval_s);

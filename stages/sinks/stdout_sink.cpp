@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "sinks.hpp"
+#include "sluice/runtime/progress.hpp"
 #include "sluice/stage/options.hpp"
 
 namespace sluice::stages::sinks {
@@ -57,12 +58,9 @@ class stdout_sink final : public sink {
     // Named locals, not temporaries, in the co_await (g++ 12).
     std::string what = "writing to standard output";
     std::function<void()> step = [this, out] {
-      // One fwrite per batch keeps lines whole even beside stderr output.
-      errno = 0;
-      if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() ||
-          std::fflush(stdout) != 0) {
-        int e = errno;
-        std::clearerr(stdout);
+      // One write per batch keeps lines whole; write_stdout also keeps them
+      // clear of the progress bar when both share the terminal.
+      if (int e = write_stdout(out); e != 0) {
         if (e == EPIPE) {
           // The reader closed the pipe (sluice ignores SIGPIPE): a normal
           // end for this sink, never retried; the others go on.

@@ -5,10 +5,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -190,4 +193,111 @@ TEST_CASE("progress.pty.sluice_run_shows_the_bar_and_final_counts") {
   CHECK(last.find("errors 0") != std::string::npos);
   // The report follows the finished bar, on its own lines.
   CHECK(out.find("consumed 3000", line_end) != std::string::npos);
+}
+
+namespace {
+
+// What a terminal shows for `raw`: lines after carriage returns, erase-line
+// (ESC [ K) and newlines are applied; colour escapes take no room.
+std::vector<std::string> screen_lines(const std::string& raw) {
+  std::vector<std::string> lines;
+  std::string line;
+  std::size_t col = 0;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    char c = raw[i];
+    if (c == '\r') {
+      col = 0;
+    } else if (c == '\n') {
+      lines.push_back(line);
+      line.clear();
+      col = 0;
+    } else if (c == '\x1b' && i + 1 < raw.size() && raw[i + 1] == '[') {
+      std::size_t j = i + 2;
+      while (j < raw.size() && !std::isalpha(static_cast<unsigned char>(raw[j]))) {
+        ++j;
+      }
+      if (j < raw.size() && raw[j] == 'K') {
+        line.resize(std::min(line.size(), col));
+      }
+      i = j;
+    } else {
+      if (col < line.size()) {
+        line[col] = c;
+      } else {
+        line.push_back(c);
+      }
+      ++col;
+    }
+  }
+  if (!line.empty()) {
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("progress.pty.stdout_sink_lines_stay_whole_beside_the_bar") {
+  // The bar (stderr) and the stdout sink share one terminal: every result
+  // line must start at the left margin, whole, and no bar may be left in the
+  // middle of one.
+  sluice::test::temp_dir dir("sluice-progress-stdout");
+  std::string yaml = (dir / "p.yaml").string();
+  sluice::test::write_file(yaml,
+                           "name: progress\n"
+                           "producers: [{type: range, url: \"http://127.0.0.1:1/item/{i}\", "
+                           "to: 400}]\n"
+                           "consumers: {type: sleep, workers: 8, delay: 5ms..15ms}\n"
+                           "sinks: [{type: stdout}]\n");
+  std::string out = output_of(
+      {"script", "-qfec", sluice::test::sluice_bin() + " run --no-state " + yaml, "/dev/null"},
+      {.env = {{"TERM", "xterm"}, {"COLUMNS", "120"}, {"NO_COLOR", "1"}}});
+  CHECK(count(out, "%|") >= 3);  // the bar was drawn several times
+  std::size_t results = 0;
+  for (const auto& l : screen_lines(out)) {
+    if (l.find("http://127.0.0.1:1/item/") == std::string::npos) {
+      continue;
+    }
+    CAPTURE(l);
+    ++results;
+    CHECK(l.find("%|") == std::string::npos);
+    CHECK(l.find("in flight") == std::string::npos);
+    CHECK(l.find_first_not_of(" ") <= 1);  // at the left margin
+  }
+  CHECK(results == 400);
+}
+
+TEST_CASE("progress.plain.rate_over_a_window_and_elapsed_not_rounded_up") {
+  // Items finish in bursts: 20 every 5 s (workers that each take 5 s), a
+  // real rate of 4/s. Samples every 100 ms, a log line every 10 s.
+  auto out = capture([](int fd) {
+    auto r = sluice::detail::make_progress(fd, false, 0, 10.0);
+    sluice::progress_snapshot s;
+    s.total = 100000;
+    for (int i = 1; i <= 600; ++i) {
+      s.elapsed_s = 0.1 * i - 0.04;  // 59.56 s at the end: elapsed 00:59
+      s.done = static_cast<std::uint64_t>(s.elapsed_s / 5.0) * 20;
+      r->update(s);
+    }
+    r->finish(s);
+  });
+  CAPTURE(out);
+  int lines = 0;
+  for (std::size_t at = out.find("progress:"); at != std::string::npos;
+       at = out.find("progress:", at + 1)) {
+    auto end = out.find('\n', at);
+    std::string line = out.substr(at, end - at);
+    CAPTURE(line);
+    auto comma = line.find("/s,");
+    REQUIRE(comma != std::string::npos);
+    auto start = line.rfind(' ', comma) + 1;
+    double rate = std::atof(line.substr(start, comma - start).c_str());
+    // The first line (at 10 s) has only 10 s of history; every line counts.
+    CHECK(rate >= 3.6);
+    CHECK(rate <= 4.4);
+    ++lines;
+  }
+  CHECK(lines >= 5);
+  CHECK(out.find("elapsed 01:00") == std::string::npos);
+  CHECK(out.find("elapsed 00:59") != std::string::npos);
 }

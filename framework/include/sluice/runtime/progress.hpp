@@ -1,6 +1,8 @@
 // Progress display on stderr while a pipeline runs.
 #pragma once
 
+#include <string_view>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -30,6 +32,16 @@ class progress_reporter {
   /// Called once at the end with the final counts; leaves the cursor on a new line.
   virtual void finish(const progress_snapshot& s) = 0;
 };
+
+/// Writes `text` (whole lines) to standard output, retrying short writes and
+/// EINTR, without garbling a progress bar drawn on the same terminal: when
+/// standard output is a terminal and a bar is showing, the bar's line is
+/// erased first and drawn again below the text. Stages that print to the
+/// terminal (the `stdout` sink) use it instead of stdio.
+/// Returns 0, or the errno of the write that failed (EPIPE when the reader
+/// went away; SIGPIPE is ignored by the CLI).
+/// Thread safety: safe from any thread; serialised with the bar's redraws.
+int write_stdout(std::string_view text);
 
 /// The default reporter for stderr: a bar when stderr is a terminal, log lines
 /// every `log_interval_s` seconds otherwise; no colour when NO_COLOR is set.
