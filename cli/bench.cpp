@@ -393,6 +393,10 @@ void add_bench_command(CLI::App& app, app_state& state) {
       "bench",
       "The asyncio producer/consumer timing demo over sluice's queue: a deterministic schedule, "
       "its ideal time and the overhead; or, with --no-sleep, queue throughput");
+  cmd->footer(
+      "Examples:\n"
+      "  sluice bench -p 2 -c 3 --seed 444 --timeline          # the demo's schedule, drawn\n"
+      "  sluice bench --no-sleep --items 10000000 -p 5 -c 100  # queue throughput");
   cmd->add_option("-p,--producers", o->producers, "producers")->check(CLI::Range(1u, 100000u));
   cmd->add_option("-c,--consumers", o->consumers, "consumers")->check(CLI::Range(1u, 100000u));
   cmd->add_option("--seed", o->seed, "seed of the schedule's random streams (0 to 2^63-1)")

@@ -87,7 +87,7 @@ int list_stages(const registry& reg, const std::string& name, bool markdown) {
         continue;
       }
       if (markdown) {
-        fmt::print("#### {} `{}`\n\n{}\n\n", to_string(kind), info->name, info->summary);
+        fmt::print("## {} `{}`\n\n{}\n\n", to_string(kind), info->name, info->summary);
         if (!info->schema.empty()) {
           fmt::print("| option | type | default | description |\n|---|---|---|---|\n");
           print_options(info->schema, "", true);
@@ -129,6 +129,13 @@ void add_run_commands(CLI::App& app, app_state& state) {
   static bool no_progress = false, quiet = false, no_state = false, fresh = false;
   static std::string state_dir;
   auto* run = app.add_subcommand("run", "run a pipeline file");
+  run->footer(
+      "Examples:\n"
+      "  sluice run pipelines/quickstart.yaml\n"
+      "  sluice run pipelines/http-fetch.yaml --set consumers.workers=50 --stats-json stats.json\n"
+      "  sluice run pipelines/resumable.yaml --fresh     # discard an unfinished run's state\n"
+      "Exit codes: 0 ok, 1 a stage failed, 2 config/usage, 3 too many items failed,\n"
+      "130/143/129 interrupted (docs/cli.md).");
   add_pipeline_args(run, run_args);
   run->add_option("--stats-json", stats_json, "also write the final report as JSON to FILE")
       ->type_name("FILE");
@@ -172,6 +179,10 @@ void add_run_commands(CLI::App& app, app_state& state) {
   });
 
   auto* check = app.add_subcommand("check", "validate a pipeline file without running it");
+  check->footer(
+      "Example:\n"
+      "  sluice check pipelines/http-polite.yaml    # every problem at once, file:line:col; exit "
+      "2");
   add_pipeline_args(check, check_args);
   check->callback([&state] {
     auto cfg = load(state, check_args);
@@ -189,6 +200,11 @@ void add_run_commands(CLI::App& app, app_state& state) {
   static std::string stage_name;
   static bool markdown = false;
   auto* stages = app.add_subcommand("stages", "list the stage types, or one stage's options");
+  stages->footer(
+      "Examples:\n"
+      "  sluice stages            # every stage type\n"
+      "  sluice stages http       # the http consumer's options\n"
+      "  sluice --plugin ./libmy_stages.so stages");
   stages->add_option("name", stage_name, "a stage type to describe");
   stages->add_flag("--markdown", markdown, "print the reference as Markdown tables");
   stages->callback([&state] { state.exit_code = list_stages(*state.reg, stage_name, markdown); });

@@ -98,6 +98,10 @@ void add_serve_command(CLI::App& app, app_state& state) {
   CLI::App* cmd = app.add_subcommand(
       "serve",
       "Run the built-in HTTP test origin (/bytes/N, /delay/MS, /status/CODE, ...) until Ctrl-C");
+  cmd->footer(
+      "Examples:\n"
+      "  sluice serve --port 8080         # then: curl http://127.0.0.1:8080/bytes/100\n"
+      "  sluice serve --port 0 --tls      # a free port, HTTPS with a self-signed certificate");
   cmd->add_option("--port,-p", args->port,
                   "TCP port (0: a free one; the address is printed on stdout)")
       ->check(CLI::Range(0, 65535))

@@ -1,22 +1,10 @@
-"""The generated parts of README.md: the stage reference and the guides
-(docs/*.md). Shared by scripts/gen-readme.sh and tests/core/check_docs.py."""
-import os, re
+"""The generated part of the docs: docs/reference.md's stage reference
+(between the STAGES markers), from `sluice stages --markdown`. Shared by
+scripts/gen-docs.sh and tests/core/check_docs.py."""
+import os
 
-GUIDES = ["http.md", "origin.md", "sinks.md", "plugins.md", "bench.md"]
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
-
-
-def guides():
-    parts = []
-    for name in GUIDES:
-        path = os.path.join(ROOT, "docs", name)
-        if not os.path.exists(path):
-            continue
-        body = open(path).read().strip()
-        # Demote headings one level so each guide nests under "Guides".
-        body = re.sub(r"^(#{1,5}) ", lambda m: "#" + m.group(1) + " ", body, flags=re.M)
-        parts.append(f"<!-- from docs/{name} -->\n{body}")
-    return "\n\n".join(parts)
+REFERENCE = os.path.join(ROOT, "docs", "reference.md")
 
 
 def replace(text, marker, content):
@@ -26,5 +14,4 @@ def replace(text, marker, content):
 
 
 def render(text, stages_markdown):
-    text = replace(text, "STAGES", stages_markdown)
-    return replace(text, "GUIDES", guides())
+    return replace(text, "STAGES", stages_markdown)

@@ -1,6 +1,6 @@
 // The one table of error kinds: lookups both ways, classes as error
 // conditions, the retry classes the http consumer derives from it, and the
-// docs tables (README.md, docs/http.md) that must hold its Markdown verbatim.
+// docs table (docs/http.md) that must hold its Markdown verbatim.
 // `SLUICE_UPDATE_DOCS=1 ctest -R http_fetch_error` rewrites them.
 #include "sluice/core/fetch_error.hpp"
 
@@ -46,9 +46,8 @@ TEST_CASE("fetch_error.retry.classes_follow_the_table") {
 }
 
 TEST_CASE("fetch_error.docs.tables_are_generated_from_the_table") {
-  for (const auto& problem :
-       sluice::test::check_doc_table({"README.md", "docs/http.md"}, "| kind | class | when |",
-                                     sluice::fetch_errors_markdown())) {
+  for (const auto& problem : sluice::test::check_doc_table(
+           {"docs/http.md"}, "| kind | class | when |", sluice::fetch_errors_markdown())) {
     FAIL_CHECK(problem);
   }
 }

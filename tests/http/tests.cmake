@@ -64,7 +64,7 @@ sluice_add_test(http_signals_test
 add_dependencies(http_signals_test sluice)
 
 # Exit codes and the failure policy (fail_status default, max_failed,
-# stop_after_failed, -q), a test per row of the README's table.
+# stop_after_failed, -q), a test per row of the exit-code table of docs/cli.md.
 sluice_add_test(http_exit_codes_test
   SOURCES ${SLUICE_HTTP_TEST_DIR}/exit_codes_test.cpp
   LABELS http integration TIMEOUT 180)

@@ -1,6 +1,6 @@
 // The origin's hostile case table: at least 40 cases across every group the
 // issue names, unique names, expectations without a byte count for a
-// failure, scripts that end, and the docs table (docs/origin.md, README.md)
+// failure, scripts that end, and the docs table (docs/origin.md)
 // generated from it (`SLUICE_UPDATE_DOCS=1 ctest -R origin_hostile` rewrites
 // them). Each case's effect on the http consumer is tested by
 // tests/http/hostile_test.cpp.
@@ -41,7 +41,7 @@ TEST_CASE("origin.hostile.table") {
 
 TEST_CASE("origin.hostile.docs_table_is_generated_from_the_table") {
   for (const auto& problem : sluice::test::check_doc_table(
-           {"README.md", "docs/origin.md"}, "| case | group | what the origin does | sluice |",
+           {"docs/origin.md"}, "| case | group | what the origin does | sluice |",
            ho::hostile_cases_markdown())) {
     FAIL_CHECK(problem);
   }
