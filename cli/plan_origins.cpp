@@ -1,6 +1,7 @@
 #include "plan_origins.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <utility>
 
@@ -54,9 +55,13 @@ std::string origin_parser::parse(std::string_view text) {
   key_ += "://";
   append_lower(key_, url_.encoded_host());
   if (url_.has_port() && !url_.port().empty()) {
-    const auto port = url_.port_number();
-    // port_number() is 0 for a port too large for 16 bits; `:0` and `:000` are 0 itself.
-    if (port == 0 && url_.port().find_first_not_of('0') != std::string_view::npos) {
+    // Not port_number(): Boost.URL 1.81 wraps a port above 65535 (99999
+    // gives 34463), which would merge it into another origin. The grammar
+    // already made the port all digits.
+    std::uint32_t port = 0;
+    auto digits = url_.port();
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (ec != std::errc{} || end != digits.data() + digits.size() || port > 65535) {
       return "port out of range";
     }
     if (port != default_port(std::string_view(key_).substr(0, key_.find(':')))) {
