@@ -207,7 +207,7 @@ void print_text(const plan_data& d) {
                group(valid - shown));
   }
   if (d.invalid > 0) {
-    fmt::print("  invalid: {} URLs\n", group(d.invalid));
+    fmt::print("  invalid: {} URL{}\n", group(d.invalid), plural(d.invalid));
     for (const auto& e : d.invalid_examples) {
       fmt::print("    e.g. \"{}\": {}\n", e.url, e.reason);
     }

@@ -9,6 +9,8 @@
 
 #include <boost/url/parse.hpp>
 
+#include "http/target.hpp"
+
 namespace sluice::cli {
 
 namespace {
@@ -41,7 +43,8 @@ void append_lower(std::string& out, std::string_view s) {
 std::string origin_parser::parse(std::string_view text) {
   auto r = boost::urls::parse_uri(text);
   if (!r) {
-    return r.error().message();
+    // The http consumer's wording, so plan and run name a bad URL alike.
+    return stages::http::describe_bad_url(text);
   }
   // An owning copy (its capacity reused from call to call), because
   // normalising rewrites the buffer: `%7e` and `~` are one host.

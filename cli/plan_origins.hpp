@@ -26,9 +26,10 @@ namespace sluice::cli {
 class origin_parser {
  public:
   /// Parses `url` (surrounding blanks are not trimmed). On success returns ""
-  /// and the key is in key(); otherwise returns why the URL has no origin
-  /// (Boost.URL's message for a URL that does not parse as an absolute URI,
-  /// "no host", "port out of range").
+  /// and the key is in key(); otherwise returns why the URL has no origin:
+  /// for a URL that is not an absolute URI, the http consumer's words
+  /// (describe_bad_url: "not an absolute URL ...", "URL contains
+  /// whitespace ..."); else "no host" or "port out of range".
   std::string parse(std::string_view url);
   /// The key of the last successful parse().
   const std::string& key() const noexcept { return key_; }

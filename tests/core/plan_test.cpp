@@ -85,9 +85,11 @@ TEST_CASE("plan.origin.normalised_by_boost_url") {
   CHECK(origin_of("http:///no-host").rfind("invalid: no host", 0) == 0);
   CHECK(origin_of("mailto:someone@example.com").rfind("invalid: no host", 0) == 0);
   CHECK(origin_of("/relative/path").rfind("invalid: ", 0) == 0);
-  CHECK(origin_of("not a url").rfind("invalid: ", 0) == 0);
+  CHECK(origin_of("not a url") == "invalid: URL contains whitespace (percent-encode it as %20)");
+  CHECK(origin_of("htp//typo.example/x") ==
+        "invalid: not an absolute URL (no scheme such as http://)");
   CHECK(origin_of("http://exa mple.com/").rfind("invalid: ", 0) == 0);
-  CHECK(origin_of("").rfind("invalid: ", 0) == 0);
+  CHECK(origin_of("") == "invalid: empty URL");
 }
 
 TEST_CASE("plan.counter.exact_under_the_cap") {

@@ -43,5 +43,5 @@ add_dependencies(core_full_disk_test sluice)
 sluice_add_test(core_plan_test
                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/plan_test.cpp ${CMAKE_SOURCE_DIR}/cli/plan_origins.cpp
                 LABELS "core" TIMEOUT 300)
-target_include_directories(core_plan_test PRIVATE ${CMAKE_SOURCE_DIR}/cli)
+target_include_directories(core_plan_test PRIVATE ${CMAKE_SOURCE_DIR}/cli ${CMAKE_SOURCE_DIR}/stages)
 add_dependencies(core_plan_test sluice)
