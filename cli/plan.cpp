@@ -118,6 +118,21 @@ struct plan_data {
 constexpr std::size_t invalid_examples_kept = 3;
 constexpr std::size_t example_chars = 200;
 
+// An invalid line as shown: its first bytes, with anything but printable
+// ASCII written `\xNN`, so a hostile line can neither drive the terminal
+// (escape sequences) nor make the JSON document invalid UTF-8.
+std::string example_text(std::string_view line) {
+  std::string out;
+  for (unsigned char c : line.substr(0, example_chars)) {
+    if (c < 0x20 || c >= 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return line.size() > example_chars ? out + "..." : out;
+}
+
 void count_batch(plan_data& d, origin_parser& parser, const std::vector<item>& batch) {
   for (const auto& it : batch) {
     ++d.urls;
@@ -128,7 +143,7 @@ void count_batch(plan_data& d, origin_parser& parser, const std::vector<item>& b
     }
     ++d.invalid;
     if (d.invalid_examples.size() < invalid_examples_kept) {
-      d.invalid_examples.push_back({it.url.substr(0, example_chars), std::move(why)});
+      d.invalid_examples.push_back({example_text(it.url), std::move(why)});
     }
   }
 }

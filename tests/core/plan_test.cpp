@@ -479,6 +479,20 @@ TEST_CASE("plan.cli.hostile_inputs") {
     CHECK(doc.at("invalid_examples").as_array().size() == 3);
     CHECK(doc.at("forecast").at("seconds").to_number<double>() == 0);
   }
+  SUBCASE("an invalid line with escapes, bad UTF-8 and 100 KB is shown escaped and cut") {
+    write_file(dir / "bad.txt", "\x1b[31mred \xff\xfe" + std::string(100'000, 'x') + "\n");
+    write_file(dir / "p.yaml", pipeline("  - type: file\n    path: bad.txt\n", http));
+    auto r = plan(dir / "p.yaml");
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find('\x1b') == std::string::npos);
+    CHECK(r.out.find("e.g. \"\\x1b[31mred \\xff\\xfexxx") != std::string::npos);
+    CHECK(r.out.size() < 2000);
+    auto doc = plan_json(dir / "p.yaml");
+    auto url = std::string(doc.at("invalid_examples").at(0).at("url").as_string());
+    CHECK(url.rfind("\\x1b[31m", 0) == 0);
+    CHECK(url.size() <= 200 + 3 * 4 + 3);
+    CHECK(url.ends_with("..."));
+  }
   SUBCASE("a consumer without per-origin limits") {
     write_file(dir / "p.yaml",
                pipeline("  - type: range\n    url: \"http://a.example/{i}\"\n    to: 1000\n",
