@@ -151,8 +151,8 @@ void count_batch(plan_data& d, origin_parser& parser, const std::vector<item>& b
 // The forecast (docs/plan.md): every origin's time grows with its count
 // under the same limits, so the slowest origin is the largest one.
 void make_forecast(plan_data& d, std::size_t top) {
-  d.top = d.origins->top(top == 0 ? 0 : std::max<std::size_t>(top, 1));
-  auto largest = top == 0 ? d.top : d.origins->top(1);
+  d.top = d.origins->top(top);
+  const auto largest = d.origins->top(1);
   const auto valid = d.urls - d.invalid;
   d.workers_seconds = static_cast<double>(valid) * d.latency / d.limits.workers;
   d.seconds = d.workers_seconds;
