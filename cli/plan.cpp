@@ -209,17 +209,18 @@ void print_text(const plan_data& d) {
     const auto& c = d.top[i];
     shown += c.count;
     if (!d.limits.limited) {
-      fmt::print("  {}: {} URLs\n", c.origin, count_text(c));
+      fmt::print("  {}: {} URL{}\n", c.origin, count_text(c), plural(c.count));
       continue;
     }
     const auto& f = d.top_forecast[i];
-    fmt::print("  {}: {} URLs at {} -> {}{}\n", c.origin, count_text(c), f.limit,
+    fmt::print("  {}: {} URL{} at {} -> {}{}\n", c.origin, count_text(c), plural(c.count), f.limit,
                format_span(f.seconds), i == 0 && d.origin_bound ? " (the bottleneck)" : "");
   }
   const auto valid = d.urls - d.invalid;
   if (!o.approximate() && d.top.size() < o.exact_origins()) {
-    fmt::print("  ({} more origins: {} URLs)\n", group(o.exact_origins() - d.top.size()),
-               group(valid - shown));
+    const auto more = o.exact_origins() - d.top.size();
+    fmt::print("  ({} more origin{}: {} URL{})\n", group(more), plural(more), group(valid - shown),
+               plural(valid - shown));
   }
   if (d.invalid > 0) {
     fmt::print("  invalid: {} URL{}\n", group(d.invalid), plural(d.invalid));
@@ -227,8 +228,9 @@ void print_text(const plan_data& d) {
       fmt::print("    e.g. \"{}\": {}\n", e.url, e.reason);
     }
   }
-  fmt::print("workers: {} URLs x {} / {} workers -> {}{}\n", group(valid), format_span(d.latency),
-             d.limits.workers, format_span(d.workers_seconds),
+  fmt::print("workers: {} URL{} x {} / {} worker{} -> {}{}\n", group(valid), plural(valid),
+             format_span(d.latency), d.limits.workers, plural(d.limits.workers),
+             format_span(d.workers_seconds),
              d.origin_bound || valid == 0 ? "" : " (the bottleneck)");
   if (d.origin_bound) {
     fmt::print("total: {} URLs -> {}; the bottleneck: origin {} ({})\n", group(valid),
