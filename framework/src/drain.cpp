@@ -103,10 +103,12 @@ drain_report drain_producers(const pipeline_config& cfg,
       try {
         std::rethrow_exception(failure);
       } catch (const std::exception& e) {
-        report.exit_code = 1;
         report.error = fmt::format("{}: {}", cfg.producers[i].display_name, e.what());
-        return report;
+      } catch (...) {
+        report.error = cfg.producers[i].display_name + ": unknown exception";
       }
+      report.exit_code = 1;
+      return report;
     }
   }
   return report;

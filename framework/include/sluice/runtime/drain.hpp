@@ -32,7 +32,8 @@ struct drain_report {
 /// `on_batch` on the calling thread. No queue, consumer, sink, service, state
 /// or dedup set is involved: the items are exactly what the producers emit.
 /// Memory stays at one batch plus what the producers themselves hold (the
-/// `file` producer streams). A throw from `on_batch` propagates out.
+/// `file` producer streams). A throw from `on_batch` ends draining as a
+/// producer's throw does (exit_code 1, named after that producer).
 /// Precondition: batch_size > 0.
 /// Thread safety: blocks the calling thread; `cfg` must not change meanwhile.
 drain_report drain_producers(const pipeline_config& cfg,
