@@ -22,6 +22,7 @@ struct app_state {
 void add_run_commands(CLI::App& app, app_state& state);   // run, check, stages (cli/run.cpp)
 void add_serve_command(CLI::App& app, app_state& state);  // serve (cli/serve.cpp)
 void add_bench_command(CLI::App& app, app_state& state);  // bench (cli/bench.cpp)
+void add_plan_command(CLI::App& app, app_state& state);   // plan (cli/plan.cpp)
 
 /// Loads one plugin into the registry; returns an error message or "".
 /// (cli/plugins.cpp)

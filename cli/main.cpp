@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   sluice::cli::add_run_commands(app, state);
   sluice::cli::add_serve_command(app, state);
   sluice::cli::add_bench_command(app, state);
+  sluice::cli::add_plan_command(app, state);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

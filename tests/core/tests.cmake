@@ -38,3 +38,10 @@ add_dependencies(core_dedup_run_test sluice)
 sluice_add_test(core_full_disk_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/full_disk_test.cpp
                 LABELS "core" TIMEOUT 120)
 add_dependencies(core_full_disk_test sluice)
+# `sluice plan`: origins, the bounded counter, drain_producers, the forecast,
+# and 1,000,000 URLs end to end (exact counts, peak RSS <= 32 MiB).
+sluice_add_test(core_plan_test
+                SOURCES ${CMAKE_CURRENT_LIST_DIR}/plan_test.cpp ${CMAKE_SOURCE_DIR}/cli/plan_origins.cpp
+                LABELS "core" TIMEOUT 300)
+target_include_directories(core_plan_test PRIVATE ${CMAKE_SOURCE_DIR}/cli ${CMAKE_SOURCE_DIR}/stages)
+add_dependencies(core_plan_test sluice)
