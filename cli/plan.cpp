@@ -16,6 +16,7 @@
 #include "http/http_config.hpp"
 #include "plan_origins.hpp"
 #include "sluice/config/config.hpp"
+#include "sluice/core/json_text.hpp"
 #include "sluice/runtime/drain.hpp"
 
 namespace sluice::cli {
@@ -303,7 +304,7 @@ void print_json(const plan_data& d) {
       {"forecast",
        {{"seconds", d.seconds}, {"duration", format_span(d.seconds)}, {"bottleneck", bottleneck}}},
   };
-  fmt::print("{}\n", json::serialize(doc));
+  fmt::print("{}\n", sluice::to_json_text(doc));
 }
 
 std::optional<pipeline_config> load(app_state& state, const plan_options& a) {
