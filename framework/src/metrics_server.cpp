@@ -11,6 +11,7 @@
 #include "metrics_server.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -53,13 +54,15 @@ listen_parse parse_listen_address(std::string_view text) {
   if (!auth->has_port() || auth->port().empty()) {
     return fail("no port");
   }
-  auto port = auth->port_number();
-  if (port == 0 && auth->port() != "0" &&
-      auth->port().find_first_not_of('0') != std::string::npos) {
+  // port_number() wraps values above 65535, so the digits are read here.
+  auto digits = auth->port();
+  unsigned long port = 0;
+  auto [end, err] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (err != std::errc{} || end != digits.data() + digits.size() || port > 65535) {
     return fail("the port is not 0 to 65535");
   }
   listen_address a;
-  a.port = port;
+  a.port = static_cast<std::uint16_t>(port);
   switch (auth->host_type()) {
     case boost::urls::host_type::ipv4:
       a.host = auth->host_ipv4_address().to_string();
@@ -390,7 +393,8 @@ std::string metrics_server::open(const listen_address& a) {
     acc.listen(net::socket_base::max_listen_connections, ec);
   }
   if (ec) {
-    acc.close(ec);
+    beast::error_code ignored;
+    acc.close(ignored);
     return fmt::format("metrics: cannot listen on {}:{}: {}",
                        addr.is_v6() ? "[" + a.host + "]" : a.host, a.port, ec.message());
   }
