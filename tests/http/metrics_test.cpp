@@ -20,6 +20,7 @@
 
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
 
 #include "peers.hpp"
 #include "test_support.hpp"
@@ -205,7 +206,7 @@ TEST_CASE("http.metrics.prometheus_scrapes_a_run_and_its_last_scrape_matches_the
   po.input = text.body;
   auto lint = run_process({"promtool", "check", "metrics"}, po);
   INFO(text.body);
-  CHECK_MESSAGE(lint.exit_code == 0, lint.out + lint.err);
+  CHECK_MESSAGE(lint.exit_code == 0, (lint.out + lint.err));
   CHECK(lint.out.empty());
   CHECK(sample(text.body, "sluice_queue_capacity_items") == "37");
   CHECK(sample(text.body, "sluice_workers") == "4");
