@@ -53,7 +53,7 @@ std::string slow_pipeline(int count, int ms, int workers, int capacity, const ch
          "}\n"
          "consumers: {type: http, workers: " +
          std::to_string(workers) +
-         ", per_host: 100, retry: {attempts: 2, backoff: 10ms}}\n"
+         ", per_host: 100, retry: {attempts: 2, backoff_base: 10ms}}\n"
          "sinks: [{type: null}]\n";
 }
 
@@ -194,9 +194,18 @@ TEST_CASE("http.metrics.prometheus_scrapes_a_run_and_its_last_scrape_matches_the
   temp_dir d;
   // 60 items of 300 ms on 4 workers: about 4.5 s, then 3 s of linger.
   write_file(d / "p.yaml", slow_pipeline(60, 300, 4, 37, "3s"));
-  auto run = start_run(d);
-  prometheus_server prom(d, run.port);
+  // Prometheus first, on the port the run will use (--metrics overrides
+  // the file's port 0), and only once it has tried a scrape: it takes
+  // seconds to start scraping, longer than some runs last.
+  auto port = free_port();
+  prometheus_server prom(d, port);
   REQUIRE_MESSAGE(prom.ready, read_file(d / "prom.err"));
+  for (int i = 0; i < 300 && !query(prom.port, "up").has_value(); ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(query(prom.port, "up") == 0.0);
+  auto run = start_run(d, {"--metrics", "127.0.0.1:" + std::to_string(port)});
+  REQUIRE(run.port == port);
 
   // A direct scrape mid-run: promtool finds nothing to lint.
   auto text = http_fetch(run.url);
@@ -224,36 +233,43 @@ TEST_CASE("http.metrics.prometheus_scrapes_a_run_and_its_last_scrape_matches_the
   CHECK(query(prom.port, "max_over_time(sluice_queue_items[5m])").value_or(0) > 0);
   CHECK(query(prom.port, "min_over_time(sluice_items_done_total[5m])").value_or(-1) <
         static_cast<double>(num(stats, "consumed")));
-  // The last scrape (during linger) equals the report.
-  CHECK(query(prom.port, "sluice_queue_capacity_items") == 37.0);
-  CHECK(query(prom.port, "sluice_items_produced_total") ==
+  // The last scrape (during linger) equals the report (last_over_time:
+  // the series went stale when the run ended).
+  CHECK(query(prom.port, "last_over_time(sluice_queue_capacity_items[5m])") == 37.0);
+  CHECK(query(prom.port, "last_over_time(sluice_items_produced_total[5m])") ==
         static_cast<double>(num(stats, "produced")));
-  CHECK(query(prom.port, "sluice_items_done_total") == static_cast<double>(num(stats, "consumed")));
-  CHECK(num(stats, "consumed") == 63);
-  CHECK(query(prom.port, "sum(sluice_items_failed_total)") ==
-        static_cast<double>(num(stats, "failed")));
-  CHECK(query(prom.port, "sluice_items_failed_total{kind=\"connect\"}") == 1.0);
-  CHECK(query(prom.port, "sluice_http_responses_total{class=\"2xx\"}") ==
-        static_cast<double>(stats.at("status_classes").at("2xx").to_number<std::uint64_t>()));
-  CHECK(query(prom.port, "sluice_retries_total") == static_cast<double>(num(stats, "retries")));
-  CHECK(query(prom.port, "sluice_body_bytes_total") == static_cast<double>(num(stats, "bytes")));
-  CHECK(query(prom.port, "sluice_item_duration_seconds_count") ==
+  CHECK(query(prom.port, "last_over_time(sluice_items_done_total[5m])") ==
         static_cast<double>(num(stats, "consumed")));
-  CHECK(query(prom.port, "sluice_items_in_flight") == 0.0);
+  CHECK(num(stats, "consumed") == 63);
+  CHECK(query(prom.port, "sum(last_over_time(sluice_items_failed_total[5m]))") ==
+        static_cast<double>(num(stats, "failed")));
+  CHECK(query(prom.port, "last_over_time(sluice_items_failed_total{kind=\"connect\"}[5m])") == 1.0);
+  CHECK(query(prom.port, "last_over_time(sluice_http_responses_total{class=\"2xx\"}[5m])") ==
+        static_cast<double>(stats.at("status_classes").at("2xx").to_number<std::uint64_t>()));
+  CHECK(query(prom.port, "last_over_time(sluice_retries_total[5m])") ==
+        static_cast<double>(num(stats, "retries")));
+  CHECK(query(prom.port, "last_over_time(sluice_body_bytes_total[5m])") ==
+        static_cast<double>(num(stats, "bytes")));
+  CHECK(query(prom.port, "last_over_time(sluice_item_duration_seconds_count[5m])") ==
+        static_cast<double>(num(stats, "consumed")));
+  CHECK(query(prom.port, "last_over_time(sluice_items_in_flight[5m])") == 0.0);
   // Every item took at least 300 ms but the three failing ones: the
   // buckets below 0.25 s hold at most those, the sum at least 60 x 0.3 s.
-  CHECK(query(prom.port, "sluice_item_duration_seconds_bucket{le=\"0.25\"}").value_or(99) <= 3);
-  CHECK(query(prom.port, "sluice_item_duration_seconds_sum").value_or(0) >= 18.0);
-  CHECK(query(prom.port, "sum(sluice_host_requests)") ==
+  CHECK(query(prom.port, "last_over_time(sluice_item_duration_seconds_bucket{le=\"0.25\"}[5m])")
+            .value_or(99) <= 3);
+  CHECK(query(prom.port, "last_over_time(sluice_item_duration_seconds_sum[5m])").value_or(0) >=
+        18.0);
+  CHECK(query(prom.port, "sum(last_over_time(sluice_host_requests[5m]))") ==
         static_cast<double>(num(stats, "consumed")));
-  CHECK(query(prom.port, "sluice_host_requests{host=\"other\"}") == 0.0);
-  CHECK(query(prom.port, "count(sluice_host_requests)") == 3.0);  // origin, 127.0.0.1:1, other
-  CHECK(query(prom.port, "sluice_items_done_total").has_value());
+  CHECK(query(prom.port, "last_over_time(sluice_host_requests{host=\"other\"}[5m])") == 0.0);
+  CHECK(query(prom.port, "count(last_over_time(sluice_host_requests[5m]))") ==
+        3.0);  // origin, 127.0.0.1:1, other
+  CHECK(query(prom.port, "last_over_time(sluice_items_done_total[5m])").has_value());
 }
 
 TEST_CASE("http.metrics.hostile_clients_neither_block_the_run_nor_other_scrapes") {
   temp_dir d;
-  write_file(d / "p.yaml", slow_pipeline(40, 300, 4, 100, "0s"));
+  write_file(d / "p.yaml", slow_pipeline(100, 300, 4, 200, "0s"));  // about 7.5 s
   auto run = start_run(d);
 
   // Silent clients: connected, never sending.
@@ -335,7 +351,7 @@ TEST_CASE("http.metrics.hostile_clients_neither_block_the_run_nor_other_scrapes"
   }
   CHECK_THROWS(http_fetch(run.url));
   auto stats = json::parse(read_file(d / "stats.json")).as_object();
-  CHECK(num(stats, "consumed") == 43);
+  CHECK(num(stats, "consumed") == 103);
 }
 
 TEST_CASE("http.metrics.a_signal_ends_the_run_promptly_with_scrapes_in_flight") {
