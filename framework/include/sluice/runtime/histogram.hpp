@@ -57,6 +57,9 @@ class basic_histogram {
     if (bound < 0) {
       return 0;
     }
+    if (bound >= max_) {
+      return count_;  // also keeps upper_edge() to the buckets in use
+    }
     std::uint64_t n = 0;
     for (std::size_t i = 0; i < counts_.size(); ++i) {
       if (upper_edge(i) > static_cast<std::uint64_t>(bound)) {
