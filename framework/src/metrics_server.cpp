@@ -237,7 +237,9 @@ std::string render_metrics(const metrics_sample& s) {
   return os.str();
 }
 
-struct metrics_server::impl {
+// Shared with its coroutines (each holds a reference in its frame), so that
+// frames an io_context destroys unrun, after a failed run, find it alive.
+struct metrics_server::impl : std::enable_shared_from_this<impl> {
   static constexpr std::size_t max_connections = 64;
   static constexpr std::size_t header_limit = 8 * 1024;
   static constexpr auto request_timeout = std::chrono::seconds(5);
@@ -257,7 +259,7 @@ struct metrics_server::impl {
 
   // Accepts until the listener closes. Out of descriptors (EMFILE), it
   // waits a little instead of spinning on the error.
-  net::awaitable<void> accept_loop() {
+  net::awaitable<void> accept_loop(std::shared_ptr<impl> self) {
     net::steady_timer backoff(strand);
     while (!stopping) {
       auto [ec, socket] = co_await acceptor.async_accept(net::as_tuple(net::use_awaitable));
@@ -273,7 +275,7 @@ struct metrics_server::impl {
         continue;  // the socket closes here: a bound on descriptors and memory
       }
       connections_gate.enter();
-      net::co_spawn(strand, connection(std::move(socket)), [this](std::exception_ptr e) {
+      net::co_spawn(strand, connection(std::move(socket), self), [self](std::exception_ptr e) {
         if (e) {
           try {
             std::rethrow_exception(e);
@@ -281,7 +283,7 @@ struct metrics_server::impl {
             fmt::print(stderr, "sluice: metrics: a scrape failed: {}\n", ex.what());
           }
         }
-        connections_gate.leave();
+        self->connections_gate.leave();
       });
     }
   }
@@ -315,7 +317,7 @@ struct metrics_server::impl {
   // One connection: requests in turn (keep-alive, as Prometheus does), each
   // read within request_timeout and header_limit; an oversized request gets
   // 431, a malformed one 400, and the connection closes.
-  net::awaitable<void> connection(tcp::socket socket) {
+  net::awaitable<void> connection(tcp::socket socket, [[maybe_unused]] std::shared_ptr<impl> keep) {
     beast::tcp_stream stream(std::move(socket));
     streams.insert(&stream);
     struct unlist {
@@ -371,7 +373,7 @@ struct metrics_server::impl {
 };
 
 metrics_server::metrics_server(net::any_io_executor strand, gather_fn gather)
-    : impl_(std::make_unique<impl>(strand, std::move(gather))) {}
+    : impl_(std::make_shared<impl>(strand, std::move(gather))) {}
 
 metrics_server::~metrics_server() = default;
 
@@ -409,11 +411,11 @@ std::string metrics_server::url() const {
 
 void metrics_server::start() {
   impl_->connections_gate.enter();
-  net::co_spawn(impl_->strand, impl_->accept_loop(), [this](std::exception_ptr e) {
+  net::co_spawn(impl_->strand, impl_->accept_loop(impl_), [self = impl_](std::exception_ptr e) {
     if (e) {
       fmt::print(stderr, "sluice: metrics: the listener failed\n");
     }
-    impl_->connections_gate.leave();
+    self->connections_gate.leave();
   });
 }
 

@@ -78,7 +78,7 @@ class metrics_server {
 
  private:
   struct impl;
-  std::unique_ptr<impl> impl_;
+  std::shared_ptr<impl> impl_;
 };
 
 }  // namespace sluice::detail
