@@ -128,6 +128,7 @@ void add_run_commands(CLI::App& app, app_state& state) {
   static std::string stats_json;
   static bool no_progress = false, quiet = false, no_state = false, fresh = false;
   static std::string state_dir;
+  static std::string metrics_listen;
   auto* run = app.add_subcommand("run", "run a pipeline file");
   run->footer(
       "Examples:\n"
@@ -146,12 +147,19 @@ void add_run_commands(CLI::App& app, app_state& state) {
                   ".sluice/<name> beside the pipeline file)")
       ->type_name("DIR");
   run->add_flag("--no-state", no_state, "keep no state: nothing resumes after a stop or crash");
+  run->add_option("--metrics", metrics_listen,
+                  "serve Prometheus metrics at http://ADDR/metrics while the run lasts "
+                  "(IP:PORT, port 0: ephemeral; overrides the file's metrics.listen)")
+      ->type_name("ADDR");
   run->add_flag("--fresh", fresh, "discard an unfinished run's state and start over");
   run->callback([&state] {
     auto cfg = load(state, run_args);
     if (!cfg) {
       state.exit_code = 2;
       return;
+    }
+    if (!metrics_listen.empty()) {
+      cfg->metrics.listen = metrics_listen;
     }
     run_options ro;
     ro.progress = !no_progress && !quiet;

@@ -7,6 +7,9 @@ find_package(fmt REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(SQLite3 REQUIRED)
+# prometheus-cpp-dev: only its core library (the data model and the text
+# serializer) for `metrics:`; the endpoint is our own Beast listener.
+find_package(prometheus-cpp CONFIG REQUIRED)
 find_package(CLI11 CONFIG QUIET)
 
 # The `sluice` program allocates with mimalloc (libmimalloc-dev): per request

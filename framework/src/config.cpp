@@ -19,6 +19,8 @@
 #include "sluice/core/error.hpp"
 #include "sluice/runtime/filter.hpp"
 
+#include "metrics_listen.hpp"
+
 namespace sluice {
 
 namespace json = boost::json;
@@ -720,10 +722,39 @@ class loader {
     }
   }
 
+  // `metrics: {listen: IP:PORT, linger: 0s}` (docs/metrics.md).
+  void metrics_keys(const YAML::Node& root) {
+    auto c = root["metrics"];
+    if (!c) {
+      return;
+    }
+    if (!c.IsMap()) {
+      error(mark_of(c), "metrics",
+            "'metrics' must be a mapping, for example {listen: 127.0.0.1:9464}");
+      return;
+    }
+    option_schema ms = {{.name = "listen", .required = true},
+                        {.name = "linger", .type = option_type::duration, .default_value = "0s"}};
+    json::object values;
+    std::map<std::string, source_mark> marks;
+    if (!convert_fields(c, ms, "metrics", {}, values, marks)) {
+      return;
+    }
+    options o(std::move(values), "metrics");
+    auto listen = o.get_string("listen");
+    auto parsed = detail::parse_listen_address(listen);
+    if (!parsed.address) {
+      error(mark_of(c["listen"]), "metrics.listen", parsed.error);
+      return;
+    }
+    cfg_.metrics.listen = listen;
+    cfg_.metrics.linger = std::max<std::chrono::nanoseconds>(o.get_duration("linger"), {});
+  }
+
   void validate_root(const YAML::Node& root) {
     static const std::vector<std::string> keys = {
-        "name",       "threads",           "queue", "producers", "consumers", "sinks", "plugins",
-        "max_failed", "stop_after_failed", "state", "commit",    "dedup"};
+        "name",       "threads",           "queue", "producers", "consumers", "sinks",  "plugins",
+        "max_failed", "stop_after_failed", "state", "commit",    "dedup",     "metrics"};
     std::vector<std::string> known = keys;
     // Plugins first: they may register stage and service types used below.
     if (auto p = root["plugins"]) {
@@ -767,6 +798,7 @@ class loader {
     }
     failure_keys(root);
     durability_keys(root);
+    metrics_keys(root);
     if (auto q = root["queue"]) {
       if (!q.IsMap()) {
         error(mark_of(q), "queue", "'queue' must be a mapping, for example {capacity: 1000}");

@@ -30,6 +30,7 @@
 #include <boost/url/parse.hpp>
 
 #include "dedup_set.hpp"
+#include "metrics_server.hpp"
 #include "run_state.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/core/fetch_error.hpp"
@@ -153,6 +154,29 @@ struct alignas(64) worker_metrics {
   }
 };
 
+/// Adds one worker's figures to a metrics sample. Runs on the worker's
+/// strand, the only place its non-atomic metrics are touched.
+void merge_worker(detail::metrics_sample& s, const worker_metrics& m) {
+  s.done += m.done.load(std::memory_order_relaxed);
+  s.failed += m.failed.load(std::memory_order_relaxed);
+  s.bytes += m.bytes.load(std::memory_order_relaxed);
+  s.in_flight += m.busy.load(std::memory_order_relaxed);
+  s.retries += m.retries;
+  s.latency.merge(m.latency);
+  s.queue_time.merge(m.queue_time);
+  for (const auto& [k, v] : m.errors) {
+    s.errors_by_kind[k] += v;
+  }
+  for (const auto& [k, v] : m.statuses) {
+    s.statuses[k] += v;
+  }
+  for (const auto& [h, hm] : m.hosts) {
+    auto& t = s.hosts[h];
+    t.requests += hm.requests;
+    t.errors += hm.errors;
+  }
+}
+
 /// A run that cannot resume (the state does not fit the pipeline): exit 2.
 class resume_error : public std::runtime_error {
  public:
@@ -235,7 +259,8 @@ class pipeline_run {
         stopping_(control_),
         round_timer_(control_, clock::time_point::max()),
         commit_timer_(control_),
-        commits_ended_(control_) {}
+        commits_ended_(control_),
+        linger_timer_(control_) {}
 
   ~pipeline_run() { remove_temp_dir(); }
 
@@ -246,7 +271,7 @@ class pipeline_run {
     make_temp_dir();
     report_.name = cfg_.name;
     report_.queue_capacity = cfg_.queue_capacity;
-    if (!open_state() || !open_dedup() || !build_stages()) {
+    if (!open_state() || !open_dedup() || !build_stages() || !open_metrics()) {
       return report_;
     }
     for (auto& svc : cfg_.service_instances) {
@@ -285,6 +310,77 @@ class pipeline_run {
   }
 
   void make_temp_dir() { temp_dir_ = detail::make_run_temp_dir(); }
+
+  // `metrics.listen` / `--metrics`: binds before anything runs, so a port in
+  // use is an error (exit 2) before the first fetch. The CLI's value is
+  // checked here (the file's already was, when loaded).
+  bool open_metrics() {
+    if (cfg_.metrics.listen.empty()) {
+      return true;
+    }
+    auto parsed = detail::parse_listen_address(cfg_.metrics.listen);
+    if (!parsed.address) {
+      report_.stage_error = "sluice: metrics: " + parsed.error;
+      report_.exit_code = 2;
+      return false;
+    }
+    metrics_ = std::make_unique<detail::metrics_server>(net::make_strand(ioc_),
+                                                        [this] { return sample_metrics(); });
+    if (auto err = metrics_->open(*parsed.address); !err.empty()) {
+      report_.stage_error = "sluice: " + err;
+      report_.exit_code = 2;
+      metrics_.reset();
+      return false;
+    }
+    start_unix_s_ =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    fmt::print(stderr, "sluice: metrics at {}\n", metrics_->url());
+    metrics_->start();
+    return true;
+  }
+
+  // One scrape's figures: the atomics as the progress sampler reads them,
+  // the rest copied on each worker's strand (a hop per worker per scrape,
+  // nothing added to the workers' own path).
+  net::awaitable<detail::metrics_sample> sample_metrics() {
+    detail::metrics_sample s;
+    s.pipeline = cfg_.name;
+    s.start_time_s = start_unix_s_;
+    s.workers = workers_.size();
+    s.queue_capacity = cfg_.queue_capacity;
+    for (const auto& p : producer_states_) {
+      s.produced += p.produced.load(std::memory_order_relaxed);
+    }
+    for (const auto& w : workers_) {
+      co_await net::co_spawn(
+          w->strand,
+          [&s, m = &w->metrics]() -> net::awaitable<void> {
+            merge_worker(s, *m);
+            co_return;
+          },
+          net::use_awaitable);
+    }
+    s.queued = queue_.size();
+    s.queue_high_water = queue_.high_water_mark();
+    s.duplicates = duplicates_.load(std::memory_order_relaxed);
+    co_return s;
+  }
+
+  // After the run: the endpoint keeps serving the final figures for
+  // `metrics.linger` (a signal ends it early), then closes with every
+  // connection, before the io_context stops.
+  net::awaitable<void> close_metrics() {
+    if (!metrics_) {
+      co_return;
+    }
+    if (cfg_.metrics.linger.count() > 0 && signals_seen_ == 0) {
+      lingering_ = true;
+      linger_timer_.expires_after(cfg_.metrics.linger);
+      co_await linger_timer_.async_wait(net::as_tuple(net::use_awaitable));
+      lingering_ = false;
+    }
+    co_await metrics_->stop();
+  }
 
   // Opens the state directory and decides: fresh or resumed. False (exit 2)
   // when the state cannot be used.
@@ -570,6 +666,13 @@ class pipeline_run {
       if (ec) {
         return;
       }
+      if (lingering_) {
+        // The run is over: a signal only ends the metrics' linger.
+        lingering_ = false;
+        linger_timer_.cancel();
+        wait_signal(signals);
+        return;
+      }
       ++signals_seen_;
       if (signals_seen_ >= 3) {
         // The user has asked three times: exit now, flushing nothing (what
@@ -771,6 +874,7 @@ class pipeline_run {
     if (progress_) {
       progress_->finish(snapshot());
     }
+    co_await close_metrics();
   }
 
   // Closes the queue and takes out what it holds, unstarted: idle workers
@@ -1289,6 +1393,12 @@ class pipeline_run {
   bool progress_finished_ = false;
   clock::time_point started_{}, finished_{};
   run_report report_;
+  // The metrics endpoint (null without `metrics:`); after the workers, so
+  // it is destroyed first. Its coroutines end in close_metrics().
+  std::unique_ptr<detail::metrics_server> metrics_;
+  double start_unix_s_ = 0;
+  net::steady_timer linger_timer_;
+  bool lingering_ = false;  ///< control strand
 };
 
 }  // namespace

@@ -156,6 +156,40 @@ TEST_CASE("histogram.merge_copy_and_cumulative_counts") {
   CHECK(moved.quantile(0.5) == 0);
 }
 
+TEST_CASE("histogram.sum_is_exact_and_count_at_most_never_over_counts") {
+  sluice::histogram h, other;
+  std::uint64_t sum = 0;
+  for (std::int64_t v = 0; v < 5000; ++v) {
+    auto ns = v * 997;
+    (v % 2 == 0 ? h : other).record(ns);
+    sum += static_cast<std::uint64_t>(ns);
+  }
+  other.record(-5);  // counts as 0
+  h.merge(other);
+  CHECK(h.count() == 5001);
+  CHECK(h.sum() == sum);
+  std::uint64_t prev = 0;
+  for (std::int64_t bound : {0LL, 1000LL, 100000LL, 1000000LL, 2500000LL, 4984003LL, 10000000LL}) {
+    CAPTURE(bound);
+    std::uint64_t exact = 1;  // the -5
+    for (std::int64_t v = 0; v < 5000; ++v) {
+      exact += v * 997 <= bound ? 1 : 0;
+    }
+    auto n = h.count_at_most(bound);
+    CHECK(n <= exact);  // never a value above the bound
+    CHECK(n >= prev);   // cumulative
+    // At most the straddling bucket (about 6% of the bound) is missing.
+    std::uint64_t lower = 1;
+    for (std::int64_t v = 0; v < 5000; ++v) {
+      lower += static_cast<double>(v * 997) <= static_cast<double>(bound) * 0.93 ? 1 : 0;
+    }
+    CHECK(n >= lower);
+    prev = n;
+  }
+  CHECK(h.count_at_most(-1) == 0);
+  CHECK(h.count_at_most(std::int64_t{1} << 40) == h.count());
+}
+
 TEST_CASE("run_on_threads.runs_handlers_on_that_many_threads_until_out_of_work") {
   for (unsigned threads : {0U, 1U, 3U}) {
     CAPTURE(threads);

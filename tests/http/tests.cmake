@@ -95,3 +95,10 @@ sluice_add_test(http_resume_test
   LABELS http integration TIMEOUT 300 LIBS sluice_test_peers SQLite::SQLite3)
 add_dependencies(http_resume_test sluice)
 # The long form (50,000 URLs, 20 interruptions): scripts/resume-soak.sh.
+
+# The Prometheus endpoint (`metrics:`, `--metrics`): a real Prometheus and
+# promtool (Debian's prometheus package) against a run on the built-in origin.
+sluice_add_test(http_metrics_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/metrics_test.cpp
+  LABELS http integration TIMEOUT 240 LIBS sluice_test_peers)
+add_dependencies(http_metrics_test sluice)

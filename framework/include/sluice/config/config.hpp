@@ -81,6 +81,18 @@ struct state_options {
   std::uint64_t commit_items = 10000;                                  ///< `commit.items`
 };
 
+/// The Prometheus endpoint of a run (`metrics:`, `sluice run --metrics`;
+/// docs/metrics.md).
+/// Thread safety: a plain value.
+struct metrics_options {
+  /// `metrics.listen`: IP:PORT to serve GET /metrics on (port 0: an
+  /// ephemeral one); empty: no endpoint. Validated when loaded.
+  std::string listen;
+  /// `metrics.linger`: how long the endpoint keeps serving the final figures
+  /// after the run ends, so a scraper sees them (a signal cuts it short).
+  std::chrono::nanoseconds linger{0};
+};
+
 /// A fully validated pipeline.
 /// Thread safety: a plain value.
 struct pipeline_config {
@@ -95,6 +107,7 @@ struct pipeline_config {
   std::uint64_t stop_after_failed = 0;  ///< `stop_after_failed:` stop gracefully at N (0: never)
   state_options state;                  ///< `state:` and `commit:`
   std::string dedup;                    ///< `dedup:` "url", "final_url", or empty (off)
+  metrics_options metrics;              ///< `metrics:`
   std::vector<stage_decl> sinks;
   std::vector<stage_decl> services;
   /// Services are constructed while loading (their variables feed

@@ -55,7 +55,7 @@ class basic_histogram {
       max_ = ns;
     }
     ++count_;
-    sum_ += static_cast<double>(ns);
+    sum_ += static_cast<std::uint64_t>(ns);
   }
 
   /// Adds every count of `o` to this one.
@@ -96,8 +96,8 @@ class basic_histogram {
   /// Values recorded.
   std::uint64_t count() const noexcept { return count_; }
 
-  /// The sum of the values recorded (a double: exact up to 2^53 ns).
-  double sum() const noexcept { return sum_; }
+  /// The exact sum of the values recorded (negative ones as 0).
+  std::uint64_t sum() const noexcept { return sum_; }
 
   /// The smallest and the largest value recorded (0 when none).
   std::int64_t min() const noexcept { return min_; }
@@ -201,7 +201,7 @@ class basic_histogram {
 
   std::array<std::unique_ptr<chunk>, chunks> chunks_{};
   std::uint64_t count_ = 0;
-  double sum_ = 0;
+  std::uint64_t sum_ = 0;
   std::int64_t min_ = 0;
   std::int64_t max_ = 0;
 };
