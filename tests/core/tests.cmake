@@ -38,3 +38,11 @@ add_dependencies(core_dedup_run_test sluice)
 sluice_add_test(core_full_disk_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/full_disk_test.cpp
                 LABELS "core" TIMEOUT 120)
 add_dependencies(core_full_disk_test sluice)
+
+# `sluice run --timeline` as a subprocess: SVG (parsed with libxml2, rendered
+# by headless Chromium and measured with Pillow) and text.
+find_package(LibXml2 REQUIRED)
+sluice_add_test(core_timeline_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/timeline_test.cpp
+                LABELS "core" TIMEOUT 240 LIBS LibXml2::LibXml2)
+target_include_directories(core_timeline_test PRIVATE ${CMAKE_SOURCE_DIR}/tests/bench)
+add_dependencies(core_timeline_test sluice)
