@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "sluice/runtime/runtime.hpp"
 #include "sluice/stage/registry.hpp"
 
 namespace sluice::cli {
@@ -23,6 +24,11 @@ void add_run_commands(CLI::App& app, app_state& state);   // run, check, stages 
 void add_serve_command(CLI::App& app, app_state& state);  // serve (cli/serve.cpp)
 void add_bench_command(CLI::App& app, app_state& state);  // bench (cli/bench.cpp)
 void add_plan_command(CLI::App& app, app_state& state);   // plan (cli/plan.cpp)
+
+/// Writes the run's recorded timeline (run_options::timeline_items) as SVG
+/// to `path`, or as text rows on stderr when `path` is "-"; false (after
+/// saying so on stderr) when the file cannot be written. (cli/timeline.cpp)
+bool write_run_timeline(const run_report& r, const std::string& path);
 
 /// Loads one plugin into the registry; returns an error message or "".
 /// (cli/plugins.cpp)

@@ -129,6 +129,8 @@ void add_run_commands(CLI::App& app, app_state& state) {
   static bool no_progress = false, quiet = false, no_state = false, fresh = false;
   static std::string state_dir;
   static std::string metrics_listen;
+  static std::string timeline;
+  static std::size_t timeline_items = 1000;
   auto* run = app.add_subcommand("run", "run a pipeline file");
   run->footer(
       "Examples:\n"
@@ -152,6 +154,14 @@ void add_run_commands(CLI::App& app, app_state& state) {
                   "(IP:PORT, port 0: ephemeral; overrides the file's metrics.listen)")
       ->type_name("ADDR");
   run->add_flag("--fresh", fresh, "discard an unfinished run's state and start over");
+  run->add_option("--timeline", timeline,
+                  "after the run, write a per-worker timeline of its first items as SVG to "
+                  "FILE, or print it as text on stderr with -")
+      ->type_name("FILE|-");
+  run->add_option("--timeline-items", timeline_items,
+                  "how many items (the first to finish) the timeline records")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}))
+      ->capture_default_str();
   run->callback([&state] {
     auto cfg = load(state, run_args);
     if (!cfg) {
@@ -171,11 +181,15 @@ void add_run_commands(CLI::App& app, app_state& state) {
     if (!stats_json.empty()) {
       ro.stats_json = stats_json;
     }
+    ro.timeline_items = timeline.empty() ? 0 : timeline_items;
     auto report = run_pipeline(*cfg, ro);
     if (report.exit_code == 2) {
       fmt::print(stderr, "{}\n", report.stage_error);
       state.exit_code = 2;
       return;
+    }
+    if (!timeline.empty() && !write_run_timeline(report, timeline) && report.exit_code == 0) {
+      report.exit_code = 1;
     }
     if (!quiet || report.exit_code != 0) {
       fmt::print(stderr, "{}", report.to_text());

@@ -68,6 +68,11 @@ constexpr std::uint64_t item_key(std::uint32_t producer, std::uint64_t seq) noex
   return (static_cast<std::uint64_t>(producer) << 48) | (seq & ((std::uint64_t{1} << 48) - 1));
 }
 
+/// The `seq` of an item_key.
+constexpr std::uint64_t item_seq(std::uint64_t key) noexcept {
+  return key & ((std::uint64_t{1} << 48) - 1);
+}
+
 /// What one sink's last commit left.
 struct sink_saved {
   std::optional<std::string> position;  ///< what its commit() returned

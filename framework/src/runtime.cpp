@@ -42,6 +42,7 @@
 #include "sluice/runtime/progress.hpp"
 #include "sluice/runtime/run_threads.hpp"
 #include "temp_area.hpp"
+#include "timeline_recorder.hpp"
 
 namespace sluice {
 
@@ -278,6 +279,10 @@ class pipeline_run {
       svc->start();
     }
     started_ = clock::now();
+    if (opts_.timeline_items > 0) {
+      timeline_ = std::make_unique<detail::timeline_recorder>(workers_.size(), opts_.timeline_items,
+                                                              started_);
+    }
     net::co_spawn(control_, control(), [this](std::exception_ptr e) {
       if (e) {
         record_failure("runtime", e);
@@ -1039,7 +1044,7 @@ class pipeline_run {
       if (r.time.total.count() == 0) {
         r.time.total = finished - started;
       }
-      record_metrics(m, r);
+      record_metrics(m, r, key);
       // `dedup: final_url`: a result whose final URL (after redirects) an
       // earlier result had is fetched (and counted as a request) but not
       // delivered; it is done, and counted as a duplicate, not consumed.
@@ -1067,8 +1072,12 @@ class pipeline_run {
     }
   }
 
-  // One finished item in its worker's metrics (on the worker's strand).
-  void record_metrics(worker_metrics& m, const result& r) {
+  // One finished item in its worker's metrics (on the worker's strand), and
+  // on the timeline when there is one.
+  void record_metrics(worker_metrics& m, const result& r, std::uint64_t key) {
+    if (timeline_) {
+      timeline_->record(r, detail::item_seq(key));
+    }
     m.queue_time.record(r.time.queue.count());
     m.latency.record(r.time.total.count());
     if (!r.ok()) {
@@ -1268,6 +1277,11 @@ class pipeline_run {
       finished_ = clock::now();
     }
     auto& r = report_;
+    r.workers = static_cast<std::uint32_t>(workers_.size());
+    // An abandoned worker may still write its buffer: no timeline then.
+    if (timeline_ && abandoned_ == 0) {
+      r.timeline = timeline_->items();
+    }
     for (const auto& p : producer_states_) {
       r.produced += p.produced.load();
     }
@@ -1390,6 +1404,7 @@ class pipeline_run {
   std::optional<std::uint64_t> total_;
   bool total_known_ = true;
   std::unique_ptr<progress_reporter> progress_;
+  std::unique_ptr<detail::timeline_recorder> timeline_;
   bool progress_finished_ = false;
   clock::time_point started_{}, finished_{};
   run_report report_;

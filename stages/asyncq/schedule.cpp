@@ -2,7 +2,6 @@
 // output lines, the recorder and the timelines (text and SVG).
 #include "sluice/stages/asyncq.hpp"
 
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "sluice/runtime/gantt.hpp"
 #include "sluice/stage/options.hpp"
 
 namespace sluice::stages::asyncq {
@@ -388,192 +388,59 @@ timeline make_timeline(const std::vector<event>& events, std::uint32_t producers
   return tl;
 }
 
-std::vector<std::string> render_timeline_text(const timeline& tl, int width) {
-  std::size_t label = 0;
-  for (const auto& l : tl.consumers) {
-    label = std::max(label, l.label.size());
-  }
-  label += 2;  // ": "
-  const int cols = std::max(10, width - static_cast<int>(label));
-  const double dt = tl.duration > 0 ? tl.duration / cols : 1.0;
-  std::vector<std::string> rows;
-  for (const auto& l : tl.consumers) {
-    std::string cells(static_cast<std::size_t>(cols), ' ');
-    for (int c = 0; c < cols; ++c) {
-      const double mid = (c + 0.5) * dt;
-      for (const auto& s : l.spans) {
-        if (mid >= s.start && mid < s.end) {
-          cells[static_cast<std::size_t>(c)] = s.waiting ? '-' : '.';
-        }
-      }
-    }
-    for (const auto& m : l.marks) {
-      auto col =
-          static_cast<std::size_t>(std::clamp(static_cast<int>(std::floor(m.t / dt)), 0, cols - 1));
-      const std::string digits = std::to_string(m.item);
-      for (std::size_t k = 0; k < digits.size() && col + k < cells.size(); ++k) {
-        cells[col + k] = digits[k];
-      }
-    }
-    std::string head = l.label + ":";
-    head.resize(label, ' ');
-    rows.push_back(head + cells);
-  }
-  rows.push_back(
-      fmt::format("(N = item N got, - waiting in get, . sleeping; one column = {:.5f} s)", dt));
-  return rows;
-}
-
-int terminal_width() {
-  winsize ws{};
-  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
-    return ws.ws_col;
-  }
-  if (const char* c = std::getenv("COLUMNS")) {
-    char* end = nullptr;
-    const long v = std::strtol(c, &end, 10);
-    if (end != c && *end == '\0' && v > 0 && v < 10000) {
-      return static_cast<int>(v);
-    }
-  }
-  return 80;
-}
-
-std::string xml_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char ch : text) {
-    switch (ch) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        // Control characters other than tab/newline are not allowed in XML 1.0.
-        if (static_cast<unsigned char>(ch) < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') {
-          out += '?';
-        } else {
-          out += ch;
-        }
-    }
-  }
-  return out;
-}
-
 namespace {
 
-/// A tick step of 1, 2 or 5 times a power of ten giving about `target` ticks.
-double nice_step(double span, int target) {
-  if (span <= 0) {
-    return 1;
-  }
-  const double raw = span / target;
-  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
-  for (double m : {1.0, 2.0, 5.0, 10.0}) {
-    if (raw <= m * mag) {
-      return m * mag;
+constexpr std::uint16_t sleeping_style = 0;
+constexpr std::uint16_t waiting_style = 1;
+
+/// The lanes of `tl` as Gantt lanes: spans as bars, item gets as marks.
+void add_lanes(gantt::chart& c, const std::vector<lane>& lanes, const char* klass) {
+  for (const auto& l : lanes) {
+    gantt::lane g{l.label, klass, {}, {}};
+    for (const auto& sp : l.spans) {
+      g.bars.push_back({sp.start, sp.end, sp.waiting ? waiting_style : sleeping_style, "",
+                        fmt::format("{} {} {:.5f}..{:.5f} s", l.label,
+                                    sp.waiting ? "waiting" : "sleeping", sp.start, sp.end)});
     }
+    for (const auto& m : l.marks) {
+      g.marks.push_back({m.t, std::to_string(m.item)});
+    }
+    c.lanes.push_back(std::move(g));
   }
-  return 10 * mag;
+}
+
+gantt::chart make_chart(const timeline& tl) {
+  gantt::chart c;
+  c.duration = tl.duration;
+  c.styles = {{"sleeping", "sleeping", "#8ecae6", '.'},
+              {"waiting in get", "waiting", "#f4a259", '-'}};
+  c.mark_name = "item got";
+  c.text_legend = "N = item N got, - waiting in get, . sleeping";
+  return c;
 }
 
 }  // namespace
 
+std::vector<std::string> render_timeline_text(const timeline& tl, int width) {
+  auto c = make_chart(tl);
+  add_lanes(c, tl.consumers, "consumer");
+  return gantt::render_text(c, width);
+}
+
+int terminal_width() {
+  return gantt::terminal_width(STDOUT_FILENO);
+}
+
+std::string xml_escape(std::string_view text) {
+  return gantt::xml_escape(text);
+}
+
 std::string render_timeline_svg(const timeline& tl, std::string_view title) {
-  const double left = 110, right = 20, top = 40, lane_h = 24, bar_h = 14;
-  const double plot_w = 900;
-  const std::size_t lanes = tl.producers.size() + tl.consumers.size();
-  const double axis_y = top + lane_h * static_cast<double>(lanes) + 6;
-  const double width = left + plot_w + right;
-  const double height = axis_y + 60;
-  const double duration = tl.duration > 0 ? tl.duration : 1.0;
-  auto x_of = [&](double t) { return left + plot_w * std::clamp(t / duration, 0.0, 1.0); };
-
-  std::string s;
-  s += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  s += fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0f}\" height=\"{:.0f}\" "
-      "viewBox=\"0 0 {:.0f} {:.0f}\" font-family=\"monospace\" font-size=\"12\">\n",
-      width, height, width, height);
-  s += fmt::format("<title>{}</title>\n", xml_escape(title));
-  s += "<rect x=\"0\" y=\"0\" width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  s += fmt::format("<text x=\"{:.1f}\" y=\"20\" font-size=\"14\">{}</text>\n", left,
-                   xml_escape(title));
-
-  auto draw_lane = [&](const lane& l, std::size_t row, const char* kind) {
-    const double y = top + lane_h * static_cast<double>(row);
-    s += fmt::format("<g class=\"lane {}\" data-label=\"{}\">\n", kind, xml_escape(l.label));
-    s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", left - 8,
-                     y + bar_h - 2, xml_escape(l.label));
-    s += fmt::format(
-        "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#ddd\"/>\n", left,
-        y + bar_h / 2, left + plot_w, y + bar_h / 2);
-    for (const auto& sp : l.spans) {
-      const double x0 = x_of(sp.start), x1 = x_of(sp.end);
-      s += fmt::format(
-          "<rect class=\"{}\" x=\"{:.2f}\" y=\"{:.1f}\" width=\"{:.2f}\" height=\"{:.1f}\" "
-          "fill=\"{}\"><title>{} {} {:.5f}..{:.5f} s</title></rect>\n",
-          sp.waiting ? "waiting" : "sleeping", x0, y, std::max(0.0, x1 - x0), bar_h,
-          sp.waiting ? "#f4a259" : "#8ecae6", xml_escape(l.label),
-          sp.waiting ? "waiting" : "sleeping", sp.start, sp.end);
-    }
-    for (const auto& m : l.marks) {
-      const double x = x_of(m.t);
-      s += fmt::format(
-          "<line class=\"item\" x1=\"{:.2f}\" y1=\"{:.1f}\" x2=\"{:.2f}\" y2=\"{:.1f}\" "
-          "stroke=\"#c1121f\" stroke-width=\"2\"><title>item {} at {:.5f} s</title></line>\n",
-          x, y - 2, x, y + bar_h + 2, m.item, m.t);
-      s += fmt::format("<text x=\"{:.2f}\" y=\"{:.1f}\" font-size=\"10\">{}</text>\n", x + 2,
-                       y + bar_h - 3, m.item);
-    }
-    s += "</g>\n";
-  };
-  std::size_t row = 0;
-  for (const auto& l : tl.producers) {
-    draw_lane(l, row++, "producer");
-  }
-  for (const auto& l : tl.consumers) {
-    draw_lane(l, row++, "consumer");
-  }
-
-  // The time axis.
-  s += "<g class=\"axis\">\n";
-  s += fmt::format(
-      "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"black\"/>\n", left,
-      axis_y, left + plot_w, axis_y);
-  const double step = nice_step(duration, 10);
-  for (int k = 0; k * step <= duration * (1 + 1e-9); ++k) {
-    const double t = k * step;
-    const double x = x_of(t);
-    s += fmt::format(
-        "<line x1=\"{:.2f}\" y1=\"{:.1f}\" x2=\"{:.2f}\" y2=\"{:.1f}\" stroke=\"black\"/>\n", x,
-        axis_y, x, axis_y + 5);
-    s += fmt::format("<text x=\"{:.2f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", x,
-                     axis_y + 18, fmt::format("{:g}", t));
-  }
-  s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">time (s)</text>\n",
-                   left + plot_w / 2, axis_y + 36);
-  s += "</g>\n";
-  s += fmt::format(
-      "<g class=\"legend\"><rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"12\" height=\"10\" "
-      "fill=\"#8ecae6\"/><text x=\"{:.1f}\" y=\"{:.1f}\">sleeping</text>"
-      "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"12\" height=\"10\" fill=\"#f4a259\"/>"
-      "<text x=\"{:.1f}\" y=\"{:.1f}\">waiting in get</text></g>\n",
-      left + plot_w - 260, 10.0, left + plot_w - 244, 19.0, left + plot_w - 160, 10.0,
-      left + plot_w - 144, 19.0);
-  s += "</svg>\n";
-  return s;
+  auto c = make_chart(tl);
+  c.title = std::string(title);
+  add_lanes(c, tl.producers, "producer");
+  add_lanes(c, tl.consumers, "consumer");
+  return gantt::render_svg(c);
 }
 
 }  // namespace sluice::stages::asyncq

@@ -12,6 +12,7 @@
 
 #include <doctest/doctest.h>
 
+#include "svg_layout.hpp"
 #include "svg_test_util.hpp"
 
 namespace aq = sluice::stages::asyncq;
@@ -254,6 +255,92 @@ TEST_CASE("bench.timeline.text_rows_fit_the_width") {
     }
     CHECK(all.find('-') != std::string::npos);
     CHECK(all.find('.') != std::string::npos);
+  }
+}
+
+// Regression: a label at the right edge was cut (`14` showed as `1`), and
+// labels of items got close together ran into one number (`9` and `11` as
+// `911`). Every digit run of a row must be one item this consumer got, each
+// shown at most once, and the last item of the run must be shown whole
+// when the row has room.
+TEST_CASE("bench.timeline.text_labels_are_whole_and_apart") {
+  for (std::uint32_t producers : {3u, 4u, 5u, 6u}) {
+    aq::params p;
+    p.producers = producers;
+    p.consumers = 3;
+    p.seed = 444;
+    p.scale = 0.001;
+    const auto sim = aq::simulate(p);
+    const auto tl = aq::make_timeline(sim.events, producers, 3, sim.completion_s);
+    for (int width : {50, 60, 70, 80, 100}) {
+      const auto rows = aq::render_timeline_text(tl, width);
+      REQUIRE(rows.size() == 4);
+      std::set<std::string> shown;
+      for (std::size_t c = 0; c < 3; ++c) {
+        CAPTURE(producers);
+        CAPTURE(width);
+        CAPTURE(rows[c]);
+        CHECK(rows[c].size() <= static_cast<std::size_t>(width));
+        std::set<std::string> got;
+        for (const auto& m : tl.consumers[c].marks) {
+          got.insert(std::to_string(m.item));
+        }
+        const std::string cells = rows[c].substr(12);
+        const std::regex digits("[0-9]+");
+        for (auto it = std::sregex_iterator(cells.begin(), cells.end(), digits);
+             it != std::sregex_iterator(); ++it) {
+          CHECK(got.count(it->str()) == 1);
+          CHECK(shown.insert(it->str()).second);
+        }
+      }
+      // Narrower rows may skip it for the label before it.
+      if (width >= 80) {
+        CHECK(shown.count(std::to_string(sim.total_items())) == 1);
+      }
+    }
+  }
+}
+
+// Regression: a mark at the very end whose label is wider than one column.
+TEST_CASE("bench.timeline.text_label_at_the_right_edge_fits") {
+  aq::timeline tl;
+  tl.duration = 1.0;
+  tl.consumers.push_back({"Consumer 0", {{0, 1, true}}, {{0.0, 1}, {1.0, 12345}}});
+  for (int width : {30, 40, 80}) {
+    const auto rows = aq::render_timeline_text(tl, width);
+    CAPTURE(rows[0]);
+    CHECK(rows[0].size() <= static_cast<std::size_t>(width));
+    CHECK(rows[0].find("12345") != std::string::npos);
+    CHECK(rows[0].rfind("Consumer 0: 1", 0) == 0);
+  }
+}
+
+// Regression: labels of marks close together overlapped (items 14 and 15 of
+// `-p 6 -c 8 --seed 444`), and a long title ran into the legend.
+TEST_CASE("bench.svg.text_never_overlaps_nor_leaves_the_view_box") {
+  for (std::uint32_t producers : {2u, 6u, 12u}) {
+    aq::params p;
+    p.producers = producers;
+    p.consumers = 8;
+    p.seed = 444;
+    p.scale = 0.001;
+    const auto sim = aq::simulate(p);
+    const auto tl = aq::make_timeline(sim.events, producers, 8, sim.completion_s);
+    const std::string title =
+        "sluice bench -p " + std::to_string(producers) +
+        " -c 8 --seed 444 --scale 0.001: 0.05081 s (ideal 0.04800 s) and a tail to make it long "
+        "enough to pass any legend placed on its row";
+    const auto layout = sluice::test::svg_texts(aq::render_timeline_svg(tl, title));
+    REQUIRE(layout);
+    CHECK(layout->width > 0);
+    CHECK(layout->texts.size() > 10);
+    const auto problems = sluice::test::layout_problems(*layout);
+    CAPTURE(producers);
+    for (const auto& pr : problems) {
+      CAPTURE(pr);
+      CHECK(false);
+    }
+    CHECK(problems.empty());
   }
 }
 

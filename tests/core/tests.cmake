@@ -45,3 +45,11 @@ sluice_add_test(core_plan_test
                 LABELS "core" TIMEOUT 300)
 target_include_directories(core_plan_test PRIVATE ${CMAKE_SOURCE_DIR}/cli ${CMAKE_SOURCE_DIR}/stages)
 add_dependencies(core_plan_test sluice)
+
+# `sluice run --timeline` as a subprocess: SVG (parsed with libxml2, rendered
+# by headless Chromium and measured with Pillow) and text.
+find_package(LibXml2 REQUIRED)
+sluice_add_test(core_timeline_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/timeline_test.cpp
+                LABELS "core" TIMEOUT 240 LIBS LibXml2::LibXml2)
+target_include_directories(core_timeline_test PRIVATE ${CMAKE_SOURCE_DIR}/tests/bench)
+add_dependencies(core_timeline_test sluice)

@@ -29,6 +29,18 @@ struct host_summary {
   std::int64_t p99 = 0;  ///< latency, nanoseconds
 };
 
+/// One item on the run's timeline (run_options::timeline_items): which
+/// worker processed it, from when to when (seconds since the run started).
+/// Thread safety: a plain value.
+struct timeline_item {
+  std::uint32_t worker = 0;
+  std::uint32_t producer = 0;
+  std::uint64_t seq = 0;  ///< the item's ordinal among its producer's items (item::seq)
+  double start_s = 0;
+  double end_s = 0;
+  bool failed = false;
+};
+
 /// The final report of a run.
 /// Thread safety: a plain value.
 struct run_report {
@@ -71,6 +83,10 @@ struct run_report {
   double commit_s = 0;
   std::string max_failed = "0";  ///< the run's `max_failed:` as written ("0", "10", "2%")
   bool too_many_failed = false;  ///< failed exceeded max_failed (exit code 3)
+  /// With run_options::timeline_items: the first that many items to finish,
+  /// in start order, and the number of consumer workers (the lanes).
+  std::vector<timeline_item> timeline;
+  std::uint32_t workers = 0;
 
   boost::json::object to_json() const;
   /// The human report printed on stderr.
@@ -96,6 +112,9 @@ struct run_options {
   bool state = false;
   std::optional<std::string> state_dir;
   bool fresh = false;
+  /// Record the per-worker timeline of the first this many items to finish
+  /// into run_report::timeline; 0: record nothing (and pay nothing).
+  std::size_t timeline_items = 0;
 };
 
 /// Runs the pipeline to completion: producers → queue.join() → workers
