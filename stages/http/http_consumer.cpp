@@ -166,7 +166,8 @@ void register_http_stages(registry& reg) {
   info.validate = [](const options& o) { (void)h::parse_config(o, nullptr); };
   // A CA file that is not there fails every HTTPS item; `check` says so.
   info.check_files = [](const stage_context& ctx) {
-    const auto file = ctx.opts.get_object("tls").get_string("ca_file");
+    const auto tls = ctx.opts.get_object("tls");
+    const auto file = tls.has("ca_file") ? tls.get_string("ca_file") : std::string();
     std::error_code ec;
     if (!file.empty() && !std::filesystem::is_regular_file(ctx.resolve(file), ec)) {
       throw config_error("tls.ca_file", "no such CA file '" + ctx.resolve(file).string() + "'");

@@ -38,3 +38,7 @@ add_dependencies(core_dedup_run_test sluice)
 sluice_add_test(core_full_disk_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/full_disk_test.cpp
                 LABELS "core" TIMEOUT 120)
 add_dependencies(core_full_disk_test sluice)
+# `sluice check` on the broken pipelines of check_corpus/: exact stderr, exit 2.
+add_test(NAME core_check_corpus_test COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/check_corpus_test.py)
+set_tests_properties(core_check_corpus_test PROPERTIES TIMEOUT 120 LABELS "core;docs"
+  ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>")
