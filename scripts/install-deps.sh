@@ -10,7 +10,8 @@ build_pkgs=(build-essential cmake ninja-build pkg-config ccache
   libssl-dev zlib1g-dev libsqlite3-dev libcli11-dev libmimalloc-dev libbrotli-dev libxxhash-dev)
 test_pkgs=(nginx-light python3-httpbin python3-gunicorn sqlite3 tmux bsdutils time
   openssl curl libxml2-dev clang-format clang-tidy
-  apache2 lighttpd lighttpd-mod-deflate lighttpd-mod-openssl python3-brotli)
+  apache2 lighttpd lighttpd-mod-deflate lighttpd-mod-openssl python3-brotli
+  python3-jsonschema python3-yaml)
 bench_pkgs=(wrk aria2 python3-aiohttp)
 fuzz_pkgs=(clang-14 libclang-rt-14-dev)
 

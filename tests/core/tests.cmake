@@ -42,3 +42,7 @@ add_dependencies(core_full_disk_test sluice)
 add_test(NAME core_check_corpus_test COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/check_corpus_test.py)
 set_tests_properties(core_check_corpus_test PROPERTIES TIMEOUT 120 LABELS "core;docs"
   ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>")
+# `sluice schema` is a valid JSON Schema that accepts pipelines/ and rejects broken files.
+add_test(NAME core_schema_test COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/check_schema_test.py)
+set_tests_properties(core_schema_test PROPERTIES TIMEOUT 120 LABELS "core;docs"
+  ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICE_SOURCE_DIR=${CMAKE_SOURCE_DIR};SLUICE_EXAMPLE_PLUGIN=${CMAKE_BINARY_DIR}/tests/plugin/libsluice_example.so")
