@@ -4,9 +4,11 @@
 #include <iostream>
 
 #include <fmt/core.h>
+#include <boost/json.hpp>
 
 #include "commands.hpp"
 #include "sluice/config/config.hpp"
+#include "sluice/core/json_text.hpp"
 #include "sluice/runtime/runtime.hpp"
 
 namespace sluice::cli {
@@ -121,6 +123,154 @@ int list_stages(const registry& reg, const std::string& name, bool markdown) {
   return 0;
 }
 
+namespace json = boost::json;
+
+// `sluice schema`: a JSON Schema (draft 2020-12) generated from the same
+// option schemas the loader validates with. A `${VAR}` string is allowed
+// wherever a scalar is, since it is substituted before validation.
+json::value with_variables(json::value v) {
+  return json::object{{"anyOf", json::array{std::move(v), json::object{{"type", "string"},
+                                                                       {"pattern", "\\$\\{"}}}}};
+}
+
+json::value option_json(const option_spec& o) {
+  static const std::string dur = "[0-9]+(\\.[0-9]+)? *(ns|us|µs|ms|s|m|min|h)|0";
+  json::object t;
+  switch (o.type) {
+    case option_type::string:
+      t = o.choices.empty() ? json::object{{"type", json::array{"string", "number", "boolean"}}}
+                            : json::object{{"enum", json::value_from(o.choices)}};
+      break;
+    case option_type::integer:
+      t = {{"type", "integer"}};
+      break;
+    case option_type::number:
+      t = {{"type", "number"}};
+      break;
+    case option_type::boolean:
+      t = {{"type", "boolean"}};
+      break;
+    case option_type::duration:
+      t = {{"anyOf", json::array{json::object{{"type", "string"}, {"pattern", "^(" + dur + ")$"}},
+                                 json::object{{"const", 0}}}}};
+      break;
+    case option_type::duration_range:
+      t = {{"anyOf", json::array{json::object{{"type", "string"},
+                                              {"pattern", "^(" + dur + ")(\\.\\.(" + dur + "))?$"}},
+                                 json::object{{"const", 0}}}}};
+      break;
+    case option_type::size:
+      t = {{"anyOf",
+            json::array{
+                json::object{{"type", "integer"}, {"minimum", 0}},
+                json::object{{"type", "string"},
+                             {"pattern", "^[0-9]+(\\.[0-9]+)? *(B|KiB|MiB|GiB|KB|kB|MB|GB)?$"}}}}};
+      break;
+    case option_type::string_list: {
+      json::value item =
+          with_variables(json::object{{"type", json::array{"string", "number", "boolean"}}});
+      t = {{"anyOf", json::array{json::object{{"type", "array"}, {"items", item}}, item}}};
+      break;
+    }
+    case option_type::string_map:
+      t = {{"type", "object"},
+           {"additionalProperties",
+            with_variables(json::object{{"type", json::array{"string", "number", "boolean"}}})}};
+      break;
+    case option_type::object: {
+      json::object props;
+      for (const auto& f : o.fields) {
+        props[f.name] = option_json(f);
+      }
+      t = {{"type", "object"}, {"properties", props}, {"additionalProperties", false}};
+      break;
+    }
+  }
+  if (o.type == option_type::integer || o.type == option_type::number) {
+    if (o.minimum) {
+      t["minimum"] = *o.minimum;
+    }
+    if (o.maximum) {
+      t["maximum"] = *o.maximum;
+    }
+  }
+  json::value v = o.type == option_type::object || o.type == option_type::string_map
+                      ? json::value(t)
+                      : with_variables(t);
+  auto& out = v.as_object();
+  if (!o.doc.empty()) {
+    out["description"] = o.doc;
+  }
+  if (!o.default_value.empty()) {
+    out["default"] = o.default_value;
+  }
+  return v;
+}
+
+// One stage section: a union discriminated on `type` (if/then per type).
+json::value stages_json(const registry& reg, stage_kind kind) {
+  json::array names, cases;
+  for (const auto* info : reg.list(kind)) {
+    names.emplace_back(info->name);
+    // YAML reads a bare `type: null` as the null value; the loader takes it
+    // for the `null` sink, so the schema does too.
+    json::object type_match{{"const", info->name}};
+    if (info->name == "null") {
+      names.emplace_back(nullptr);
+      type_match = json::object{{"enum", json::array{"null", nullptr}}};
+    }
+    json::object props{{"type", type_match}};
+    json::array required{"type"};
+    for (const auto& o : info->schema) {
+      props[o.name] = option_json(o);
+      if (o.required) {
+        required.emplace_back(o.name);
+      }
+    }
+    for (const auto& o : framework_stage_options(kind)) {
+      props[o.name] = option_json(o);
+    }
+    cases.emplace_back(json::object{
+        {"if", json::object{{"properties", json::object{{"type", type_match}}},
+                            {"required", json::array{"type"}}}},
+        {"then",
+         json::object{
+             {"properties", props}, {"required", required}, {"additionalProperties", false}}}});
+  }
+  return json::object{{"type", "object"},
+                      {"required", json::array{"type"}},
+                      {"properties", json::object{{"type", json::object{{"enum", names}}}}},
+                      {"allOf", cases}};
+}
+
+json::value pipeline_json_schema(const registry& reg) {
+  json::object props;
+  for (const auto& o : pipeline_schema()) {
+    props[o.name] = option_json(o);
+  }
+  auto list_of = [&](stage_kind k) {
+    return json::object{{"type", "array"}, {"minItems", 1}, {"items", stages_json(reg, k)}};
+  };
+  props["producers"] = list_of(stage_kind::producer);
+  props["consumers"] = stages_json(reg, stage_kind::consumer);
+  props["sinks"] = list_of(stage_kind::sink);
+  props["max_failed"] = with_variables(json::object{
+      {"anyOf", json::array{json::object{{"type", "integer"}, {"minimum", 0}},
+                            json::object{{"type", "string"},
+                                         {"pattern", "^([0-9]+|[0-9]+(\\.[0-9]+)?%)$"}}}}});
+  props["state"] = json::object{{"type", json::array{"string", "boolean"}}};
+  for (const auto* info : reg.list(stage_kind::service)) {
+    option_spec svc = object_option(info->name, info->summary, info->schema);
+    props[info->name] = option_json(svc);
+  }
+  return json::object{{"$schema", "https://json-schema.org/draft/2020-12/schema"},
+                      {"title", "sluice pipeline"},
+                      {"type", "object"},
+                      {"required", json::array{"producers", "consumers", "sinks"}},
+                      {"properties", props},
+                      {"additionalProperties", false}};
+}
+
 }  // namespace
 
 void add_run_commands(CLI::App& app, app_state& state) {
@@ -216,6 +366,18 @@ void add_run_commands(CLI::App& app, app_state& state) {
                cfg->producers.size(), cfg->producers.size() == 1 ? "" : "s",
                cfg->consumer.info->name, cfg->workers, cfg->sinks.size(),
                cfg->sinks.size() == 1 ? "" : "s");
+    state.exit_code = 0;
+  });
+
+  auto* schema = app.add_subcommand(
+      "schema", "print a JSON Schema of the pipeline file (with every registered stage)");
+  schema->footer(
+      "Examples:\n"
+      "  sluice schema > sluice.schema.json\n"
+      "  sluice --plugin ./libmy_stages.so schema > sluice.schema.json   # with a plugin's stages\n"
+      "Editors: docs/check.md (yaml-language-server).");
+  schema->callback([&state] {
+    std::cout << to_json_text(pipeline_json_schema(*state.reg)) << "\n";
     state.exit_code = 0;
   });
 

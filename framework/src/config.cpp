@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -38,7 +39,83 @@ std::string format_diagnostic(const diagnostic& d) {
   return out;
 }
 
+const option_schema& pipeline_schema() {
+  static const option_schema schema = [] {
+    using T = option_type;
+    const pipeline_config d{};
+    option_schema s;
+    s.push_back(make_option("name", T::string, "",
+                            "The pipeline's name in reports (default: the file name's stem)"));
+    s.push_back(bounded_option(
+        make_option("threads", T::integer, "", "io_context threads (default: hardware threads)"), 1,
+        1024));
+    s.push_back(object_option(
+        "queue", "The bounded queue between producers and consumer workers",
+        {bounded_option(make_option("capacity", T::integer, default_of(d.queue_capacity),
+                                    "Items the queue holds before producers wait"),
+                        1, 1e8)}));
+    s.push_back(object_option("producers", "The producers: a non-empty list of stages", {}));
+    s.push_back(object_option("consumers", "The consumer stage (run by `workers` workers)", {}));
+    s.push_back(object_option("sinks", "The sinks: a non-empty list of stages", {}));
+    s.push_back(make_option("plugins", T::string_list, "",
+                            "Plugin shared libraries, relative to the pipeline file"));
+    s.push_back(make_option("max_failed", T::string, "0",
+                            "Failed items a run may have and exit 0: a count (10) or a "
+                            "percentage from 0% to 100% (2%)"));
+    s.push_back(bounded_option(make_option("stop_after_failed", T::integer, "",
+                                           "Stop gracefully after this many failed items"),
+                               1));
+    s.push_back(make_option("state", T::string, "",
+                            "The resumable state's directory (relative to the pipeline file), "
+                            "or false for none (default: .sluice/<name>)"));
+    s.push_back(object_option(
+        "commit", "How often sinks commit in a resumable run",
+        {make_option("interval", T::duration, default_of(d.state.commit_interval),
+                     "Commit at least this often"),
+         bounded_option(make_option("items", T::integer, default_of(d.state.commit_items),
+                                    "Commit at least every this many results"),
+                        1)}));
+    s.push_back(choice_option("dedup", "off", {"url", "final_url", "off"},
+                              "Skip items already seen (by URL, or by final URL after redirects)"));
+    option_spec listen = make_option(
+        "listen", T::string, "", "IP:PORT to serve Prometheus metrics at /metrics (port 0: any)");
+    listen.required = true;
+    s.push_back(object_option(
+        "metrics", "A Prometheus endpoint while the run lasts (docs/metrics.md)",
+        {listen, make_option("linger", T::duration, "0s",
+                             "Keep serving the final values this long after the run")}));
+    return s;
+  }();
+  return schema;
+}
+
+const option_schema& framework_stage_options(stage_kind kind) {
+  static const option_schema none;
+  static const option_schema consumer = {bounded_option(
+      make_option("workers", option_type::integer, default_of(pipeline_config{}.workers),
+                  "Concurrent consumer workers"),
+      1, 100000)};
+  static const option_schema sink = {
+      make_option("when", option_type::string, "",
+                  "A filter: the sink gets only the results it matches (docs/sinks.md)")};
+  return kind == stage_kind::consumer ? consumer : kind == stage_kind::sink ? sink : none;
+}
+
 namespace {
+
+using mark_map = std::map<std::string, source_mark>;
+
+// What convert_fields found wrong: whether anything was, and which keys
+// (given with a bad value, or required and missing) have no value of their own.
+struct field_errors {
+  bool any = false;
+  std::set<std::string> bad_values;
+  // True when a problem reported against `option` (`retry.on[1]`) would be a
+  // follow-on of an earlier one: its top-level key had no value of its own.
+  bool blames(const std::string& option) const {
+    return bad_values.count(option.substr(0, option.find_first_of(".["))) > 0;
+  }
+};
 
 // Hostile-document limits: aliases are shared nodes in yaml-cpp, so a walk
 // that follows them can expand exponentially. Count every visit, stop early.
@@ -84,8 +161,9 @@ class loader {
     if (!guard(root, 0, visits)) {
       return finish();
     }
+    const auto before_overrides = diags_.size();
     apply_overrides(root);
-    if (!diags_.empty()) {
+    if (diags_.size() != before_overrides) {
       return finish();
     }
     if (!root.IsMap()) {
@@ -134,6 +212,7 @@ class loader {
       return false;
     }
     if (n.IsMap()) {
+      duplicate_keys(n);
       for (auto it = n.begin(); it != n.end(); ++it) {
         if (!guard(it->first, depth + 1, visits) || !guard(it->second, depth + 1, visits)) {
           return false;
@@ -147,6 +226,27 @@ class loader {
       }
     }
     return true;
+  }
+
+  // YAML forbids a key twice in one mapping; yaml-cpp 0.7 keeps both and
+  // finds the first. An aliased mapping is walked once per alias: report each
+  // duplicate once, by its position.
+  void duplicate_keys(const YAML::Node& n) {
+    std::map<std::string, source_mark> first;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      if (!it->first.IsScalar()) {
+        continue;
+      }
+      const auto& key = it->first.Scalar();
+      const auto m = mark_of(it->first);
+      auto [at, fresh] = first.emplace(key, m);
+      if (fresh || !duplicates_seen_.emplace(m.line, m.column).second) {
+        continue;
+      }
+      error(m, key, fmt::format("duplicate key '{}' (YAML allows a key once per mapping)", key),
+            fmt::format("the first '{}' is at {}:{}:{}", key, file_, at->second.line,
+                        at->second.column));
+    }
   }
 
   // --set a.b.0.c=value: walks maps by key and sequences by index, creating
@@ -317,8 +417,11 @@ class loader {
   }
 
   // Converts one option value per its spec. Returns false after reporting.
+  // `marks` (when given) receives the position of each option and list item
+  // met below this one, keyed by its path inside the stage: `at` is this
+  // option's (`retry`), its fields `retry.on`, their items `retry.on[1]`.
   bool convert(const YAML::Node& n, const option_spec& spec, const std::string& path,
-               json::value& out) {
+               json::value& out, mark_map* marks = nullptr, const std::string& at = {}) {
     std::string s;
     switch (spec.type) {
       case option_type::string: {
@@ -381,11 +484,11 @@ class loader {
       case option_type::size:
         return convert_size(n, spec, path, out);
       case option_type::string_list:
-        return convert_string_list(n, spec, path, out);
+        return convert_string_list(n, path, out, marks, at);
       case option_type::string_map:
         return convert_string_map(n, spec, path, out);
       case option_type::object:
-        return convert_object(n, spec, path, out);
+        return convert_object(n, spec, path, out, marks, at);
     }
     return false;
   }
@@ -448,8 +551,8 @@ class loader {
     return true;
   }
 
-  bool convert_string_list(const YAML::Node& n, const option_spec&, const std::string& path,
-                           json::value& out) {
+  bool convert_string_list(const YAML::Node& n, const std::string& path, json::value& out,
+                           mark_map* marks, const std::string& at) {
     std::string s;
     json::array arr;
     if (n.IsScalar()) {
@@ -461,6 +564,9 @@ class loader {
       bool ok = true;
       std::size_t i = 0;
       for (auto it = n.begin(); it != n.end(); ++it, ++i) {
+        if (marks) {
+          (*marks)[fmt::format("{}[{}]", at, i)] = mark_of(*it);
+        }
         if (scalar(*it, fmt::format("{}[{}]", path, i), s)) {
           arr.emplace_back(json::string(s));
         } else {
@@ -502,14 +608,14 @@ class loader {
   }
 
   bool convert_object(const YAML::Node& n, const option_spec& spec, const std::string& path,
-                      json::value& out) {
+                      json::value& out, mark_map* marks, const std::string& at) {
     if (!n.IsMap()) {
       error(mark_of(n), path, fmt::format("'{}' must be a mapping", path));
       return false;
     }
     json::object obj;
-    std::map<std::string, source_mark> marks;
-    if (!convert_fields(n, spec.fields, path, {}, obj, marks)) {
+    mark_map local;
+    if (convert_fields(n, spec.fields, path, {}, obj, marks ? *marks : local, at + ".").any) {
       return false;
     }
     out = std::move(obj);
@@ -544,15 +650,19 @@ class loader {
   }
 
   // Checks the keys of a mapping against `fields`; `extra` lists keys the
-  // caller handles itself (type, workers, when).
-  bool convert_fields(const YAML::Node& n, const option_schema& fields, const std::string& path,
-                      const std::vector<std::string>& extra, json::object& out,
-                      std::map<std::string, source_mark>& marks) {
-    bool ok = true;
+  // caller handles itself (type, workers, when). Every problem is reported;
+  // a key that was given but failed is not also reported as missing, and
+  // gets its default in `out` (when it has one) so that later checks can
+  // run without reporting it again. `prefix` goes before each key in `marks`.
+  field_errors convert_fields(const YAML::Node& n, const option_schema& fields,
+                              const std::string& path, const std::vector<std::string>& extra,
+                              json::object& out, mark_map& marks, const std::string& prefix = {}) {
+    field_errors fe;
     std::vector<std::string> names = extra;
     for (const auto& f : fields) {
       names.push_back(f.name);
     }
+    std::set<std::string> given;
     for (auto it = n.begin(); it != n.end(); ++it) {
       std::string key = it->first.IsScalar() ? it->first.Scalar() : std::string();
       if (std::find(extra.begin(), extra.end(), key) != extra.end()) {
@@ -564,31 +674,36 @@ class loader {
       if (spec == fields.end()) {
         error(mark_of(it->first), sub, fmt::format("unknown option '{}' in {}", key, path),
               did_you_mean_note(key, names, "known options: " + join_names(names)));
-        ok = false;
+        fe.any = true;
         continue;
       }
-      marks[key] = mark_of(it->first);
+      if (!given.insert(key).second) {
+        continue;  // a duplicate key: reported by duplicate_keys, the first one counts
+      }
+      marks[prefix + key] = mark_of(it->first);
       json::value v;
-      if (convert(it->second, *spec, sub, v)) {
+      if (convert(it->second, *spec, sub, v, &marks, prefix + key)) {
         out[key] = std::move(v);
       } else {
-        ok = false;
+        fe.any = true;
+        fe.bad_values.insert(key);
       }
     }
     for (const auto& f : fields) {
       if (out.contains(f.name)) {
         continue;
       }
-      if (f.required) {
+      if (f.required && !given.count(f.name)) {
         error(mark_of(n), path + "." + f.name,
               fmt::format("{} is missing the required option '{}'", path, f.name),
               f.doc.empty() ? "" : f.name + ": " + f.doc);
-        ok = false;
+        fe.any = true;
+        fe.bad_values.insert(f.name);
       } else if (!f.default_value.empty() || f.type == option_type::object) {
         out[f.name] = default_of(f, path + "." + f.name);
       }
     }
-    return ok;
+    return fe;
   }
 
   std::optional<stage_decl> stage(const YAML::Node& n, stage_kind kind, const std::string& path,
@@ -626,23 +741,98 @@ class loader {
     std::vector<std::string> all_extra = extra;
     all_extra.push_back("type");
     json::object values;
-    if (!convert_fields(n, decl.info->schema, path, all_extra, values, decl.marks)) {
+    const auto fe = convert_fields(n, decl.info->schema, path, all_extra, values, decl.marks);
+    decl.opts = options(std::move(values), decl.display_name);
+    if (!stage_checks(decl, fe) || fe.any) {
       return std::nullopt;
     }
-    decl.opts = options(std::move(values), decl.display_name);
-    if (decl.info->validate) {
-      try {
-        decl.info->validate(decl.opts);
-      } catch (const config_error& e) {
-        auto m = decl.marks.count(e.option()) ? decl.marks[e.option()] : decl.marks[""];
-        error(m, path + (e.option().empty() ? "" : "." + e.option()), e.what());
-        return std::nullopt;
-      } catch (const std::exception& e) {
-        error(decl.marks[""], path, std::string("invalid options: ") + e.what());
-        return std::nullopt;
+    return decl;
+  }
+
+  // The position to blame for a stage's `option`: its own mark, else its
+  // nearest enclosing option's (`retry.on[3]` -> `retry.on` -> `retry`),
+  // else the stage's.
+  source_mark mark_for(const stage_decl& decl, std::string option) const {
+    while (!option.empty()) {
+      if (auto it = decl.marks.find(option); it != decl.marks.end()) {
+        return it->second;
+      }
+      const auto cut = option.find_last_of(".[");
+      option.resize(cut == std::string::npos ? 0 : cut);
+    }
+    auto it = decl.marks.find("");
+    return it == decl.marks.end() ? source_mark{} : it->second;
+  }
+
+  // Runs `f` (a stage's validate or check_files) and reports every
+  // config_error it throws, except follow-ons of the problems in `fe`. A
+  // stray exception after such problems is a follow-on too (the stage read
+  // an option that had no value).
+  template <class F>
+  void run_stage_check(const stage_decl& decl, const field_errors& fe, F&& f) {
+    auto report = [&](const config_error& e) {
+      if (!fe.blames(e.option())) {
+        error(mark_for(decl, e.option()), decl.path + (e.option().empty() ? "" : "." + e.option()),
+              e.what());
+      }
+    };
+    try {
+      std::forward<F>(f)();
+    } catch (const config_errors& e) {
+      for (const auto& one : e.errors()) {
+        report(one);
+      }
+    } catch (const config_error& e) {
+      report(e);
+    } catch (const std::exception& e) {
+      if (!fe.any) {
+        error(mark_for(decl, ""), decl.path, std::string("invalid options: ") + e.what());
       }
     }
-    return decl;
+  }
+
+  // A stage's own checks: validate, then check_files (with the pipeline
+  // file's directory). False when either reported a problem.
+  bool stage_checks(const stage_decl& decl, const field_errors& fe) {
+    const auto before = diags_.size();
+    if (decl.info->validate) {
+      run_stage_check(decl, fe, [&] { decl.info->validate(decl.opts); });
+    }
+    if (decl.info->check_files) {
+      stage_context ctx;
+      ctx.name = decl.display_name;
+      ctx.type = decl.info->name;
+      ctx.opts = decl.opts;
+      ctx.base_dir = std::filesystem::path(file_).parent_path();
+      run_stage_check(decl, fe, [&] { decl.info->check_files(ctx); });
+    }
+    return diags_.size() == before;
+  }
+
+  // The declared top-level key `name` (pipeline_schema).
+  static const option_spec& top(const std::string& name) {
+    const auto& s = pipeline_schema();
+    auto it =
+        std::find_if(s.begin(), s.end(), [&](const option_spec& o) { return o.name == name; });
+    if (it == s.end()) {
+      throw std::logic_error("no top-level key '" + name + "' in pipeline_schema()");
+    }
+    return *it;
+  }
+
+  // Converts the top-level key `name` (if given) per its declared spec.
+  std::optional<json::value> top_value(const YAML::Node& root, const std::string& name) {
+    const auto n = root[name];
+    if (!n) {
+      return std::nullopt;
+    }
+    const auto& spec = top(name);
+    json::value v;
+    mark_map marks;
+    if (!convert(n, spec, name, v, &marks, name)) {
+      return std::nullopt;
+    }
+    return v;
   }
 
   // `max_failed: N | P%` and `stop_after_failed: N`.
@@ -668,12 +858,8 @@ class loader {
         }
       }
     }
-    if (auto n = root["stop_after_failed"]) {
-      option_spec spec{.name = "stop_after_failed", .type = option_type::integer, .minimum = 1};
-      json::value v;
-      if (convert(n, spec, "stop_after_failed", v)) {
-        cfg_.stop_after_failed = static_cast<std::uint64_t>(v.as_int64());
-      }
+    if (auto v = top_value(root, "stop_after_failed")) {
+      cfg_.stop_after_failed = static_cast<std::uint64_t>(v->as_int64());
     }
   }
 
@@ -691,60 +877,29 @@ class loader {
         }
       }
     }
-    if (auto c = root["commit"]) {
-      if (!c.IsMap()) {
-        error(mark_of(c), "commit",
-              "'commit' must be a mapping, for example {interval: 1s, items: 10000}");
-      } else {
-        option_schema cs = {
-            {.name = "interval", .type = option_type::duration, .default_value = "1s"},
-            {.name = "items",
-             .type = option_type::integer,
-             .default_value = "10000",
-             .minimum = 1}};
-        json::object values;
-        std::map<std::string, source_mark> marks;
-        if (convert_fields(c, cs, "commit", {}, values, marks)) {
-          options o(std::move(values), "commit");
-          cfg_.state.commit_interval = std::max<std::chrono::nanoseconds>(
-              o.get_duration("interval"), std::chrono::milliseconds(1));
-          cfg_.state.commit_items = static_cast<std::uint64_t>(o.get_int("items"));
-        }
-      }
+    if (auto v = top_value(root, "commit")) {
+      options o(std::move(v->as_object()), "commit");
+      cfg_.state.commit_interval = std::max<std::chrono::nanoseconds>(o.get_duration("interval"),
+                                                                      std::chrono::milliseconds(1));
+      cfg_.state.commit_items = static_cast<std::uint64_t>(o.get_int("items"));
     }
-    if (auto n = root["dedup"]) {
-      option_spec spec{.name = "dedup", .choices = {"url", "final_url", "off"}};
-      json::value v;
-      if (convert(n, spec, "dedup", v)) {
-        auto s = std::string(v.as_string());
-        cfg_.dedup = s == "off" ? "" : s;
-      }
+    if (auto v = top_value(root, "dedup")) {
+      auto s = std::string(v->as_string());
+      cfg_.dedup = s == "off" ? "" : s;
     }
   }
 
   // `metrics: {listen: IP:PORT, linger: 0s}` (docs/metrics.md).
   void metrics_keys(const YAML::Node& root) {
-    auto c = root["metrics"];
-    if (!c) {
+    auto v = top_value(root, "metrics");
+    if (!v) {
       return;
     }
-    if (!c.IsMap()) {
-      error(mark_of(c), "metrics",
-            "'metrics' must be a mapping, for example {listen: 127.0.0.1:9464}");
-      return;
-    }
-    option_schema ms = {{.name = "listen", .required = true},
-                        {.name = "linger", .type = option_type::duration, .default_value = "0s"}};
-    json::object values;
-    std::map<std::string, source_mark> marks;
-    if (!convert_fields(c, ms, "metrics", {}, values, marks)) {
-      return;
-    }
-    options o(std::move(values), "metrics");
+    options o(v->as_object(), "metrics");
     auto listen = o.get_string("listen");
     auto parsed = detail::parse_listen_address(listen);
     if (!parsed.address) {
-      error(mark_of(c["listen"]), "metrics.listen", parsed.error);
+      error(mark_of(root["metrics"]["listen"]), "metrics.listen", parsed.error);
       return;
     }
     cfg_.metrics.listen = listen;
@@ -752,10 +907,10 @@ class loader {
   }
 
   void validate_root(const YAML::Node& root) {
-    static const std::vector<std::string> keys = {
-        "name",       "threads",           "queue", "producers", "consumers", "sinks",  "plugins",
-        "max_failed", "stop_after_failed", "state", "commit",    "dedup",     "metrics"};
-    std::vector<std::string> known = keys;
+    std::vector<std::string> known;
+    for (const auto& spec : pipeline_schema()) {
+      known.push_back(spec.name);
+    }
     // Plugins first: they may register stage and service types used below.
     if (auto p = root["plugins"]) {
       load_plugins(p);
@@ -777,44 +932,45 @@ class loader {
         service_section(it->second, *info, key);
       }
     }
-    std::string s;
     cfg_.file = file_;
-    if (auto n = root["name"]) {
-      if (scalar(n, "name", s, "a string")) {
-        cfg_.name = s;
-      }
+    if (auto v = top_value(root, "name")) {
+      cfg_.name = std::string(v->as_string());
     }
     if (cfg_.name.empty()) {
       cfg_.name = std::filesystem::path(file_).stem().string();
     }
     cfg_.threads = std::max(1u, std::thread::hardware_concurrency());
-    if (auto n = root["threads"]) {
-      option_spec spec{
-          .name = "threads", .type = option_type::integer, .minimum = 1, .maximum = 1024};
-      json::value v;
-      if (convert(n, spec, "threads", v)) {
-        cfg_.threads = static_cast<unsigned>(v.as_int64());
-      }
+    if (auto v = top_value(root, "threads")) {
+      cfg_.threads = static_cast<unsigned>(v->as_int64());
     }
     failure_keys(root);
     durability_keys(root);
     metrics_keys(root);
-    if (auto q = root["queue"]) {
-      if (!q.IsMap()) {
-        error(mark_of(q), "queue", "'queue' must be a mapping, for example {capacity: 1000}");
-      } else {
-        option_schema qs = {{.name = "capacity",
-                             .type = option_type::integer,
-                             .default_value = "1000",
-                             .minimum = 1,
-                             .maximum = 1e8}};
-        json::object values;
-        std::map<std::string, source_mark> marks;
-        if (convert_fields(q, qs, "queue", {}, values, marks)) {
-          cfg_.queue_capacity = static_cast<std::size_t>(values["capacity"].as_int64());
-        }
-      }
+    if (auto v = top_value(root, "queue")) {
+      cfg_.queue_capacity = static_cast<std::size_t>(v->as_object().at("capacity").as_int64());
     }
+    stage_sections(root);
+  }
+
+  // The framework's own key of a stage (`workers`, `when`), per
+  // framework_stage_options; converted whether or not the rest of the stage
+  // was valid, so its problems are reported in the same pass.
+  std::optional<json::value> framework_value(const YAML::Node& n, stage_kind kind,
+                                             const std::string& key, const std::string& path) {
+    if (!n.IsMap() || !n[key]) {
+      return std::nullopt;
+    }
+    const auto& specs = framework_stage_options(kind);
+    auto spec = std::find_if(specs.begin(), specs.end(),
+                             [&](const option_spec& o) { return o.name == key; });
+    json::value v;
+    if (spec == specs.end() || !convert(n[key], *spec, path + "." + key, v)) {
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  void stage_sections(const YAML::Node& root) {
     auto producers = root["producers"];
     if (!producers) {
       error({1, 1}, "producers", "the pipeline has no 'producers' list",
@@ -833,42 +989,51 @@ class loader {
     if (!consumers) {
       error({1, 1}, "consumers", "the pipeline has no 'consumers' section",
             "add one, for example {type: http, workers: 100}");
-    } else if (auto d = stage(consumers, stage_kind::consumer, "consumers", {"workers"})) {
-      cfg_.consumer = std::move(*d);
-      if (auto w = consumers["workers"]) {
-        option_spec spec{
-            .name = "workers", .type = option_type::integer, .minimum = 1, .maximum = 100000};
-        json::value v;
-        if (convert(w, spec, "consumers.workers", v)) {
-          cfg_.workers = static_cast<std::uint32_t>(v.as_int64());
-        }
+    } else {
+      auto d = stage(consumers, stage_kind::consumer, "consumers", {"workers"});
+      auto w = framework_value(consumers, stage_kind::consumer, "workers", "consumers");
+      if (d) {
+        cfg_.consumer = std::move(*d);
+      }
+      if (w) {
+        cfg_.workers = static_cast<std::uint32_t>(w->as_int64());
       }
     }
+    sink_sections(root);
+  }
+
+  void sink_sections(const YAML::Node& root) {
     auto sinks = root["sinks"];
     if (!sinks) {
       error({1, 1}, "sinks", "the pipeline has no 'sinks' list",
             "add at least one sink, for example {type: jsonl, path: out/results.jsonl}");
-    } else if (!sinks.IsSequence() || sinks.size() == 0) {
+      return;
+    }
+    if (!sinks.IsSequence() || sinks.size() == 0) {
       error(mark_of(sinks), "sinks", "'sinks' must be a non-empty list of stages");
-    } else {
-      for (std::size_t i = 0; i < sinks.size(); ++i) {
-        auto path = fmt::format("sinks[{}]", i);
-        if (auto d = stage(sinks[i], stage_kind::sink, path, {"when"})) {
-          if (auto w = sinks[i]["when"]) {
-            d->marks["when"] = mark_of(w);
-            if (scalar(w, path + ".when", d->when, "a filter expression")) {
-              std::string err;
-              int col = 0;
-              if (!result_filter::parse(d->when, err, col)) {
-                source_mark m = mark_of(w);
-                // A quoted scalar's text starts one column after its mark.
-                m.column += col + (w.Tag() == "!" ? 1 : 0);
-                error(m, path + ".when", "bad 'when' filter: " + err);
-              }
-            }
-          }
-          cfg_.sinks.push_back(std::move(*d));
+      return;
+    }
+    for (std::size_t i = 0; i < sinks.size(); ++i) {
+      auto path = fmt::format("sinks[{}]", i);
+      auto d = stage(sinks[i], stage_kind::sink, path, {"when"});
+      auto when = framework_value(sinks[i], stage_kind::sink, "when", path);
+      if (when) {
+        const auto w = sinks[i]["when"];
+        const std::string text(when->as_string());
+        std::string err;
+        int col = 0;
+        if (!result_filter::parse(text, err, col)) {
+          source_mark m = mark_of(w);
+          // A quoted scalar's text starts one column after its mark.
+          m.column += col + (w.Tag() == "!" ? 1 : 0);
+          error(m, path + ".when", "bad 'when' filter: " + err);
+        } else if (d) {
+          d->marks["when"] = mark_of(w);
+          d->when = text;
         }
+      }
+      if (d) {
+        cfg_.sinks.push_back(std::move(*d));
       }
     }
   }
@@ -911,7 +1076,7 @@ class loader {
     decl.display_name = key;
     decl.marks[""] = mark_of(n);
     json::object values;
-    if (!convert_fields(n, info.schema, key, {}, values, decl.marks)) {
+    if (convert_fields(n, info.schema, key, {}, values, decl.marks).any) {
       return;
     }
     decl.opts = options(std::move(values), key);
@@ -930,9 +1095,12 @@ class loader {
       }
       cfg_.service_instances.push_back(std::shared_ptr<service>(std::move(svc)));
       cfg_.services.push_back(std::move(decl));
+    } catch (const config_errors& e) {
+      for (const auto& one : e.errors()) {
+        error(mark_for(decl, one.option()), key, one.what());
+      }
     } catch (const config_error& e) {
-      auto m = decl.marks.count(e.option()) ? decl.marks[e.option()] : decl.marks[""];
-      error(m, key, e.what());
+      error(mark_for(decl, e.option()), key, e.what());
     } catch (const std::exception& e) {
       error(decl.marks[""], key, fmt::format("cannot start '{}': {}", key, e.what()));
     }
@@ -943,6 +1111,7 @@ class loader {
   const load_options& opts_;
   std::map<std::string, std::string> variables_;
   std::vector<diagnostic> diags_;
+  std::set<std::pair<int, int>> duplicates_seen_;
   pipeline_config cfg_;
 };
 

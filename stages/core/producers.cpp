@@ -1,6 +1,7 @@
 // Core producers: range (a URL template over an index range), list (inline
 // URLs) and file (one URL per line, streamed; `-` reads stdin).
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -148,14 +149,18 @@ void register_producers(registry& reg) {
                         .minimum = 1},
                    }};
   range.validate = [](const options& o) {
-    try {
-      url_template t(o.get_string("url"));
-    } catch (const std::invalid_argument& e) {
-      throw config_error("url", e.what());
-    }
+    config_error_list errs;
+    errs.check([&] {
+      try {
+        url_template t(o.get_string("url"));
+      } catch (const std::invalid_argument& e) {
+        throw config_error("url", e.what());
+      }
+    });
     if (o.get_int("to") < o.get_int("from")) {
-      throw config_error("to", "'to' must not be less than 'from'");
+      errs.add("to", "'to' must not be less than 'from'");
     }
+    errs.throw_if_any();
   };
   range.make_producer = [](const stage_context& ctx) {
     return std::make_unique<range_producer>(ctx);
@@ -180,9 +185,18 @@ void register_producers(registry& reg) {
            .schema = {{.name = "path",
                        .required = true,
                        .doc = "file of URLs, relative to the pipeline file; - reads stdin"}},
-           .make_producer = [](const stage_context& ctx) {
-             return std::make_unique<file_producer>(ctx);
-           }});
+           .make_producer =
+               [](const stage_context& ctx) { return std::make_unique<file_producer>(ctx); },
+           // `check` finds a missing URL file, not only `run`.
+           .check_files =
+               [](const stage_context& ctx) {
+                 const auto path = ctx.opts.get_string("path");
+                 std::error_code ec;
+                 if (path != "-" && !std::filesystem::is_regular_file(ctx.resolve(path), ec)) {
+                   throw config_error("path",
+                                      "no such URL file '" + ctx.resolve(path).string() + "'");
+                 }
+               }});
 }
 
 }  // namespace sluice::stages::core

@@ -140,7 +140,7 @@ void read(const options& o, std::string_view key, T& into, Get get) {
   }
 }
 
-void parse_connection(const options& o, config& c) {
+void parse_connection(const options& o, config& c, config_error_list& errs) {
   read(o, "per_host", c.per_host, &options::get_int);
   if (o.has("pool")) {
     options p = o.get_object("pool");
@@ -152,9 +152,10 @@ void parse_connection(const options& o, config& c) {
     if (!r.empty()) {
       auto v = parse_rate(r);
       if (!v) {
-        throw config_error("rate", "invalid rate '" + r + "' (expected like 50/s, 600/m, 10/h)");
+        errs.add("rate", "invalid rate '" + r + "' (expected like 50/s, 600/m, 10/h)");
+      } else {
+        c.rate_per_sec = *v;
       }
-      c.rate_per_sec = *v;
     }
   }
   read(o, "burst", c.rate_burst, &options::get_int);
@@ -163,18 +164,18 @@ void parse_connection(const options& o, config& c) {
   read(o, "redirect_trusted", c.redirect_trusted, &options::get_bool);
 }
 
-void parse_timeouts(const options& t, config& c) {
+void parse_timeouts(const options& t, config& c, config_error_list& errs) {
   read(t, "connect", c.connect_timeout, &options::get_duration);
   read(t, "header", c.header_timeout, &options::get_duration);
   read(t, "total", c.total_timeout, &options::get_duration);
   read(t, "min_speed", c.min_speed, &options::get_size);
   read(t, "speed_window", c.speed_window, &options::get_duration);
   if (c.min_speed > 0 && c.speed_window <= nanoseconds::zero()) {
-    throw config_error("timeouts.speed_window", "speed_window must be > 0 when min_speed is set");
+    errs.add("timeouts.speed_window", "speed_window must be > 0 when min_speed is set");
   }
 }
 
-void parse_retry(const options& r, config& c) {
+void parse_retry(const options& r, config& c, config_error_list& errs) {
   read(r, "attempts", c.attempts, &options::get_int);
   read(r, "backoff_base", c.backoff_base, &options::get_duration);
   read(r, "backoff_max", c.backoff_max, &options::get_duration);
@@ -184,25 +185,27 @@ void parse_retry(const options& r, config& c) {
   }
   c.retry_on.clear();
   const auto& classes = retry_classes();
+  std::size_t i = 0;
   for (auto& v : r.get_string_list("on")) {
     std::string k = lower(v);
     bool known = std::find(classes.begin(), classes.end(), k) != classes.end();
     if (!known && !valid_status_pattern(k)) {
-      throw config_error("retry.on", fmt::format("unknown retry class '{}' ({} or a status such "
-                                                 "as 503)",
-                                                 v, fmt::join(classes, ", ")));
+      errs.add(fmt::format("retry.on[{}]", i),
+               fmt::format("unknown retry class '{}' ({} or a status such as 503)", v,
+                           fmt::join(classes, ", ")));
     }
     c.retry_on.push_back(k);
+    ++i;
   }
 }
 
-void parse_request(const options& o, const stage_context* ctx, config& c) {
+void parse_request(const options& o, const stage_context* ctx, config& c, config_error_list& errs) {
   if (o.has("method")) {
     c.method = o.get_string("method");
     if (c.method.empty() || !std::all_of(c.method.begin(), c.method.end(), [](unsigned char ch) {
           return std::isalnum(ch) || ch == '-' || ch == '_';
         })) {
-      throw config_error("method", "invalid HTTP method '" + c.method + "'");
+      errs.add("method", "invalid HTTP method '" + c.method + "'");
     }
   }
   if (o.has("headers")) {
@@ -233,13 +236,13 @@ void parse_request(const options& o, const stage_context* ctx, config& c) {
   }
 }
 
-void parse_results(const options& o, config& c) {
+void parse_results(const options& o, config& c, config_error_list& errs) {
   read(o, "max_decoded", c.max_decoded, &options::get_size);
   read(o, "max_header", c.max_header, &options::get_size);
   read(o, "max_body", c.max_body, &options::get_size);
   read(o, "recv_buffer", c.recv_buffer, &options::get_size);
   if (c.recv_buffer > (1ull << 30)) {
-    throw config_error("recv_buffer", "recv_buffer must be at most 1GiB");
+    errs.add("recv_buffer", "recv_buffer must be at most 1GiB");
   }
   read(o, "memory_body", c.memory_body, &options::get_size);
   read(o, "keep_body", c.keep_body, &options::get_bool);
@@ -251,13 +254,15 @@ void parse_results(const options& o, config& c) {
   }
   if (o.has("fail_status")) {
     c.fail_status.clear();
+    std::size_t i = 0;
     for (auto& p : o.get_string_list("fail_status")) {
       std::string k = lower(p);
       if (!valid_status_pattern(k)) {
-        throw config_error("fail_status",
-                           "invalid status pattern '" + p + "' (like 404, 4xx or 5xx)");
+        errs.add(fmt::format("fail_status[{}]", i),
+                 "invalid status pattern '" + p + "' (like 404, 4xx or 5xx)");
       }
       c.fail_status.push_back(k);
+      ++i;
     }
   }
 }
@@ -274,16 +279,19 @@ option_schema schema() {
 }
 
 config parse_config(const options& o, const stage_context* ctx) {
+  // Every problem is collected, so `sluice check` reports them all at once.
   config c;
-  parse_connection(o, c);
+  config_error_list errs;
+  parse_connection(o, c, errs);
   if (o.has("timeouts")) {
-    parse_timeouts(o.get_object("timeouts"), c);
+    parse_timeouts(o.get_object("timeouts"), c, errs);
   }
   if (o.has("retry")) {
-    parse_retry(o.get_object("retry"), c);
+    parse_retry(o.get_object("retry"), c, errs);
   }
-  parse_request(o, ctx, c);
-  parse_results(o, c);
+  parse_request(o, ctx, c, errs);
+  parse_results(o, c, errs);
+  errs.throw_if_any();
   return c;
 }
 

@@ -12,6 +12,8 @@
 //
 // Every failure becomes data in the result (error_kind + error_message);
 // nothing is thrown per item.
+#include <filesystem>
+
 #include <fmt/format.h>
 #include <boost/asio/this_coro.hpp>
 
@@ -162,6 +164,15 @@ void register_http_stages(registry& reg) {
       "limits and rate, timeouts, retries, redirects, gzip";
   info.schema = h::schema();
   info.validate = [](const options& o) { (void)h::parse_config(o, nullptr); };
+  // A CA file that is not there fails every HTTPS item; `check` says so.
+  info.check_files = [](const stage_context& ctx) {
+    const auto tls = ctx.opts.get_object("tls");
+    const auto file = tls.has("ca_file") ? tls.get_string("ca_file") : std::string();
+    std::error_code ec;
+    if (!file.empty() && !std::filesystem::is_regular_file(ctx.resolve(file), ec)) {
+      throw config_error("tls.ca_file", "no such CA file '" + ctx.resolve(file).string() + "'");
+    }
+  };
   info.make_consumer = [](const stage_context& ctx) {
     return h::make_consumer(ctx, h::parse_config(ctx.opts, &ctx));
   };

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include <fmt/core.h>
+
 #include "sinks.hpp"
 #include "sluice/config/config.hpp"
 #include "sluice/core/error.hpp"
@@ -167,14 +169,18 @@ void register_csv_sink(registry& reg) {
     if (!o.has("columns")) {
       return;
     }
+    config_error_list errs;
+    std::size_t i = 0;
     for (const auto& c : o.get_string_list("columns")) {
       const auto& all = csv_all_columns();
       if (std::find(all.begin(), all.end(), c) == all.end()) {
         auto note = did_you_mean_note(c, all);
-        throw config_error("columns",
-                           "unknown csv column '" + c + "'" + (note.empty() ? "" : "; " + note));
+        errs.add(fmt::format("columns[{}]", i),
+                 "unknown csv column '" + c + "'" + (note.empty() ? "" : "; " + note));
       }
+      ++i;
     }
+    errs.throw_if_any();
   };
   info.make_sink = [](const stage_context& ctx) {
     csv_config c;

@@ -532,7 +532,7 @@ TEST_CASE("plan.cli.hostile_inputs") {
     write_file(dir / "p.yaml", pipeline("  - type: file\n    path: missing.txt\n", http));
     auto r = plan(dir / "p.yaml");
     CHECK(r.exit_code == 2);
-    CHECK(r.err.find("p.yaml:4:5: error: cannot open URL file") != std::string::npos);
+    CHECK(r.err.find("p.yaml:4:5: error: no such URL file") != std::string::npos);
     CHECK(r.err.find("missing.txt") != std::string::npos);
     CHECK(r.out.empty());
     auto run = run_process({sluice_bin(), "run", "--no-state", (dir / "p.yaml").string()});

@@ -53,3 +53,11 @@ sluice_add_test(core_timeline_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/timeline_te
                 LABELS "core" TIMEOUT 240 LIBS LibXml2::LibXml2)
 target_include_directories(core_timeline_test PRIVATE ${CMAKE_SOURCE_DIR}/tests/bench)
 add_dependencies(core_timeline_test sluice)
+# `sluice check` on the broken pipelines of check_corpus/: exact stderr, exit 2.
+add_test(NAME core_check_corpus_test COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/check_corpus_test.py)
+set_tests_properties(core_check_corpus_test PROPERTIES TIMEOUT 120 LABELS "core;docs"
+  ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>")
+# `sluice schema` is a valid JSON Schema that accepts pipelines/ and rejects broken files.
+add_test(NAME core_schema_test COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/check_schema_test.py)
+set_tests_properties(core_schema_test PROPERTIES TIMEOUT 120 LABELS "core;docs"
+  ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICE_SOURCE_DIR=${CMAKE_SOURCE_DIR};SLUICE_EXAMPLE_PLUGIN=${CMAKE_BINARY_DIR}/tests/plugin/libsluice_example.so")

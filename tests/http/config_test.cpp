@@ -50,8 +50,8 @@ TEST_CASE("http.config.schema_and_errors") {
     }
   };
   expect_error({{"rate", "lots"}}, "rate");
-  expect_error({{"retry", json::object{{"on", json::array{"sometimes"}}}}}, "retry.on");
-  expect_error({{"fail_status", json::array{"4x"}}}, "fail_status");
+  expect_error({{"retry", json::object{{"on", json::array{"sometimes"}}}}}, "retry.on[0]");
+  expect_error({{"fail_status", json::array{"4x"}}}, "fail_status[0]");
   expect_error({{"method", "GE T"}}, "method");
   expect_error({{"recv_buffer", std::uint64_t{2} << 30}}, "recv_buffer");
   // A good configuration passes.

@@ -135,6 +135,20 @@ struct load_result {
   std::vector<diagnostic> diagnostics;
 };
 
+/// The top-level keys of a pipeline file, declared once: the loader checks
+/// and converts them with it and `sluice schema` describes them from it.
+/// `producers`, `consumers` and `sinks` are listed by name (type object)
+/// and validated against the registry's stage schemas; `max_failed` (a count
+/// or a percentage) and `state` (a directory or false) are strings with their
+/// own parse. Service sections (registered by plugins) are not in it.
+/// Thread safety: returns an immutable static.
+const option_schema& pipeline_schema();
+
+/// The keys the framework itself reads on a stage of `kind`, beside `type`
+/// and the stage's own schema: `workers` on the consumer, `when` on a sink.
+/// Thread safety: returns an immutable static.
+const option_schema& framework_stage_options(stage_kind kind);
+
 /// Reads, interpolates, overrides and validates a pipeline file against the
 /// registry. Never throws for bad input; problems become diagnostics.
 /// Thread safety: safe to call concurrently with distinct arguments; the

@@ -38,8 +38,9 @@
 /// The version of the stage API (the classes and structs of
 /// `sluice/stage/stage.hpp` and `sluice/core/item.hpp`), part of the ABI tag.
 /// 2: item::resume_offset, producer::resumable/skip_to, sink::commit and
-/// stage_context::resume_position (resumable runs).
-#define SLUICE_STAGE_ABI_VERSION 2
+/// stage_context::resume_position (resumable runs). 3: stage_info::check_files
+/// (sluice/stage/registry.hpp; `sluice check` covers the filesystem).
+#define SLUICE_STAGE_ABI_VERSION 3
 
 /// The name of the symbol every plugin exports.
 #define SLUICE_PLUGIN_ENTRY_NAME "sluice_plugin_entry"
@@ -80,7 +81,7 @@
 #endif
 
 /// The ABI tag, computed from the same macros in the host and in a plugin:
-/// for example `gcc-12.2;libstdc++-12-cxx11;boost-108100;sluice-0.2.0;stage-2`.
+/// for example `gcc-12.2;libstdc++-12-cxx11;boost-108100;sluice-0.2.0;stage-3`.
 // clang-format off
 #define SLUICE_PLUGIN_ABI_TAG                                                    \
   SLUICE_PLUGIN_DETAIL_COMPILER ";" SLUICE_PLUGIN_DETAIL_STDLIB                  \

@@ -22,8 +22,14 @@ enum class stage_kind { producer, consumer, sink, service };
 const char* to_string(stage_kind k) noexcept;
 
 /// One registry entry. `validate` (optional) checks option values beyond the
-/// schema and throws config_error; it runs at load time (also for
-/// `sluice check`). Exactly one factory matching `kind` is set. Factories may
+/// schema and throws config_error, or config_errors (config_error_list) to
+/// report several problems at once; it runs at load time (also for
+/// `sluice check`), even when other options of the stage were bad (those get
+/// their defaults, and problems with them are not reported twice).
+/// `check_files` (optional) checks what the stage needs from the filesystem
+/// (a file that must exist) with the pipeline file's directory in
+/// `ctx.base_dir`; it throws like `validate` and runs after it, at load time.
+/// Exactly one factory matching `kind` is set. Factories may
 /// throw config_error too (reported at the option's line:column, exit 2).
 /// `origin` is "builtin" or the path of the plugin that registered it.
 /// Thread safety: a plain value.
@@ -38,6 +44,7 @@ struct stage_info {
   std::function<std::unique_ptr<sink>(const stage_context&)> make_sink;
   std::function<std::unique_ptr<service>(const stage_context&)> make_service;
   std::string origin = "builtin";
+  std::function<void(const stage_context&)> check_files;
 };
 
 /// A registry entry for the stage class `Stage` (derived from producer,
