@@ -2,11 +2,13 @@
 // registers itself on the CLI11 app through one of these functions.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "sluice/config/config.hpp"
 #include "sluice/runtime/runtime.hpp"
 #include "sluice/stage/registry.hpp"
 
@@ -19,6 +21,11 @@ struct app_state {
   int exit_code = 0;
   std::vector<std::string> plugin_paths;  ///< from global --plugin flags
 };
+
+/// Loads and validates a pipeline file for a command (`run`, `check`, `plan`),
+/// printing its diagnostics compiler-style on stderr; nullopt when any.
+std::optional<pipeline_config> load_for_command(app_state& state, const std::string& file,
+                                                const std::vector<std::string>& overrides);
 
 void add_run_commands(CLI::App& app, app_state& state);   // run, check, stages (cli/run.cpp)
 void add_serve_command(CLI::App& app, app_state& state);  // serve (cli/serve.cpp)

@@ -307,23 +307,8 @@ void print_json(const plan_data& d) {
   fmt::print("{}\n", sluice::to_json_text(doc));
 }
 
-std::optional<pipeline_config> load(app_state& state, const plan_options& a) {
-  load_options lo;
-  lo.overrides = a.overrides;
-  lo.load_plugin = [&state](const std::string& path) { return load_plugin_into(*state.reg, path); };
-  auto res = load_pipeline(a.file, *state.reg, lo);
-  for (const auto& d : res.diagnostics) {
-    fmt::print(stderr, "{}\n", format_diagnostic(d));
-  }
-  if (!res.diagnostics.empty()) {
-    fmt::print(stderr, "{} error{} in {}\n", res.diagnostics.size(),
-               res.diagnostics.size() == 1 ? "" : "s", a.file);
-  }
-  return std::move(res.config);
-}
-
 int run_plan(app_state& state, const plan_options& a) {
-  auto cfg = load(state, a);
+  auto cfg = load_for_command(state, a.file, a.overrides);
   if (!cfg) {
     return 2;
   }

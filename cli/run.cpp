@@ -29,19 +29,28 @@ void add_pipeline_args(CLI::App* sub, pipeline_args& a) {
 }
 
 std::optional<pipeline_config> load(app_state& state, const pipeline_args& a) {
+  return load_for_command(state, a.file, a.overrides);
+}
+
+}  // namespace
+
+std::optional<pipeline_config> load_for_command(app_state& state, const std::string& file,
+                                                const std::vector<std::string>& overrides) {
   load_options lo;
-  lo.overrides = a.overrides;
+  lo.overrides = overrides;
   lo.load_plugin = [&state](const std::string& path) { return load_plugin_into(*state.reg, path); };
-  auto res = load_pipeline(a.file, *state.reg, lo);
+  auto res = load_pipeline(file, *state.reg, lo);
   for (const auto& d : res.diagnostics) {
     fmt::print(stderr, "{}\n", format_diagnostic(d));
   }
   if (!res.diagnostics.empty()) {
     fmt::print(stderr, "{} error{} in {}\n", res.diagnostics.size(),
-               res.diagnostics.size() == 1 ? "" : "s", a.file);
+               res.diagnostics.size() == 1 ? "" : "s", file);
   }
   return std::move(res.config);
 }
+
+namespace {
 
 std::string default_text(const option_spec& o) {
   if (o.required) {
