@@ -30,6 +30,7 @@ MAX_FUNCTION_LINES = 120
 NOT_ERROR_KINDS = {
     ("stages/http/http_config.cpp", "connect"): "the option timeouts.connect",
     ("stages/http/http_config.cpp", "tls"): "the option object tls",
+    ("stages/http/http_consumer.cpp", "tls"): "the option object tls (check_files)",
     ("stages/origin/origin_service.cpp", "tls"): "the origin's option tls",
     ("stages/http/body_sink.cpp", "write"): "the verb of 'cannot write FILE'",
     ("cli/bench.cpp", "cancelled"): "the bench trace's event kind",
