@@ -9,6 +9,7 @@
 #include "commands.hpp"
 #include "sluice/config/config.hpp"
 #include "sluice/core/json_text.hpp"
+#include "sluice/runtime/fd_limit.hpp"
 #include "sluice/runtime/runtime.hpp"
 
 namespace sluice::cli {
@@ -341,6 +342,11 @@ void add_run_commands(CLI::App& app, app_state& state) {
       ro.stats_json = stats_json;
     }
     ro.timeline_items = timeline.empty() ? 0 : timeline_items;
+    // Every worker's connection is a descriptor: the soft limit goes up to
+    // the hard one, and a word when even that is too few.
+    if (auto w = descriptor_warning(cfg->workers, raise_descriptor_limit()); !w.empty()) {
+      fmt::print(stderr, "sluice: {}\n", w);
+    }
     auto report = run_pipeline(*cfg, ro);
     if (report.exit_code == 2) {
       fmt::print(stderr, "{}\n", report.stage_error);

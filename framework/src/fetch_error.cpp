@@ -56,7 +56,8 @@ constexpr std::array<fetch_error_info, 22> k_errors{{
      "the consumer stage threw (a bug in the stage); the pipeline stops with exit code 1"},
     {E::environment, "environment", "any", C::environment,
      "the machine, not the item, failed: no space left in `TMPDIR` (ENOSPC, EDQUOT), a read-only "
-     "file system (EROFS), no file descriptor left (EMFILE, ENFILE); retried with the item's "
+     "file system (EROFS), no file descriptor left for a file (EMFILE, ENFILE; a socket waits "
+     "for a descriptor until the total timeout first); retried with the item's "
      "retries, then the run stops with exit code 1 (with state the item is not done: the next "
      "run fetches it)"},
 }};

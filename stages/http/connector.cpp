@@ -1,6 +1,10 @@
 // Opening the http consumer's connections (see connector.hpp).
 #include "connector.hpp"
 
+#include <sys/resource.h>
+
+#include <limits>
+
 #include <fmt/format.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -10,7 +14,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "connection.hpp"
 #include "sluice/core/error.hpp"
+#include "sluice/runtime/fd_limit.hpp"
 #include "sockets.hpp"
 #include "speed_guard.hpp"
 
@@ -80,17 +86,66 @@ net::awaitable<dns_cache::endpoints> endpoints(attempt_context& ctx, const confi
   co_return eps;
 }
 
-/// TCP to each address in turn, all within the one connect deadline.
+bool out_of_descriptors(const error_code& ec) {
+  return ec.category() == boost::system::system_category() && is_environment_errno(ec.value());
+}
+
+/// Opens `sock` with a share of the socket budget in `share`: the error is
+/// no_descriptors, without trying, when the budget is spent.
+error_code open_counted(socket_share& share, tcp::socket& sock, tcp protocol) {
+  error_code ec;
+  if (!share.take()) {
+    return net::error::no_descriptors;
+  }
+  sock.open(protocol, ec);
+  return ec;
+}
+
+/// Out of descriptors (EMFILE, ENFILE, or the socket budget spent: more
+/// workers than `ulimit -n`), waits
+/// for one to be freed until `deadline`. The origin's idle connections go
+/// first (one closed per try: a pooled socket nobody takes would otherwise
+/// hold the descriptor a waiter needs); then it polls, as other workers'
+/// connections close, with a backoff from 1 ms to 50 ms so the waiters of a
+/// full table do not all retry at once. Returns the last open's error.
+net::awaitable<error_code> wait_for_descriptor(origin& o, socket_share& share, tcp::socket& sock,
+                                               tcp protocol, clock::time_point deadline) {
+  using namespace std::chrono_literals;
+  std::chrono::nanoseconds pause = 1ms;
+  error_code ec = net::error::no_descriptors;
+  while (out_of_descriptors(ec) && deadline - clock::now() > pause) {
+    if (o.pool.take(clock::now(), std::chrono::nanoseconds::zero()) == nullptr) {
+      if (!co_await sleep_for(pause)) {
+        co_return net::error::operation_aborted;
+      }
+      pause = std::min<std::chrono::nanoseconds>(pause * 2, 50ms);
+    }
+    ec = open_counted(share, sock, protocol);
+  }
+  co_return ec;
+}
+
+/// TCP to each address in turn, all within the one connect deadline (which
+/// starts again after a wait for a descriptor, bounded by `deadline`, the
+/// attempt's).
 net::awaitable<fetch_failure> connect_any(attempt_context& ctx, const config& cfg, const target& t,
-                                          origin& o, tcp::socket& sock,
-                                          const dns_cache::endpoints& eps, phase_deadline limit) {
+                                          origin& o, sockets& s, const dns_cache::endpoints& eps,
+                                          phase_deadline limit, clock::time_point deadline) {
+  tcp::socket& sock = s.lowest();
   auto started = clock::now();
   error_code ec = net::error::host_not_found;
   bool timed_out = false;
   for (auto& ep : eps) {
     error_code ignore;
     sock.close(ignore);
-    sock.open(ep.protocol(), ec);
+    ec = open_counted(s.share, sock, ep.protocol());
+    if (out_of_descriptors(ec)) {
+      ec = co_await wait_for_descriptor(o, s.share, sock, ep.protocol(), deadline);
+      if (ec == net::error::operation_aborted) {
+        break;
+      }
+      limit = phase_limit(deadline, cfg.connect_timeout, clock::now());
+    }
     if (ec) {
       continue;
     }
@@ -124,8 +179,9 @@ net::awaitable<fetch_failure> connect_any(attempt_context& ctx, const config& cf
   if (ec == net::error::operation_aborted) {
     co_return fetch_failure{fetch_errc::cancelled, std::string(name(fetch_errc::cancelled))};
   }
-  // No descriptor left for a socket: the machine's failure, not the origin's.
-  if (ec.category() == boost::system::system_category() && is_environment_errno(ec.value())) {
+  // Still no descriptor at the deadline: the machine's failure, not the
+  // origin's.
+  if (out_of_descriptors(ec)) {
     co_return fetch_failure{
         fetch_errc::environment,
         fmt::format("cannot open a socket to {}:{}: {}", t.host, t.port, ec.message())};
@@ -197,6 +253,20 @@ net::awaitable<fetch_failure> handshake(attempt_context& ctx, const config& cfg,
 
 }  // namespace
 
+socket_budget& socket_budget::process() {
+  static socket_budget budget([] {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) {
+      return std::numeric_limits<std::int64_t>::max() / 2;
+    }
+    // At least a few sockets, even under a limit smaller than the reserve.
+    return std::max<std::int64_t>(
+        static_cast<std::int64_t>(rl.rlim_cur) - static_cast<std::int64_t>(descriptor_reserve),
+        static_cast<std::int64_t>(rl.rlim_cur) / 2);
+  }());
+  return budget;
+}
+
 connector::connector(const config& cfg) : cfg_(cfg) {
   if (!cfg_.tls_ca_file.empty()) {
     ssl_context();
@@ -239,7 +309,7 @@ net::awaitable<fetch_failure> connector::open(attempt_context& ctx, const target
   } else {
     s.plain.emplace(ctx.executor);
   }
-  failure = co_await connect_any(ctx, cfg_, t, o, s.lowest(), eps, limit);
+  failure = co_await connect_any(ctx, cfg_, t, o, s, eps, limit, deadline);
   if (failure.kind == fetch_errc{} && t.tls) {
     failure = co_await handshake(ctx, cfg_, t, *s.tls, limit);
   }

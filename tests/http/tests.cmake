@@ -102,3 +102,10 @@ sluice_add_test(http_metrics_test
   SOURCES ${SLUICE_HTTP_TEST_DIR}/metrics_test.cpp
   LABELS http integration TIMEOUT 240 LIBS sluice_test_peers)
 add_dependencies(http_metrics_test sluice)
+
+# Descriptor limits (ulimit -n via prlimit): the soft limit is raised to the
+# hard one, and with too few for the workers items wait for a descriptor.
+sluice_add_test(http_fdlimit_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/fdlimit_test.cpp
+  LABELS http integration TIMEOUT 180)
+add_dependencies(http_fdlimit_test sluice)
