@@ -4,11 +4,14 @@
 // I/O), owned through connection_ptr.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "admission.hpp"
 #include "connection_pool.hpp"
@@ -32,17 +35,29 @@ struct origin {
   admission gate;
   idle_pool<connection_ptr> pool;
   dns_cache dns;
+  /// When a request last looked the origin up (origin_table's eviction).
+  std::atomic<clock::rep> last_used{0};
 };
 
-/// Every origin by key, made on first use and kept for the consumer's life.
-/// Thread safety: `find_or_add` from any thread (one mutex, held only for the
-/// lookup).
+/// Every origin by key, made on first use. Idle origins are evicted, so a
+/// run over millions of hosts keeps flat memory: an origin no request holds,
+/// past any Retry-After pause and idle long enough for its token bucket to
+/// have refilled (so forgetting it loses no politeness), goes when its shard
+/// outgrows its share of `max_origins`; its pooled connections close.
+/// The table is 64 shards, each behind its own mutex held only for a lookup
+/// (or a sweep), so requests to different origins rarely share a lock.
+/// Thread safety: `find_or_add` and `size` from any thread.
 class origin_table {
  public:
-  origin_table(const config& cfg, boost::asio::any_io_executor ex)
-      : cfg_(cfg), executor_(std::move(ex)) {}
+  /// `max_origins`: the origins kept once idle (0: the default, 4,096, or a
+  /// quarter of the socket budget when that is smaller, since each may pool
+  /// a connection).
+  origin_table(const config& cfg, boost::asio::any_io_executor ex, std::size_t max_origins = 0);
 
   std::shared_ptr<origin> find_or_add(std::string_view key);
+
+  /// Origins in the table now (in use or idle).
+  std::size_t size();
 
  private:
   struct key_hash {
@@ -51,11 +66,23 @@ class origin_table {
       return std::hash<std::string_view>{}(k);
     }
   };
+  using map = std::unordered_map<std::string, std::shared_ptr<origin>, key_hash, std::equal_to<>>;
+  struct shard {
+    std::mutex mutex;
+    map origins;
+    std::size_t sweep_at = 0;  ///< the size at which the next sweep runs
+  };
+  static constexpr std::size_t shard_count = 64;
+
+  /// Moves the shard's evictable origins into `out` (destroyed by the
+  /// caller, after the lock: closing connections takes time).
+  void sweep(shard& s, clock::time_point now, std::vector<std::shared_ptr<origin>>& out);
 
   const config& cfg_;
   boost::asio::any_io_executor executor_;
-  std::mutex mutex_;
-  std::unordered_map<std::string, std::shared_ptr<origin>, key_hash, std::equal_to<>> origins_;
+  std::size_t shard_cap_;
+  std::chrono::nanoseconds refill_;  ///< how long an idle bucket takes to refill
+  std::array<shard, shard_count> shards_;
 };
 
 }  // namespace sluice::stages::http

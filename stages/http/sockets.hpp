@@ -33,9 +33,12 @@ class socket_budget {
     return n > 0;
   }
   void give_back() noexcept { left_.fetch_add(1, std::memory_order_release); }
+  /// The budget's size.
+  std::int64_t capacity() const noexcept { return capacity_; }
 
  private:
-  explicit socket_budget(std::int64_t n) : left_(n) {}
+  explicit socket_budget(std::int64_t n) : capacity_(n), left_(n) {}
+  const std::int64_t capacity_;
   std::atomic<std::int64_t> left_;
 };
 
