@@ -135,6 +135,7 @@ def main():
     ap.add_argument("--workers", type=int, default=100)
     ap.add_argument("--port", type=int, default=0)
     args = ap.parse_args()
+    args.sluice = os.path.abspath(args.sluice)
     args.port = args.port or free_port()
     print(f"load average before: {open('/proc/loadavg').read().strip()}")
     server = subprocess.Popen(
