@@ -979,7 +979,13 @@ class pipeline_run {
         continue;
       }
       // A streamed body's file goes with the last sink's reference.
-      co_await deliver(detail::share_result(std::move(r), temp_dir_), key, resume_offset);
+      auto shared = detail::share_result(std::move(r), temp_dir_);
+      const auto mask = route(*shared, key, resume_offset);
+      // (No if-init statement: g++ 12 mishandles one whose body awaits.)
+      const auto full = push_ready(shared, key, mask, 0);
+      if (full < sinks_.size()) {
+        co_await deliver_rest(std::move(shared), key, mask, full);
+      }
       end_item(true);
       if (cancelled) {
         break;
@@ -1048,30 +1054,69 @@ class pipeline_run {
     }
   }
 
-  // Hands a result to every sink whose filter takes it. With state, the
-  // sinks that hold the item from an earlier run are skipped, and the
-  // tracker learns which sinks must commit it before it is done.
-  net::awaitable<void> deliver(result_ptr r, std::uint64_t key, std::uint64_t resume_offset) {
-    std::uint64_t held = 0, mask = 0;
+  // Which sinks take a result, with state: the ones whose filter takes it
+  // and that do not hold the item from an earlier run. The tracker learns
+  // them (they must commit it before it is done). Without state: 0, and
+  // takes() asks each sink's filter.
+  std::uint64_t route(const result& r, std::uint64_t key, std::uint64_t resume_offset) {
+    std::uint64_t mask = 0;
     if (tracker_) {
-      held = prior_ ? tracker_->held_by(key) : 0;
+      auto held = prior_ ? tracker_->held_by(key) : 0;
       for (std::size_t i = 0; i < sinks_.size(); ++i) {
         auto bit = std::uint64_t{1} << i;
-        if (!(held & bit) && (!sinks_[i].filter || sinks_[i].filter->matches(*r))) {
+        if (!(held & bit) && (!sinks_[i].filter || sinks_[i].filter->matches(r))) {
           mask |= bit;
         }
       }
       tracker_->delivered(key, mask, resume_offset);
     }
-    for (std::size_t i = 0; i < sinks_.size(); ++i) {
-      auto& s = sinks_[i];
-      if (tracker_ ? !(mask & (std::uint64_t{1} << i)) : s.filter && !s.filter->matches(*r)) {
+    return mask;
+  }
+
+  bool takes(std::size_t i, const result& r, std::uint64_t mask) const {
+    return tracker_ ? (mask & (std::uint64_t{1} << i)) != 0
+                    : !sinks_[i].filter || sinks_[i].filter->matches(r);
+  }
+
+  // Hands a result to the sinks from `from` on that take it, without
+  // waiting (no coroutine frame: the common case of sink queues with room
+  // costs no allocation). The last sink gets the reference itself rather
+  // than a copy. Returns the first sink whose queue was full (it did not get
+  // the result), or sinks_.size() when every sink got it.
+  std::size_t push_ready(result_ptr& r, std::uint64_t key, std::uint64_t mask, std::size_t from) {
+    for (std::size_t i = from; i < sinks_.size(); ++i) {
+      if (!takes(i, *r, mask)) {
+        continue;
+      }
+      routed shared{nullptr, key};
+      if (i + 1 == sinks_.size()) {
+        shared.r = std::move(r);
+      } else {
+        shared.r = r;
+      }
+      // try_push moves from its argument on success only.
+      if (!sinks_[i].queue->try_push(shared)) {
+        if (!r) {
+          r = std::move(shared.r);
+        }
+        return i;
+      }
+    }
+    return sinks_.size();
+  }
+
+  // The rest of a delivery once a sink's queue was full: wait for room
+  // (backpressure from a slow sink) or its closing (the sink failed).
+  net::awaitable<void> deliver_rest(result_ptr r, std::uint64_t key, std::uint64_t mask,
+                                    std::size_t full) {
+    for (std::size_t i = full; i < sinks_.size(); ++i) {
+      if (i != full && !takes(i, *r, mask)) {
         continue;
       }
       routed shared{r, key};  // try_push moves from its argument on success
-      if (!s.queue->try_push(shared)) {
-        // Full: wait (backpressure from a slow sink). Closed: the sink failed.
-        auto [ec] = co_await s.queue->push(std::move(shared), net::as_tuple(net::use_awaitable));
+      if (!sinks_[i].queue->try_push(shared)) {
+        auto [ec] =
+            co_await sinks_[i].queue->push(std::move(shared), net::as_tuple(net::use_awaitable));
         (void)ec;
       }
     }
