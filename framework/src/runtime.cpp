@@ -27,10 +27,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/url/parse.hpp>
 
 #include "dedup_set.hpp"
 #include "metrics_server.hpp"
+#include "run_metrics.hpp"
 #include "run_state.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/core/fetch_error.hpp"
@@ -84,99 +84,6 @@ class event {
   net::steady_timer timer_;
   bool set_ = false;
 };
-
-/// Per-host figures of one worker (the histogram allocates only the octaves used).
-struct host_metrics {
-  std::uint64_t requests = 0;
-  std::uint64_t errors = 0;
-  histogram latency;
-};
-
-/// Distinct hosts tracked per worker; the rest are counted as "(other)", so
-/// memory stays flat whatever the number of hosts.
-constexpr std::size_t max_hosts_per_worker = 128;
-
-/// host[:port] of a URL, parsed with Boost.URL; "(none)" when it has none.
-/// `origin_len` gets the length of the URL's scheme://authority prefix (0
-/// when it has none), so that later URLs of the same origin skip the parse.
-std::string host_of(const std::string& url, std::size_t& origin_len) {
-  origin_len = 0;
-  auto u = boost::urls::parse_uri(url);
-  if (!u || !u->has_authority() || u->encoded_host().empty()) {
-    return "(none)";
-  }
-  std::string h(u->encoded_host());
-  if (u->has_port()) {
-    h += ':';
-    h += u->port();
-  }
-  origin_len = u->encoded_origin().size();
-  return h;
-}
-
-/// Per-worker metrics: written only on the worker's strand; the atomics are
-/// read (relaxed) by the progress sampler.
-struct alignas(64) worker_metrics {
-  std::atomic<std::uint64_t> done{0};
-  std::atomic<std::uint64_t> failed{0};
-  std::atomic<std::uint64_t> bytes{0};
-  std::atomic<std::uint32_t> busy{0};
-  std::uint64_t retries = 0;
-  histogram queue_time;
-  histogram latency;
-  std::map<std::string, std::uint64_t> errors;
-  std::map<int, std::uint64_t> statuses;
-  std::unordered_map<std::string, host_metrics> hosts;
-  /// The last URL's scheme://authority and its entry in `hosts` (references
-  /// to unordered_map elements are stable): most URLs repeat the origin.
-  std::string last_origin;
-  host_metrics* last_host = nullptr;
-
-  host_metrics& host_entry(const std::string& url) {
-    auto n = last_origin.size();
-    if (last_host != nullptr && url.size() >= n && url.compare(0, n, last_origin) == 0 &&
-        (url.size() == n || url[n] == '/' || url[n] == '?' || url[n] == '#')) {
-      return *last_host;
-    }
-    std::size_t origin_len = 0;
-    auto host = host_of(url, origin_len);
-    auto it = hosts.find(host);
-    if (it == hosts.end()) {
-      it = hosts.size() < max_hosts_per_worker ? hosts.emplace(host, host_metrics{}).first
-                                               : hosts.try_emplace("(other)").first;
-    }
-    if (origin_len > 0) {
-      last_origin.assign(url, 0, origin_len);
-      last_host = &it->second;
-    } else {
-      last_host = nullptr;
-    }
-    return it->second;
-  }
-};
-
-/// Adds one worker's figures to a metrics sample. Runs on the worker's
-/// strand, the only place its non-atomic metrics are touched.
-void merge_worker(detail::metrics_sample& s, const worker_metrics& m) {
-  s.done += m.done.load(std::memory_order_relaxed);
-  s.failed += m.failed.load(std::memory_order_relaxed);
-  s.bytes += m.bytes.load(std::memory_order_relaxed);
-  s.in_flight += m.busy.load(std::memory_order_relaxed);
-  s.retries += m.retries;
-  s.latency.merge(m.latency);
-  s.queue_time.merge(m.queue_time);
-  for (const auto& [k, v] : m.errors) {
-    s.errors_by_kind[k] += v;
-  }
-  for (const auto& [k, v] : m.statuses) {
-    s.statuses[k] += v;
-  }
-  for (const auto& [h, hm] : m.hosts) {
-    auto& t = s.hosts[h];
-    t.requests += hm.requests;
-    t.errors += hm.errors;
-  }
-}
 
 /// A run that cannot resume (the state does not fit the pipeline): exit 2.
 class resume_error : public std::runtime_error {
@@ -344,9 +251,9 @@ class pipeline_run {
     return true;
   }
 
-  // One scrape's figures: the atomics as the progress sampler reads them,
-  // the rest copied on each worker's strand (a hop per worker per scrape,
-  // nothing added to the workers' own path).
+  // One scrape's figures: the counters as the progress sampler reads them,
+  // the rest merged from the per-thread shards, each under its lock (held
+  // for the merge only; nothing added to the workers' path but that lock).
   net::awaitable<detail::metrics_sample> sample_metrics() {
     detail::metrics_sample s;
     s.pipeline = cfg_.name;
@@ -356,15 +263,27 @@ class pipeline_run {
     for (const auto& p : producer_states_) {
       s.produced += p.produced.load(std::memory_order_relaxed);
     }
-    for (const auto& w : workers_) {
-      co_await net::co_spawn(
-          w->strand,
-          [&s, m = &w->metrics]() -> net::awaitable<void> {
-            merge_worker(s, *m);
-            co_return;
-          },
-          net::use_awaitable);
-    }
+    auto t = figures_.totals();
+    s.done = t.done;
+    s.failed = t.failed;
+    s.bytes = t.bytes;
+    s.in_flight = t.in_flight;
+    figures_.for_each([&s](const detail::shard_figures& f) {
+      s.retries += f.retries;
+      s.latency.merge(f.latency);
+      s.queue_time.merge(f.queue_time);
+      for (const auto& [k, v] : f.errors) {
+        s.errors_by_kind[k] += v;
+      }
+      for (const auto& [k, v] : f.statuses) {
+        s.statuses[k] += v;
+      }
+      for (const auto& [h, hm] : f.hosts) {
+        auto& e = s.hosts[h];
+        e.requests += hm.requests;
+        e.errors += hm.errors;
+      }
+    });
     s.queued = queue_.size();
     s.queue_high_water = queue_.high_water_mark();
     s.duplicates = duplicates_.load(std::memory_order_relaxed);
@@ -663,7 +582,6 @@ class pipeline_run {
     explicit worker_slot(strand_t s) : strand(s) {}
     strand_t strand;
     net::cancellation_signal cancel;
-    worker_metrics metrics;
   };
 
   void wait_signal(net::signal_set& signals) {
@@ -943,10 +861,9 @@ class pipeline_run {
 
   net::awaitable<void> drive_worker(std::uint32_t index) {
     auto& slot = *workers_[index];
-    auto& m = slot.metrics;
     worker_info info{index, slot.strand, keep_bodies_};
     try {
-      co_await worker_loop(m, info);
+      co_await worker_loop(info);
     } catch (const boost::system::system_error& e) {
       // Cancellation that arrives while the worker is between awaits surfaces
       // at its next await: at shutdown that is the normal way out.
@@ -956,9 +873,12 @@ class pipeline_run {
     }
   }
 
-  net::awaitable<void> worker_loop(worker_metrics& m, worker_info info) {
+  net::awaitable<void> worker_loop(worker_info info) {
     const std::uint32_t index = info.index;
     const bool paced = consumer_->paces_workers();
+    // The item's URL, kept for a result that comes back without one: a
+    // buffer reused from item to item, so keeping it costs no allocation.
+    std::string url;
     for (;;) {
       if (paced) {
         co_await consumer_->before_pop(info);
@@ -971,13 +891,13 @@ class pipeline_run {
         }
         it = std::move(v);
       }
-      m.busy.store(1, std::memory_order_relaxed);
+      figures_.local().in_flight.fetch_add(1, std::memory_order_relaxed);
       auto enqueued = it.enqueued_at;
       auto idx = it.index;
       auto producer = it.producer;
       const auto key = detail::item_key(it.producer, it.seq);
       const auto resume_offset = it.resume_offset;
-      std::string url = it.url;
+      url.assign(it.url);
       auto started = clock::now();
       result r;
       bool cancelled = false;
@@ -1014,8 +934,7 @@ class pipeline_run {
         // With state, a cancelled item is not done: the next run fetches
         // it, and no sink gets a `cancelled` record for it.
         interrupted_.fetch_add(1, std::memory_order_relaxed);
-        m.busy.store(0, std::memory_order_relaxed);
-        queue_.task_done();
+        end_item(false);
         break;
       }
       if (r.error_kind == name(fetch_errc::environment)) {
@@ -1025,14 +944,13 @@ class pipeline_run {
           // Shared and dropped at once, so a partial body file goes too.
           detail::share_result(std::move(r), temp_dir_).reset();
           interrupted_.fetch_add(1, std::memory_order_relaxed);
-          m.busy.store(0, std::memory_order_relaxed);
-          queue_.task_done();
+          end_item(false);
           continue;
         }
       }
       auto finished = clock::now();
       if (r.url.empty()) {
-        r.url = std::move(url);
+        r.url = url;
       }
       r.index = idx;
       r.producer = producer;
@@ -1044,7 +962,7 @@ class pipeline_run {
       if (r.time.total.count() == 0) {
         r.time.total = finished - started;
       }
-      record_metrics(m, r, key);
+      record_metrics(r, key);
       // `dedup: final_url`: a result whose final URL (after redirects) an
       // earlier result had is fetched (and counted as a request) but not
       // delivered; it is done, and counted as a duplicate, not consumed.
@@ -1057,45 +975,46 @@ class pipeline_run {
         }
         // Shared and dropped at once: a streamed body's file is unlinked.
         detail::share_result(std::move(r), temp_dir_).reset();
-        m.busy.store(0, std::memory_order_relaxed);
-        queue_.task_done();
+        end_item(false);
         continue;
       }
       // A streamed body's file goes with the last sink's reference.
-      co_await deliver(detail::share_result(std::move(r), temp_dir_), key, resume_offset);
-      m.done.fetch_add(1, std::memory_order_relaxed);
-      m.busy.store(0, std::memory_order_relaxed);
-      queue_.task_done();
+      auto shared = detail::share_result(std::move(r), temp_dir_);
+      const auto mask = route(*shared, key, resume_offset);
+      // (No if-init statement: g++ 12 mishandles one whose body awaits.)
+      const auto full = push_ready(shared, key, mask, 0);
+      if (full < sinks_.size()) {
+        co_await deliver_rest(std::move(shared), key, mask, full);
+      }
+      end_item(true);
       if (cancelled) {
         break;
       }
     }
   }
 
-  // One finished item in its worker's metrics (on the worker's strand), and
-  // on the timeline when there is one.
-  void record_metrics(worker_metrics& m, const result& r, std::uint64_t key) {
+  // One finished item in the metrics of the thread it finished on, and on
+  // the timeline when there is one.
+  void record_metrics(const result& r, std::uint64_t key) {
     if (timeline_) {
       timeline_->record(r, detail::item_seq(key));
     }
-    m.queue_time.record(r.time.queue.count());
-    m.latency.record(r.time.total.count());
+    figures_.record(r);
     if (!r.ok()) {
-      ++m.errors[r.error_kind];
-      m.failed.fetch_add(1, std::memory_order_relaxed);
       note_failure();
     }
-    if (r.status != 0) {
-      ++m.statuses[r.status];
+  }
+
+  // A worker is done with its item, delivered (counted as done) or not: it
+  // is out of flight and one task of the queue is done. On whatever thread
+  // the worker runs now.
+  void end_item(bool delivered) {
+    auto& s = figures_.local();
+    if (delivered) {
+      s.done.fetch_add(1, std::memory_order_relaxed);
     }
-    auto& h = m.host_entry(r.url);
-    ++h.requests;
-    h.errors += r.ok() ? 0 : 1;
-    h.latency.record(r.time.total.count());
-    if (r.attempts > 1) {
-      m.retries += r.attempts - 1;
-    }
-    m.bytes.fetch_add(r.bytes, std::memory_order_relaxed);
+    s.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    queue_.task_done();
   }
 
   // The machine failed, not the item (a full or read-only TMPDIR, no file
@@ -1135,30 +1054,69 @@ class pipeline_run {
     }
   }
 
-  // Hands a result to every sink whose filter takes it. With state, the
-  // sinks that hold the item from an earlier run are skipped, and the
-  // tracker learns which sinks must commit it before it is done.
-  net::awaitable<void> deliver(result_ptr r, std::uint64_t key, std::uint64_t resume_offset) {
-    std::uint64_t held = 0, mask = 0;
+  // Which sinks take a result, with state: the ones whose filter takes it
+  // and that do not hold the item from an earlier run. The tracker learns
+  // them (they must commit it before it is done). Without state: 0, and
+  // takes() asks each sink's filter.
+  std::uint64_t route(const result& r, std::uint64_t key, std::uint64_t resume_offset) {
+    std::uint64_t mask = 0;
     if (tracker_) {
-      held = prior_ ? tracker_->held_by(key) : 0;
+      auto held = prior_ ? tracker_->held_by(key) : 0;
       for (std::size_t i = 0; i < sinks_.size(); ++i) {
         auto bit = std::uint64_t{1} << i;
-        if (!(held & bit) && (!sinks_[i].filter || sinks_[i].filter->matches(*r))) {
+        if (!(held & bit) && (!sinks_[i].filter || sinks_[i].filter->matches(r))) {
           mask |= bit;
         }
       }
       tracker_->delivered(key, mask, resume_offset);
     }
-    for (std::size_t i = 0; i < sinks_.size(); ++i) {
-      auto& s = sinks_[i];
-      if (tracker_ ? !(mask & (std::uint64_t{1} << i)) : s.filter && !s.filter->matches(*r)) {
+    return mask;
+  }
+
+  bool takes(std::size_t i, const result& r, std::uint64_t mask) const {
+    return tracker_ ? (mask & (std::uint64_t{1} << i)) != 0
+                    : !sinks_[i].filter || sinks_[i].filter->matches(r);
+  }
+
+  // Hands a result to the sinks from `from` on that take it, without
+  // waiting (no coroutine frame: the common case of sink queues with room
+  // costs no allocation). The last sink gets the reference itself rather
+  // than a copy. Returns the first sink whose queue was full (it did not get
+  // the result), or sinks_.size() when every sink got it.
+  std::size_t push_ready(result_ptr& r, std::uint64_t key, std::uint64_t mask, std::size_t from) {
+    for (std::size_t i = from; i < sinks_.size(); ++i) {
+      if (!takes(i, *r, mask)) {
+        continue;
+      }
+      routed shared{nullptr, key};
+      if (i + 1 == sinks_.size()) {
+        shared.r = std::move(r);
+      } else {
+        shared.r = r;
+      }
+      // try_push moves from its argument on success only.
+      if (!sinks_[i].queue->try_push(shared)) {
+        if (!r) {
+          r = std::move(shared.r);
+        }
+        return i;
+      }
+    }
+    return sinks_.size();
+  }
+
+  // The rest of a delivery once a sink's queue was full: wait for room
+  // (backpressure from a slow sink) or its closing (the sink failed).
+  net::awaitable<void> deliver_rest(result_ptr r, std::uint64_t key, std::uint64_t mask,
+                                    std::size_t full) {
+    for (std::size_t i = full; i < sinks_.size(); ++i) {
+      if (i != full && !takes(i, *r, mask)) {
         continue;
       }
       routed shared{r, key};  // try_push moves from its argument on success
-      if (!s.queue->try_push(shared)) {
-        // Full: wait (backpressure from a slow sink). Closed: the sink failed.
-        auto [ec] = co_await s.queue->push(std::move(shared), net::as_tuple(net::use_awaitable));
+      if (!sinks_[i].queue->try_push(shared)) {
+        auto [ec] =
+            co_await sinks_[i].queue->push(std::move(shared), net::as_tuple(net::use_awaitable));
         (void)ec;
       }
     }
@@ -1258,12 +1216,11 @@ class pipeline_run {
     for (const auto& p : producer_states_) {
       s.produced += p.produced.load(std::memory_order_relaxed);
     }
-    for (const auto& w : workers_) {
-      s.done += w->metrics.done.load(std::memory_order_relaxed);
-      s.failed += w->metrics.failed.load(std::memory_order_relaxed);
-      s.bytes += w->metrics.bytes.load(std::memory_order_relaxed);
-      s.in_flight += w->metrics.busy.load(std::memory_order_relaxed);
-    }
+    auto t = figures_.totals();
+    s.done = t.done;
+    s.failed = t.failed;
+    s.bytes = t.bytes;
+    s.in_flight = t.in_flight;
     s.queued = queue_.size();
     if (total_known_) {
       s.total = total_;
@@ -1285,31 +1242,29 @@ class pipeline_run {
     for (const auto& p : producer_states_) {
       r.produced += p.produced.load();
     }
+    auto t = figures_.totals();
+    r.consumed = t.done;
+    r.failed = t.failed;
+    r.bytes = t.bytes;
     histogram qt, lat;
-    for (const auto& w : workers_) {
-      const auto& m = w->metrics;
-      r.consumed += m.done.load();
-      r.failed += m.failed.load();
-      r.bytes += m.bytes.load();
-      r.retries += m.retries;
-      qt.merge(m.queue_time);
-      lat.merge(m.latency);
-      for (const auto& [k, v] : m.errors) {
+    std::map<std::string, detail::host_metrics> hosts;
+    figures_.for_each([&](const detail::shard_figures& f) {
+      r.retries += f.retries;
+      qt.merge(f.queue_time);
+      lat.merge(f.latency);
+      for (const auto& [k, v] : f.errors) {
         r.errors_by_kind[k] += v;
       }
-      for (const auto& [k, v] : m.statuses) {
+      for (const auto& [k, v] : f.statuses) {
         r.status_counts[k] += v;
       }
-    }
-    std::map<std::string, host_metrics> hosts;
-    for (const auto& w : workers_) {
-      for (const auto& [h, hm] : w->metrics.hosts) {
-        auto& t = hosts[h];
-        t.requests += hm.requests;
-        t.errors += hm.errors;
-        t.latency.merge(hm.latency);
+      for (const auto& [h, hm] : f.hosts) {
+        auto& e = hosts[h];
+        e.requests += hm.requests;
+        e.errors += hm.errors;
+        e.latency.merge(hm.latency);
       }
-    }
+    });
     for (const auto& [h, hm] : hosts) {
       r.top_hosts.push_back({h, hm.requests, hm.errors, hm.latency.quantile(0.99)});
     }
@@ -1390,6 +1345,7 @@ class pipeline_run {
   std::vector<producer_state> producer_states_;
   std::unique_ptr<consumer> consumer_;
   std::vector<std::unique_ptr<worker_slot>> workers_;
+  detail::run_metrics figures_;  ///< the consumer's metrics, per thread
   std::vector<sink_state> sinks_;
   std::vector<strand_t> sink_strands_;
 

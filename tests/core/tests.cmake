@@ -61,3 +61,9 @@ set_tests_properties(core_check_corpus_test PROPERTIES TIMEOUT 120 LABELS "core;
 add_test(NAME core_schema_test COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/check_schema_test.py)
 set_tests_properties(core_schema_test PROPERTIES TIMEOUT 120 LABELS "core;docs"
   ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICE_SOURCE_DIR=${CMAKE_SOURCE_DIR};SLUICE_EXAMPLE_PLUGIN=${CMAKE_BINARY_DIR}/tests/plugin/libsluice_example.so")
+# The consumer metrics per thread (framework/src/run_metrics.hpp, internal),
+# and a 10,000-worker run's peak RSS.
+sluice_add_test(core_run_metrics_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/run_metrics_test.cpp
+                LABELS "core;tsan;asan" TIMEOUT 120)
+target_include_directories(core_run_metrics_test PRIVATE ${CMAKE_SOURCE_DIR}/framework/src)
+add_dependencies(core_run_metrics_test sluice)

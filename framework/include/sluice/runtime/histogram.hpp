@@ -21,9 +21,11 @@ namespace sluice {
 /// allocated the first time a value of that magnitude is recorded, so a
 /// worker whose latencies span three octaves holds three chunks (1.5 KiB at
 /// 6 sub-bits) plus a 0.5 KiB directory, not the whole 64-octave range.
-/// O(1) record; keep one per worker (no atomics on the hot path) and merge
-/// them for a report.
-/// Thread safety: not thread-safe; one owner (a worker's strand).
+/// O(1) record; keep one per owner (the runtime keeps one per thread, not
+/// per worker, so memory does not grow with the workers) and merge them for
+/// a report.
+/// Thread safety: not thread-safe; one owner at a time (a thread, a strand,
+/// or whoever holds the lock guarding it).
 template <int SubBits = 6>
 class basic_histogram {
  public:
