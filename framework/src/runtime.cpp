@@ -941,6 +941,40 @@ class pipeline_run {
     }
   }
 
+  struct invoked {
+    result r;
+    bool cancelled = false;
+  };
+
+  // The consumer's process() on one item, its throw made a failed result. A
+  // record its producer could not read as a request fails here, whatever
+  // the consumer: it is data, like any failure.
+  net::awaitable<invoked> invoke(item it, worker_info info) {
+    invoked out;
+    result& r = out.r;
+    try {
+      if (it.request && !it.request->error_kind.empty()) {
+        r.error_kind = it.request->error_kind;
+        r.error_message = it.request->error_message;
+      } else {
+        r = co_await consumer_->process(std::move(it), info);
+      }
+    } catch (const boost::system::system_error& e) {
+      if (e.code() != net::error::operation_aborted || !aborting_.load()) {
+        record_failure(cfg_.consumer.display_name, std::current_exception());
+        r.error_kind = name(fetch_errc::exception);
+        r.error_message = e.what();
+      } else {
+        out.cancelled = true;
+      }
+    } catch (const std::exception& e) {
+      record_failure(cfg_.consumer.display_name, std::current_exception());
+      r.error_kind = name(fetch_errc::exception);
+      r.error_message = e.what();
+    }
+    co_return out;
+  }
+
   net::awaitable<void> drive_worker(std::uint32_t index) {
     auto& slot = *workers_[index];
     auto& m = slot.metrics;
@@ -978,24 +1012,11 @@ class pipeline_run {
       const auto key = detail::item_key(it.producer, it.seq);
       const auto resume_offset = it.resume_offset;
       std::string url = it.url;
+      auto spec = it.request;
       auto started = clock::now();
-      result r;
-      bool cancelled = false;
-      try {
-        r = co_await consumer_->process(std::move(it), info);
-      } catch (const boost::system::system_error& e) {
-        if (e.code() != net::error::operation_aborted || !aborting_.load()) {
-          record_failure(cfg_.consumer.display_name, std::current_exception());
-          r.error_kind = name(fetch_errc::exception);
-          r.error_message = e.what();
-        } else {
-          cancelled = true;
-        }
-      } catch (const std::exception& e) {
-        record_failure(cfg_.consumer.display_name, std::current_exception());
-        r.error_kind = name(fetch_errc::exception);
-        r.error_message = e.what();
-      }
+      invoked got = co_await invoke(std::move(it), info);
+      result& r = got.r;
+      bool cancelled = got.cancelled;
       if (cancelled) {
         r.error_kind = name(fetch_errc::cancelled);
         r.error_message = "cancelled by a second signal";
@@ -1033,6 +1054,9 @@ class pipeline_run {
       auto finished = clock::now();
       if (r.url.empty()) {
         r.url = std::move(url);
+      }
+      if (!r.request) {
+        r.request = std::move(spec);
       }
       r.index = idx;
       r.producer = producer;
