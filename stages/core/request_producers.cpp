@@ -18,6 +18,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
 
 #include "core_parts.hpp"
 #include "sluice/core/error.hpp"
@@ -44,6 +45,13 @@ bool is_token(std::string_view s) {
 /// inject fields or a second request.
 bool is_field_value(std::string_view s) {
   return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 /// A physical line of the input: its bytes (without the newline), its
@@ -124,7 +132,8 @@ class line_reader {
 /// recorded as the spec's error (the first one wins).
 class spec_builder {
  public:
-  spec_builder(std::string source, std::filesystem::path dir) : dir_(std::move(dir)) {
+  spec_builder(std::string source, std::filesystem::path dir, const boost::urls::url* base)
+      : dir_(std::move(dir)), base_(base) {
     spec_.source = std::move(source);
   }
 
@@ -140,6 +149,19 @@ class spec_builder {
   void url(std::string u) {
     if (u.empty()) {
       fail(fetch_errc::bad_record, "no url");
+      return;
+    }
+    if (base_) {
+      // Resolved against an owning url (boostorg/url#872), as fetch does.
+      auto ref = boost::urls::parse_uri_reference(u);
+      boost::urls::url out;
+      if (!ref || !boost::urls::resolve(*base_, *ref, out)) {
+        fail(fetch_errc::bad_url, fmt::format("bad url '{}': {}", u,
+                                              ref ? "cannot resolve it against base_url"
+                                                  : ref.error().message()));
+      } else {
+        u = std::string(out.buffer());
+      }
     } else if (auto parsed = boost::urls::parse_uri(u); !parsed) {
       fail(fetch_errc::bad_url, fmt::format("bad url '{}': {}", u, parsed.error().message()));
     }
@@ -156,6 +178,10 @@ class spec_builder {
   void header(std::string n, std::string v) {
     if (!is_token(n)) {
       fail(fetch_errc::bad_record, fmt::format("header name '{}' is not an HTTP token", n));
+    } else if (iequals(n, "content-length") || iequals(n, "transfer-encoding")) {
+      // The body's framing is the consumer's: a record's own would let it
+      // smuggle a second request onto a pooled connection.
+      fail(fetch_errc::bad_record, fmt::format("header '{}' is set by sluice, not a record", n));
     } else if (!is_field_value(v)) {
       fail(fetch_errc::bad_record, fmt::format("header '{}' has CR, LF or NUL in its value", n));
     }
@@ -197,6 +223,7 @@ class spec_builder {
   request_spec spec_;
   std::string url_;
   std::filesystem::path dir_;
+  const boost::urls::url* base_;
 };
 
 std::string type_name(const json::value& v) {
@@ -261,6 +288,20 @@ void read_json_record(std::string_view text, spec_builder& b) {
   }
 }
 
+/// The `base_url` option, parsed; nullopt when not set.
+std::optional<boost::urls::url> base_url_of(const options& o) {
+  auto text = o.get_string("base_url");
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  auto parsed = boost::urls::parse_absolute_uri(text);
+  if (!parsed) {
+    throw config_error("base_url", fmt::format("base_url '{}' is not an absolute URL: {}", text,
+                                               parsed.error().message()));
+  }
+  return boost::urls::url(*parsed);
+}
+
 std::ifstream open_input(const stage_context& ctx) {
   auto path = ctx.resolve(ctx.opts.get_string("path"));
   std::ifstream in(path, std::ios::binary);
@@ -276,6 +317,7 @@ class jsonl_producer final : public producer {
   explicit jsonl_producer(const stage_context& ctx)
       : path_(ctx.resolve(ctx.opts.get_string("path"))),
         dir_(path_.parent_path()),
+        base_(base_url_of(ctx.opts)),
         file_(open_input(ctx)),
         max_(ctx.opts.get_size("max_record")),
         lines_(file_, max_) {}
@@ -289,7 +331,8 @@ class jsonl_producer final : public producer {
       if (line_.text.find_first_not_of(" \t\r") == std::string::npos && !line_.too_long) {
         continue;
       }
-      spec_builder b(fmt::format("{}:{}", path_.filename().string(), line_.number), dir_);
+      spec_builder b(fmt::format("{}:{}", path_.filename().string(), line_.number), dir_,
+                     base_ ? &*base_ : nullptr);
       if (line_.too_long) {
         b.fail(fetch_errc::bad_record, fmt::format("record longer than max_record ({})", max_));
       } else {
@@ -309,6 +352,7 @@ class jsonl_producer final : public producer {
  private:
   std::filesystem::path path_;
   std::filesystem::path dir_;
+  std::optional<boost::urls::url> base_;
   std::ifstream file_;
   std::uint64_t max_;
   line_reader lines_;
@@ -511,6 +555,7 @@ class csv_producer final : public producer {
   explicit csv_producer(const stage_context& ctx)
       : path_(ctx.resolve(ctx.opts.get_string("path"))),
         dir_(path_.parent_path()),
+        base_(base_url_of(ctx.opts)),
         file_(open_input(ctx)),
         max_(ctx.opts.get_size("max_record")),
         reader_(file_, max_),
@@ -524,7 +569,8 @@ class csv_producer final : public producer {
       if (rec_.cells.size() == 1 && rec_.cells[0].empty() && !rec_.too_long && !rec_.torn) {
         continue;  // a blank line
       }
-      spec_builder b(fmt::format("{}:{}", path_.filename().string(), rec_.first_line), dir_);
+      spec_builder b(fmt::format("{}:{}", path_.filename().string(), rec_.first_line), dir_,
+                     base_ ? &*base_ : nullptr);
       if (rec_.too_long) {
         b.fail(fetch_errc::bad_record, fmt::format("record longer than max_record ({})", max_));
       } else if (rec_.torn) {
@@ -546,6 +592,7 @@ class csv_producer final : public producer {
  private:
   std::filesystem::path path_;
   std::filesystem::path dir_;
+  std::optional<boost::urls::url> base_;
   std::ifstream file_;
   std::uint64_t max_;
   csv_reader reader_;
@@ -560,6 +607,9 @@ option_schema request_file_schema() {
            .required = true,
            .doc = "the request file, relative to the pipeline file; a relative body_file in it "
                   "is relative to this file's directory"},
+          make_option("base_url", option_type::string, "",
+                      "an absolute URL that relative record URLs (`/a?b`) are resolved against, "
+                      "such as ${origin}; empty: every url must be absolute"),
           make_option("max_record", option_type::size, std::to_string(k_default_max_record),
                       "longest record (line, or CSV row); a longer one fails as bad_record")};
 }
@@ -583,6 +633,7 @@ void register_request_producers(registry& reg) {
   jsonl.make_producer = [](const stage_context& ctx) {
     return std::make_unique<jsonl_producer>(ctx);
   };
+  jsonl.validate = [](const options& o) { (void)base_url_of(o); };
   jsonl.check_files = check_request_file;
   reg.add(std::move(jsonl));
 
@@ -591,6 +642,7 @@ void register_request_producers(registry& reg) {
                  .summary = "requests read from a CSV file (RFC 4180) whose header row names the "
                             "columns: url, method, body, body_file, header.NAME, meta.KEY",
                  .schema = request_file_schema()};
+  csv.validate = [](const options& o) { (void)base_url_of(o); };
   csv.make_producer = [](const stage_context& ctx) { return std::make_unique<csv_producer>(ctx); };
   // `check` reads the header row, so a misnamed column is found before a run.
   csv.check_files = [](const stage_context& ctx) {
