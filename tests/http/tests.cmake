@@ -102,3 +102,11 @@ sluice_add_test(http_metrics_test
   SOURCES ${SLUICE_HTTP_TEST_DIR}/metrics_test.cpp
   LABELS http integration TIMEOUT 240 LIBS sluice_test_peers)
 add_dependencies(http_metrics_test sluice)
+
+# Requests as data: the jsonl and csv producers against a `sluice serve`
+# origin and httpbin (per-item method, headers, body, body_file, meta in
+# every sink, bad records, kill -9 and resume, flat memory on a big input).
+sluice_add_test(http_requests_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/requests_test.cpp
+  LABELS http integration TIMEOUT 240 LIBS sluice_test_peers SQLite::SQLite3)
+add_dependencies(http_requests_test sluice)
