@@ -290,7 +290,7 @@ void read_json_record(std::string_view text, spec_builder& b) {
 
 /// The `base_url` option, parsed; nullopt when not set.
 std::optional<boost::urls::url> base_url_of(const options& o) {
-  auto text = o.get_string("base_url");
+  auto text = o.has("base_url") ? o.get_string("base_url") : std::string();
   if (text.empty()) {
     return std::nullopt;
   }
@@ -442,7 +442,7 @@ class csv_reader {
     std::uint64_t first_line = 0;
     std::uint64_t end_offset = 0;
     bool too_long = false;
-    bool torn = false;  ///< the file ended inside a quoted field
+    std::string problem;  ///< not a valid row: why (a stray or unclosed quote)
   };
 
   csv_reader(std::istream& in, std::uint64_t max) : lines_(in, max), max_(max) { init(); }
@@ -469,7 +469,7 @@ class csv_reader {
 
  private:
   void init() {
-    if (csv_init(&p_, CSV_STRICT_FINI | CSV_APPEND_NULL) != 0) {
+    if (csv_init(&p_, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0) {
       throw std::bad_alloc();
     }
   }
@@ -483,9 +483,8 @@ class csv_reader {
   bool feed_line() {
     if (!lines_.next(line_)) {
       if (bytes_ > 0) {
-        bool torn = csv_fini(&p_, on_field, on_record, this) != 0;
-        if (torn || !cur_.cells.empty()) {
-          cur_.torn = torn;
+        if (csv_fini(&p_, on_field, on_record, this) != 0) {
+          cur_.problem = "the file ends inside a quoted field";
           ready_.push_back(std::move(cur_));
         }
         restart();
@@ -510,7 +509,12 @@ class csv_reader {
     }
     if (csv_parse(&p_, line_.text.data(), line_.text.size(), on_field, on_record, this) !=
         line_.text.size()) {
-      throw std::runtime_error(fmt::format("libcsv: {}", csv_strerror(csv_error(&p_))));
+      // RFC 4180 broken (a quote inside an unquoted field, text after a
+      // closing quote): this row fails; the next line starts afresh.
+      cur_.problem = fmt::format("not a CSV row: {}", csv_strerror(csv_error(&p_)));
+      cur_.end_offset = line_.end_offset;
+      ready_.push_back(std::move(cur_));
+      restart();
     }
     return true;
   }
@@ -542,7 +546,7 @@ class csv_reader {
 /// The header row of a CSV request file (for the producer and `check`).
 std::vector<csv_role> read_csv_header(csv_reader& reader, std::uint64_t& after) {
   csv_reader::record header;
-  if (!reader.next(header) || header.too_long || header.torn) {
+  if (!reader.next(header) || header.too_long || !header.problem.empty()) {
     throw config_error("path", "the request file has no header row");
   }
   after = header.end_offset;
@@ -566,15 +570,16 @@ class csv_producer final : public producer {
       if (!reader_.next(rec_)) {
         co_return false;
       }
-      if (rec_.cells.size() == 1 && rec_.cells[0].empty() && !rec_.too_long && !rec_.torn) {
+      if (rec_.cells.size() == 1 && rec_.cells[0].empty() && !rec_.too_long &&
+          rec_.problem.empty()) {
         continue;  // a blank line
       }
       spec_builder b(fmt::format("{}:{}", path_.filename().string(), rec_.first_line), dir_,
                      base_ ? &*base_ : nullptr);
       if (rec_.too_long) {
         b.fail(fetch_errc::bad_record, fmt::format("record longer than max_record ({})", max_));
-      } else if (rec_.torn) {
-        b.fail(fetch_errc::bad_record, "the file ends inside a quoted field");
+      } else if (!rec_.problem.empty()) {
+        b.fail(fetch_errc::bad_record, rec_.problem);
       } else {
         read_csv_record(roles_, rec_.cells, b);
       }

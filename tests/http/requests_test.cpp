@@ -92,8 +92,10 @@ std::string pipeline(const std::string& producer, const std::string& base,
 }
 
 process_result run_in(const temp_dir& d, std::vector<std::string> args = {"run", "p.yaml"}) {
+  if (args[0] == "run") {
+    args.insert(args.begin() + 1, "--no-progress");
+  }
   args.insert(args.begin(), sluice_bin());
-  args.push_back("--no-progress");
   process_options o;
   o.cwd = d.path();
   return run_process(args, o);
@@ -135,11 +137,11 @@ TEST_CASE("requests.jsonl.origin_sees_each_records_method_headers_body_and_body_
       d / "data/in.jsonl",
       R"({"url": "/echo?k=1", "meta": {"id": 1, "nested": {"a": [1, 2, "three"]}, "s": "\"q\",\n"}})"
       "\n"
-      R"({"url": "/echo", "method": "POST", "headers": {"X-Item": "item", "X-Both": "item"}, "body": "payload", "meta": {"id": 2}})"
+      R"({"url": "/echo?id=2", "method": "POST", "headers": {"X-Item": "item", "X-Both": "item"}, "body": "payload", "meta": {"id": 2}})"
       "\n"
-      R"({"url": "/echo", "method": "PUT", "body_file": "bodies/b.bin", "meta": {"id": 3}})"
+      R"({"url": "/echo?id=3", "method": "PUT", "body_file": "bodies/b.bin", "meta": {"id": 3}})"
       "\n"
-      R"({"url": "/echo", "method": "DELETE", "meta": {"id": 4}})"
+      R"({"url": "/echo?id=4", "method": "DELETE", "meta": {"id": 4}})"
       "\n"
       // The same item's Cookie: kept on a same-origin redirect, dropped on a
       // cross-origin one (127.0.0.1 -> localhost), as for configured headers.
@@ -291,13 +293,15 @@ TEST_CASE("requests.csv.header_row_columns_quoted_fields_and_bad_rows") {
              "/echo,,,,2,\"multi\nline\"\n"                         // 4-5
              "/echo,PUT,x\n"                                        // 6: too few fields
              "/echo,GET,,,3,\n"                                     // 7: empty cells are absent
-             "/echo,GET,,,4,\"never closed\n"                       // 8: torn at the end
-             "/echo,GET,,,5,after\n");
+             "/echo,GET,,,4,a\"b\n"                                 // 8: a stray quote
+             "/echo,GET,,,5,after\n"                                // 9: fine again
+             "/echo,GET,,,6,\"never closed\n"                       // 10: torn at the end
+             "/echo,GET,,,7,swallowed\n");
   write_file(d / "p.yaml", pipeline("csv", o.url));
   auto r = run_in(d);
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   auto rows = read_jsonl(d / "out.jsonl");
-  REQUIRE(rows.size() == 5);
+  REQUIRE(rows.size() == 7);
   std::map<std::string, json::object> by;
   for (auto& row : rows) {
     if (row.contains("meta")) {
@@ -318,9 +322,13 @@ TEST_CASE("requests.csv.header_row_columns_quoted_fields_and_bad_rows") {
   REQUIRE(by.count("in.csv:6:"));
   CHECK(by["in.csv:6:"].at("error_kind").as_string() == "bad_record");
   CHECK(by["in.csv:6:"].at("error_message").as_string().find("3 fields") != std::string::npos);
-  // The unclosed quote swallows the rest of the file: one bad record, line 8.
   REQUIRE(by.count("in.csv:8:"));
   CHECK(by["in.csv:8:"].at("error_kind").as_string() == "bad_record");
+  CHECK(by["5"].at("ok").as_bool());
+  // The unclosed quote swallows the rest of the file: one bad record.
+  REQUIRE(by.count("in.csv:10"));
+  CHECK(by["in.csv:10"].at("error_message").as_string().find("ends inside a quoted field") !=
+        std::string::npos);
 }
 
 TEST_CASE("requests.check_validates_producer_options_and_the_csv_header") {
