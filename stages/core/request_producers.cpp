@@ -156,9 +156,9 @@ class spec_builder {
       auto ref = boost::urls::parse_uri_reference(u);
       boost::urls::url out;
       if (!ref || !boost::urls::resolve(*base_, *ref, out)) {
-        fail(fetch_errc::bad_url, fmt::format("bad url '{}': {}", u,
-                                              ref ? "cannot resolve it against base_url"
-                                                  : ref.error().message()));
+        fail(fetch_errc::bad_url,
+             fmt::format("bad url '{}': {}", u,
+                         ref ? "cannot resolve it against base_url" : ref.error().message()));
       } else {
         u = std::string(out.buffer());
       }
@@ -228,12 +228,18 @@ class spec_builder {
 
 std::string type_name(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
-    default: return "a number";
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "a boolean";
+    case json::kind::string:
+      return "a string";
+    case json::kind::array:
+      return "an array";
+    case json::kind::object:
+      return "an object";
+    default:
+      return "a number";
   }
 }
 
@@ -405,8 +411,8 @@ std::vector<csv_role> csv_roles(const std::vector<std::string>& names) {
 void read_csv_record(const std::vector<csv_role>& roles, std::vector<std::string>& cells,
                      spec_builder& b) {
   if (cells.size() != roles.size()) {
-    b.fail(fetch_errc::bad_record, fmt::format("{} fields, the header row has {}", cells.size(),
-                                               roles.size()));
+    b.fail(fetch_errc::bad_record,
+           fmt::format("{} fields, the header row has {}", cells.size(), roles.size()));
     return;
   }
   json::object meta;
@@ -417,12 +423,24 @@ void read_csv_record(const std::vector<csv_role>& roles, std::vector<std::string
       continue;
     }
     switch (roles[i].what) {
-      case K::url: b.url(std::move(c)); break;
-      case K::method: b.method(std::move(c)); break;
-      case K::body: b.body(std::move(c)); break;
-      case K::body_file: b.body_file(c); break;
-      case K::header: b.header(roles[i].key, std::move(c)); break;
-      case K::meta: meta[roles[i].key] = c; break;
+      case K::url:
+        b.url(std::move(c));
+        break;
+      case K::method:
+        b.method(std::move(c));
+        break;
+      case K::body:
+        b.body(std::move(c));
+        break;
+      case K::body_file:
+        b.body_file(c);
+        break;
+      case K::header:
+        b.header(roles[i].key, std::move(c));
+        break;
+      case K::meta:
+        meta[roles[i].key] = c;
+        break;
     }
   }
   if (!meta.empty()) {
@@ -632,8 +650,9 @@ void check_request_file(const stage_context& ctx) {
 void register_request_producers(registry& reg) {
   stage_info jsonl{.kind = stage_kind::producer,
                    .name = "jsonl",
-                   .summary = "requests read from a JSON-lines file, one object per line: {url, "
-                              "method, headers, body, body_file, meta} (streamed, resumable)",
+                   .summary =
+                       "requests read from a JSON-lines file, one object per line: {url, "
+                       "method, headers, body, body_file, meta} (streamed, resumable)",
                    .schema = request_file_schema()};
   jsonl.make_producer = [](const stage_context& ctx) {
     return std::make_unique<jsonl_producer>(ctx);
@@ -644,8 +663,9 @@ void register_request_producers(registry& reg) {
 
   stage_info csv{.kind = stage_kind::producer,
                  .name = "csv",
-                 .summary = "requests read from a CSV file (RFC 4180) whose header row names the "
-                            "columns: url, method, body, body_file, header.NAME, meta.KEY",
+                 .summary =
+                     "requests read from a CSV file (RFC 4180) whose header row names the "
+                     "columns: url, method, body, body_file, header.NAME, meta.KEY",
                  .schema = request_file_schema()};
   csv.validate = [](const options& o) { (void)base_url_of(o); };
   csv.make_producer = [](const stage_context& ctx) { return std::make_unique<csv_producer>(ctx); };

@@ -118,9 +118,10 @@ class sqlite_sink final : public sink {
     if (db_.query_text(fmt::format("SELECT name FROM pragma_table_info('{}') WHERE name = 'meta'",
                                    cfg_.table))
             .empty()) {
-      db_.exec(fmt::format("ALTER TABLE {} ADD COLUMN meta TEXT CHECK (meta IS NULL OR "
-                           "json_valid(meta))",
-                           cfg_.table));
+      db_.exec(
+          fmt::format("ALTER TABLE {} ADD COLUMN meta TEXT CHECK (meta IS NULL OR "
+                      "json_valid(meta))",
+                      cfg_.table));
     }
     std::string set;
     std::string cols = columns_sql;

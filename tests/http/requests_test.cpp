@@ -78,8 +78,8 @@ std::string header_of(const json::object& echo, const std::string& name) {
 
 std::string pipeline(const std::string& producer, const std::string& base,
                      const std::string& path = "", int workers = 2) {
-  return "producers:\n  - {type: " + producer + ", path: " +
-         (path.empty() ? "in." + producer : path) + ", base_url: \"" + base +
+  return "producers:\n  - {type: " + producer +
+         ", path: " + (path.empty() ? "in." + producer : path) + ", base_url: \"" + base +
          "\"}\n"
          "consumers: {type: http, workers: " +
          std::to_string(workers) +
@@ -148,10 +148,11 @@ TEST_CASE("requests.jsonl.origin_sees_each_records_method_headers_body_and_body_
       R"({"url": "/redirect-to?url=/echo", "headers": {"Cookie": "c=1"}, "meta": {"id": 5}})"
       "\n"
       R"({"url": "/redirect-to?url=)" +
-          localhost + R"(/echo", "headers": {"Cookie": "c=1", "X-Item": "kept"}, "meta": {"id": 6}})"
-                      "\n"
-                      "\n"  // blank lines are skipped, not items
-                      R"({"url": ")" +
+          localhost +
+          R"(/echo", "headers": {"Cookie": "c=1", "X-Item": "kept"}, "meta": {"id": 6}})"
+          "\n"
+          "\n"  // blank lines are skipped, not items
+          R"({"url": ")" +
           o.url + R"(/echo?abs=1"})" + "\n");
   write_file(d / "p.yaml", pipeline("jsonl", o.url, "data/in.jsonl"));
   auto r = run_in(d);
@@ -223,35 +224,35 @@ TEST_CASE("requests.jsonl.bad_records_fail_alone_with_their_line") {
   write_file(d / "in.jsonl",
              R"({"url": "/echo", "meta": {"id": 1}})"
              "\n"
-             "not json at all\n"                                            // 2
+             "not json at all\n"  // 2
              R"([1, 2])"
-             "\n"                                                           // 3
+             "\n"  // 3
              R"({"url": 7})"
-             "\n"                                                           // 4
+             "\n"  // 4
              R"({"method": "GET"})"
-             "\n"                                                           // 5
+             "\n"  // 5
              R"({"url": "/echo", "headers": {"X-Evil": "a\r\nHost: evil"}})"
-             "\n"                                                           // 6
+             "\n"  // 6
              R"({"url": "/echo", "headers": {"Content-Length": "0"}})"
-             "\n"                                                           // 7
+             "\n"  // 7
              R"({"url": "/echo", "method": "GE T"})"
-             "\n"                                                           // 8
+             "\n"  // 8
              R"({"url": "/echo", "meta": [1]})"
-             "\n"                                                           // 9
+             "\n"  // 9
              R"({"url": "/echo", "body": "a", "body_file": "x"})"
-             "\n"                                                           // 10
+             "\n"  // 10
              R"({"url": "/echo", "body_file": "missing.bin"})"
-             "\n"                                                           // 11
+             "\n"  // 11
              R"({"url": "/echo", "mehtod": "POST"})"
-             "\n"                                                           // 12
+             "\n"  // 12
              R"({"url": "http://exa mple.com/"})"
-             "\n"                                                           // 13
-             R"({"url": "/echo", "meta": {"id": 2}})");                    // 14, no newline
+             "\n"                                        // 13
+             R"({"url": "/echo", "meta": {"id": 2}})");  // 14, no newline
   write_file(d / "p.yaml", pipeline("jsonl", o.url));
   auto r = run_in(d);
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   auto rows = read_jsonl(d / "out.jsonl");
-  REQUIRE(rows.size() == 14);  // not one skipped silently
+  REQUIRE(rows.size() == 14);                   // not one skipped silently
   std::map<std::string, std::string> failures;  // message -> kind
   int ok = 0;
   for (auto& row : rows) {
@@ -287,16 +288,17 @@ TEST_CASE("requests.jsonl.bad_records_fail_alone_with_their_line") {
 TEST_CASE("requests.csv.header_row_columns_quoted_fields_and_bad_rows") {
   origin o;
   temp_dir d("sluice-requests");
-  write_file(d / "in.csv",
-             "url,method,body,header.X-Item,meta.id,meta.note\r\n"  // 1
-             "/echo,POST,\"a,b\"\"c\"\"\r\nline2\",v1,1,plain\r\n"  // 2-3: quoted comma, "" and CRLF
-             "/echo,,,,2,\"multi\nline\"\n"                         // 4-5
-             "/echo,PUT,x\n"                                        // 6: too few fields
-             "/echo,GET,,,3,\n"                                     // 7: empty cells are absent
-             "/echo,GET,,,4,a\"b\n"                                 // 8: a stray quote
-             "/echo,GET,,,5,after\n"                                // 9: fine again
-             "/echo,GET,,,6,\"never closed\n"                       // 10: torn at the end
-             "/echo,GET,,,7,swallowed\n");
+  write_file(
+      d / "in.csv",
+      "url,method,body,header.X-Item,meta.id,meta.note\r\n"  // 1
+      "/echo,POST,\"a,b\"\"c\"\"\r\nline2\",v1,1,plain\r\n"  // 2-3: quoted comma, "" and CRLF
+      "/echo,,,,2,\"multi\nline\"\n"                         // 4-5
+      "/echo,PUT,x\n"                                        // 6: too few fields
+      "/echo,GET,,,3,\n"                                     // 7: empty cells are absent
+      "/echo,GET,,,4,a\"b\n"                                 // 8: a stray quote
+      "/echo,GET,,,5,after\n"                                // 9: fine again
+      "/echo,GET,,,6,\"never closed\n"                       // 10: torn at the end
+      "/echo,GET,,,7,swallowed\n");
   write_file(d / "p.yaml", pipeline("csv", o.url));
   auto r = run_in(d);
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
@@ -353,13 +355,14 @@ TEST_CASE("requests.check_validates_producer_options_and_the_csv_header") {
 TEST_CASE("requests.httpbin.anything_echoes_each_records_method_headers_and_body") {
   httpbin_fixture bin;
   temp_dir d("sluice-requests");
-  write_file(d / "in.jsonl",
-             R"({"url": "/anything/a", "method": "PATCH", "headers": {"X-Item": "p"}, "body": "{\"k\": 1}", "meta": {"id": 1}})"
-             "\n"
-             R"({"url": "/anything/b", "method": "DELETE", "meta": {"id": 2}})"
-             "\n"
-             R"({"url": "/anything/c", "meta": {"id": 3}})"
-             "\n");
+  write_file(
+      d / "in.jsonl",
+      R"({"url": "/anything/a", "method": "PATCH", "headers": {"X-Item": "p"}, "body": "{\"k\": 1}", "meta": {"id": 1}})"
+      "\n"
+      R"({"url": "/anything/b", "method": "DELETE", "meta": {"id": 2}})"
+      "\n"
+      R"({"url": "/anything/c", "meta": {"id": 3}})"
+      "\n");
   write_file(d / "p.yaml", pipeline("jsonl", bin.base_url()));
   auto r = run_in(d);
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
