@@ -164,6 +164,12 @@ net::awaitable<result> http_consumer::process(item it, worker_info w) {
       r.error_message = name(fetch_errc::cancelled);
     }
   }
+  // A record's URL that cannot be fetched (ftp://, a bad port) names the
+  // record's file and line, as the producer's own checks do.
+  if (r.request && !r.request->source.empty() && r.redirects == 0 &&
+      r.error_kind == name(fetch_errc::bad_url)) {
+    r.error_message = r.request->source + ": " + r.error_message;
+  }
   r.finished_at = clock::now();
   r.time.total = r.finished_at - r.started_at;
   co_return r;

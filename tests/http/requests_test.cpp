@@ -246,8 +246,10 @@ TEST_CASE("requests.jsonl.bad_records_fail_alone_with_their_line") {
              R"({"url": "/echo", "mehtod": "POST"})"
              "\n"  // 12
              R"({"url": "http://exa mple.com/"})"
-             "\n"                                        // 13
-             R"({"url": "/echo", "meta": {"id": 2}})");  // 14, no newline
+             "\n"  // 13
+             R"({"url": "ftp://127.0.0.1/x"})"
+             "\n"  // 14: parses, but not http(s): the consumer's bad_url, with the line
+             R"({"url": "/echo", "meta": {"id": 2}})");  // 15, no newline
   write_file(d / "p.yaml", pipeline("jsonl", o.url));
   auto r = run_in(d);
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
@@ -264,7 +266,7 @@ TEST_CASE("requests.jsonl.bad_records_fail_alone_with_their_line") {
         std::string(row.at("error_kind").as_string());
   }
   CHECK(ok == 2);
-  REQUIRE(failures.size() == 12);
+  REQUIRE(failures.size() == 13);
   auto kind_at = [&](int line) {
     std::string prefix = "in.jsonl:" + std::to_string(line) + ": ";
     for (auto& [m, k] : failures) {
@@ -279,6 +281,7 @@ TEST_CASE("requests.jsonl.bad_records_fail_alone_with_their_line") {
   }
   CHECK(kind_at(11) == "request_file");
   CHECK(kind_at(13) == "bad_url");
+  CHECK(kind_at(14) == "bad_url");
   // Failures are recorded in every sink like any other.
   auto csv = read_file(d / "out.csv");
   CHECK(csv.find("bad_record") != std::string::npos);
@@ -454,4 +457,42 @@ TEST_CASE("requests.jsonl.large_input_runs_in_flat_memory") {
   auto big = run_on("big.jsonl");
   MESSAGE("peak RSS: 1 MB input " << small << " KiB, " << big_mb << " MB input " << big << " KiB");
   CHECK(big < small + 12 * 1024);
+}
+
+TEST_CASE("requests.jsonl.body_file_is_streamed_not_read_into_memory") {
+  // 12 MiB: under the origin's 16 MiB request limit, several times the
+  // bound below if the body were read into memory (or serialized with the head).
+  origin o;
+  temp_dir d("sluice-requests");
+  {
+    std::ofstream big(d / "big.bin", std::ios::binary);
+    std::string block(1 << 20, 'b');
+    for (int i = 0; i < 12; ++i) {
+      big << block;
+    }
+  }
+  write_file(d / "small.bin", "tiny");
+  auto run_with = [&](const std::string& file) {
+    write_file(d / "in.jsonl", R"({"url": "/echo?n=0", "method": "PUT", "body_file": ")" + file +
+                                   R"(", "meta": {"id": 1}})"
+                                   "\n");
+    write_file(d / "p.yaml", "producers:\n  - {type: jsonl, path: in.jsonl, base_url: \"" + o.url +
+                                 "\"}\n"
+                                 "consumers: {type: http, keep_body: false}\n"
+                                 "sinks: [{type: jsonl, path: out.jsonl}]\n");
+    auto r = run_in(d, {"run", "-q", "--no-state", "p.yaml"});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    auto rows = read_jsonl(d / "out.jsonl");
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].at("ok").as_bool());
+    return std::pair(r.max_rss_kb, rows[0].at("bytes").to_number<std::uint64_t>());
+  };
+  auto [small_rss, small_bytes] = run_with("small.bin");
+  auto [big_rss, big_bytes] = run_with("big.bin");
+  MESSAGE("peak RSS: 4-byte body_file " << small_rss << " KiB, 12 MiB body_file " << big_rss
+                                        << " KiB");
+  // The echo's body (the JSON of what the origin received) says it all came.
+  CHECK(big_bytes > (12u << 20));
+  CHECK(small_bytes < 4096);
+  CHECK(big_rss < small_rss + 6 * 1024);
 }
