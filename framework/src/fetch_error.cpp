@@ -14,7 +14,7 @@ using E = fetch_errc;
 using C = fetch_condition;
 
 // Enum order; a static_assert below keeps it so.
-constexpr std::array<fetch_error_info, 22> k_errors{{
+constexpr std::array<fetch_error_info, 24> k_errors{{
     {E::bad_url, "bad_url", "url", C::url,
      "the item's URL cannot be fetched: no scheme, a scheme other than http/https (`ftp://`), "
      "empty host, bad port (`:99999`, `:abc`), spaces or other characters a URL cannot hold"},
@@ -60,6 +60,11 @@ constexpr std::array<fetch_error_info, 22> k_errors{{
      "for a descriptor until the total timeout first); retried with the item's "
      "retries, then the run stops with exit code 1 (with state the item is not done: the next "
      "run fetches it)"},
+    {E::bad_record, "bad_record", "input", C::input,
+     "a `jsonl` or `csv` producer's record is not a request: not JSON (or not a CSV row), not an "
+     "object, no `url`, a field of the wrong type; the message names the file and line"},
+    {E::request_file, "request_file", "write", C::input,
+     "the item's `body_file` cannot be opened or read, or changed size while it was sent"},
 }};
 
 constexpr bool in_enum_order() {
@@ -72,9 +77,9 @@ constexpr bool in_enum_order() {
 }
 static_assert(in_enum_order(), "k_errors must list fetch_errc in enum order");
 
-constexpr std::array<std::string_view, 15> k_conditions{
-    "url",   "resolve", "connect",  "tls",    "reset",     "protocol", "timeout",    "too_slow",
-    "limit", "body",    "redirect", "status", "cancelled", "internal", "environment"};
+constexpr std::array<std::string_view, 16> k_conditions{
+    "url",   "resolve", "connect",  "tls",    "reset",     "protocol", "timeout",     "too_slow",
+    "limit", "body",    "redirect", "status", "cancelled", "internal", "environment", "input"};
 
 class fetch_category_impl final : public boost::system::error_category {
  public:

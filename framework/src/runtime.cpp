@@ -859,6 +859,28 @@ class pipeline_run {
     }
   }
 
+  /// What a throw out of the consumer's process() makes of its item: true
+  /// when it is the cancellation of an abort (a second signal); otherwise a
+  /// failed result (kind exception) and the stage's failure recorded.
+  /// Anything that is not a std::exception propagates, as before.
+  bool consumer_threw(const std::exception_ptr& e, result& r) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const boost::system::system_error& se) {
+      if (se.code() == net::error::operation_aborted && aborting_.load()) {
+        return true;
+      }
+      record_failure(cfg_.consumer.display_name, e);
+      r.error_kind = name(fetch_errc::exception);
+      r.error_message = se.what();
+    } catch (const std::exception& ex) {
+      record_failure(cfg_.consumer.display_name, e);
+      r.error_kind = name(fetch_errc::exception);
+      r.error_message = ex.what();
+    }
+    return false;
+  }
+
   net::awaitable<void> drive_worker(std::uint32_t index) {
     auto& slot = *workers_[index];
     worker_info info{index, slot.strand, keep_bodies_};
@@ -898,23 +920,21 @@ class pipeline_run {
       const auto key = detail::item_key(it.producer, it.seq);
       const auto resume_offset = it.resume_offset;
       url.assign(it.url);
+      auto spec = it.request;
       auto started = clock::now();
       result r;
       bool cancelled = false;
-      try {
-        r = co_await consumer_->process(std::move(it), info);
-      } catch (const boost::system::system_error& e) {
-        if (e.code() != net::error::operation_aborted || !aborting_.load()) {
-          record_failure(cfg_.consumer.display_name, std::current_exception());
-          r.error_kind = name(fetch_errc::exception);
-          r.error_message = e.what();
-        } else {
-          cancelled = true;
+      if (spec && !spec->error_kind.empty()) {
+        // A record its producer could not read as a request fails here,
+        // whatever the consumer: it is data, like any failure.
+        r.error_kind = spec->error_kind;
+        r.error_message = spec->error_message;
+      } else {
+        try {
+          r = co_await consumer_->process(std::move(it), info);
+        } catch (...) {
+          cancelled = consumer_threw(std::current_exception(), r);
         }
-      } catch (const std::exception& e) {
-        record_failure(cfg_.consumer.display_name, std::current_exception());
-        r.error_kind = name(fetch_errc::exception);
-        r.error_message = e.what();
       }
       if (cancelled) {
         r.error_kind = name(fetch_errc::cancelled);
@@ -951,6 +971,9 @@ class pipeline_run {
       auto finished = clock::now();
       if (r.url.empty()) {
         r.url = url;
+      }
+      if (!r.request) {
+        r.request = std::move(spec);
       }
       r.index = idx;
       r.producer = producer;

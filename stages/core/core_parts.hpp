@@ -5,6 +5,7 @@
 
 namespace sluice::stages::core {
 void register_producers(registry& reg);
+void register_request_producers(registry& reg);
 void register_consumers(registry& reg);
 void register_sinks(registry& reg);
 }  // namespace sluice::stages::core

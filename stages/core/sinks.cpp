@@ -28,6 +28,7 @@ namespace sluice {
 
 void register_core_stages(registry& reg) {
   stages::core::register_producers(reg);
+  stages::core::register_request_producers(reg);
   stages::core::register_consumers(reg);
   stages::core::register_sinks(reg);
 }

@@ -3,8 +3,10 @@
 // certificate verification. No Beast in this header.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -27,6 +29,12 @@ struct attempt_context {
   watchdog::slot& slot;
   result& r;  ///< timings, status, headers
   body_sink& body;
+  /// The request body to stream from a file after the head (a record's
+  /// body_file), or null; its size as the head's Content-Length says, and
+  /// why it cannot be sent when `body_file_error` is not empty.
+  const std::string* body_file = nullptr;
+  std::uint64_t body_file_size = 0;
+  std::string body_file_error;
 };
 
 struct sockets;

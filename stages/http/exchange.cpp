@@ -8,13 +8,13 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
 #include "connection.hpp"
 #include "request.hpp"
+#include "request_writer.hpp"
 #include "response_reader.hpp"
 #include "retry_policy.hpp"
 #include "speed_guard.hpp"
@@ -343,15 +343,13 @@ template <class Stream>
 net::awaitable<bool> session<Stream>::run(const reader_settings& rs, const std::string& request,
                                           bool reused, clock::time_point deadline, bool head) {
   auto header = phase_limit(deadline, cfg_.header_timeout, clock::now());
-  // One flat buffer, serialized once per hop, written in one call (the
-  // socket takes it whole unless the send buffer is full).
-  ctx_.dog.arm(ctx_.slot, c_.lowest(), header.at);
-  auto [wec, wn] = co_await net::async_write(s_, net::buffer(request), use_tuple);
-  timed_out_ = ctx_.dog.disarm(ctx_.slot);
-  if (wec) {
-    if (timed_out_ && wec == net::error::operation_aborted) {
-      wec = beast::error::timeout;
-    }
+  // The head in one call, then a streamed body_file by the attempt's deadline.
+  auto wst = co_await write_request(s_, ctx_, c_, request, header.at, deadline);
+  if (wst.file) {
+    out_.fail(std::move(*wst.file));
+    co_return false;
+  }
+  if (auto wec = wst.ec) {
     out_.stale_reuse = reused && is_reset(wec);
     out_.fail(classify(cfg_, wec, fetch_errc::write,
                        header.own_first ? fetch_errc::timeout_header : fetch_errc::timeout_total));
@@ -395,8 +393,10 @@ transport::transport(const config& cfg) : impl_(std::make_unique<impl>(cfg)) {}
 transport::~transport() = default;
 
 std::string transport::request(const target& t, std::string_view method, bool with_body,
-                               bool foreign) const {
-  return impl_->requests.build(t, method, with_body, foreign);
+                               bool foreign, const request_spec* spec,
+                               std::uint64_t file_size) const {
+  return spec ? impl_->requests.build_for(t, method, with_body, foreign, *spec, file_size)
+              : impl_->requests.build(t, method, with_body, foreign);
 }
 
 net::awaitable<outcome> transport::attempt(attempt_context& ctx, origin& o, const target& t,

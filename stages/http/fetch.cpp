@@ -71,7 +71,8 @@ net::awaitable<void> fetch(fetch_io& io, const config& cfg, result& r) {
   const urls::url_view_base* current = &*parsed;
   urls::url owned;
   std::string first_origin;
-  hop_state state{cfg.method};
+  // A record's own method replaces the configured one (requests as data).
+  hop_state state{r.request && !r.request->method.empty() ? r.request->method : cfg.method};
   std::minstd_rand rng(static_cast<std::uint32_t>(r.index * 2654435761u + r.worker + 1));
   for (;;) {
     target t;

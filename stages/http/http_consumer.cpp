@@ -98,13 +98,31 @@ class http_consumer::item_io final : public fetch_io {
 
   std::string request(const target& t, std::string_view method, bool with_body,
                       bool foreign) override {
-    return c_.transport_.request(t, method, with_body, foreign);
+    const request_spec* spec = ctx_.r.request.get();
+    if (!spec || !spec->overrides_request()) {
+      return c_.transport_.request(t, method, with_body, foreign);
+    }
+    // A body_file is sent at the size it has now (the head says so); one
+    // that is gone fails the item as request_file, before any connection.
+    ctx_.body_file = nullptr;
+    if (with_body && !spec->body_file.empty()) {
+      ctx_.body_file = &spec->body_file;
+      std::error_code ec;
+      ctx_.body_file_size = std::filesystem::file_size(spec->body_file, ec);
+      ctx_.body_file_error =
+          ec ? fmt::format("{}: body_file '{}': {}", spec->source, spec->body_file, ec.message())
+             : std::string();
+    }
+    return c_.transport_.request(t, method, with_body, foreign, spec, ctx_.body_file_size);
   }
 
   // Not coroutines: they return the transport's awaitable, so an attempt
   // costs no extra frame.
   net::awaitable<outcome> attempt(origin& o, const target& t, const std::string& request,
                                   bool head) override {
+    if (ctx_.body_file && !ctx_.body_file_error.empty()) {
+      return failed(fetch_errc::request_file, ctx_.body_file_error);
+    }
     return c_.transport_.attempt(ctx_, o, t, request, head);
   }
 
@@ -113,6 +131,12 @@ class http_consumer::item_io final : public fetch_io {
   void discard_response() override { body_.discard(); }
 
  private:
+  static net::awaitable<outcome> failed(fetch_errc kind, std::string message) {
+    outcome out;
+    out.fail(kind, std::move(message));
+    co_return out;
+  }
+
   http_consumer& c_;
   body_sink body_;
   attempt_context ctx_;
@@ -121,6 +145,7 @@ class http_consumer::item_io final : public fetch_io {
 net::awaitable<result> http_consumer::process(item it, worker_info w) {
   result r;
   r.url = std::move(it.url);
+  r.request = std::move(it.request);
   r.index = it.index;
   r.producer = it.producer;
   r.worker = w.index;
@@ -138,6 +163,12 @@ net::awaitable<result> http_consumer::process(item it, worker_info w) {
       r.error_kind = name(fetch_errc::cancelled);
       r.error_message = name(fetch_errc::cancelled);
     }
+  }
+  // A record's URL that cannot be fetched (ftp://, a bad port) names the
+  // record's file and line, as the producer's own checks do.
+  if (r.request && !r.request->source.empty() && r.redirects == 0 &&
+      r.error_kind == name(fetch_errc::bad_url)) {
+    r.error_message = r.request->source + ": " + r.error_message;
   }
   r.finished_at = clock::now();
   r.time.total = r.finished_at - r.started_at;

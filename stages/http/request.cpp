@@ -48,7 +48,8 @@ bool request_template::user_sets(const config& cfg, std::string_view name) {
 }
 
 request_template::request_template(const config& cfg)
-    : authorization_(cfg.basic_auth.empty() ? "" : "Basic " + base64_encode(cfg.basic_auth)),
+    : cfg_(cfg),
+      authorization_(cfg.basic_auth.empty() ? "" : "Basic " + base64_encode(cfg.basic_auth)),
       host_overridden_(user_sets(cfg, "host")) {
   for (int with_body = 0; with_body < 2; ++with_body) {
     for (int foreign = 0; foreign < 2; ++foreign) {
@@ -101,6 +102,54 @@ std::string request_template::build(const target& t, std::string_view method, bo
   }
   out.append(tail);
   return out;
+}
+
+std::string request_template::build_for(const target& t, std::string_view method, bool with_body,
+                                        bool foreign, const request_spec& spec,
+                                        std::uint64_t file_size) const {
+  const bool credentials = !foreign || cfg_.redirect_trusted;
+  auto item_sets = [&](std::string_view field) {
+    return std::any_of(spec.headers.begin(), spec.headers.end(),
+                       [&](auto& h) { return beast::iequals(h.first, field); });
+  };
+  bhttp::request<bhttp::string_body> req;
+  req.version(11);
+  req.method_string(method);
+  std::string path(t.path);
+  if (path.empty() || path.front() != '/') {
+    path.insert(path.begin(), '/');  // "http://h" and "http://h?q": "/", "/?q"
+  }
+  req.target(path);
+  if (!host_overridden_ && !item_sets("host")) {
+    req.set(bhttp::field::host, t.host_header);
+  }
+  if (!user_sets(cfg_, "user-agent") && !item_sets("user-agent") && !cfg_.user_agent.empty()) {
+    req.set(bhttp::field::user_agent, cfg_.user_agent);
+  }
+  if (cfg_.decompress && !user_sets(cfg_, "accept-encoding") && !item_sets("accept-encoding")) {
+    req.set(bhttp::field::accept_encoding, "gzip, deflate, br");
+  }
+  if (!authorization_.empty() && credentials && !item_sets("authorization")) {
+    req.set(bhttp::field::authorization, authorization_);
+  }
+  for (auto& [k, v] : cfg_.headers) {
+    if ((credentials || !is_credential_field(k)) && !item_sets(k)) {
+      req.set(k, v);
+    }
+  }
+  // The record's fields: insert, so that a name given twice is sent twice.
+  for (auto& [k, v] : spec.headers) {
+    if (credentials || !is_credential_field(k)) {
+      req.insert(k, v);
+    }
+  }
+  if (with_body && !spec.body_file.empty()) {
+    req.content_length(file_size);  // the body follows, streamed from the file
+  } else if (with_body && (spec.body ? !spec.body->empty() : !cfg_.body.empty())) {
+    req.body() = spec.body ? *spec.body : cfg_.body;
+    req.prepare_payload();
+  }
+  return serialize(req);
 }
 
 }  // namespace sluice::stages::http

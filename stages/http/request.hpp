@@ -5,8 +5,11 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "sluice/core/item.hpp"
 
 #include "http_config.hpp"
 #include "target.hpp"
@@ -22,12 +25,23 @@ class request_template {
   /// item's (no credentials unless `redirect_trusted`).
   std::string build(const target& t, std::string_view method, bool with_body, bool foreign) const;
 
+  /// The request for one hop of an item whose record overrides the request
+  /// (`spec.overrides_request()`), built by Beast per call: the record's
+  /// method (passed in `method`), its headers over the configured ones of
+  /// the same name, its body over the configured body. With a `body_file`,
+  /// the head only, with Content-Length `file_size`; the caller streams
+  /// the file after it. Credentials, the record's too, follow the same
+  /// rule as in build().
+  std::string build_for(const target& t, std::string_view method, bool with_body, bool foreign,
+                        const request_spec& spec, std::uint64_t file_size) const;
+
   /// The user set this request field in `headers` (case-insensitive).
   static bool user_sets(const config& cfg, std::string_view field);
 
  private:
   std::string tail(const config& cfg, bool with_body, bool foreign) const;
 
+  const config& cfg_;
   std::string authorization_;
   bool host_overridden_;
   /// Everything after the request line, indexed [with_body][foreign].

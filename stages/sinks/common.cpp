@@ -18,6 +18,8 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <boost/json/parse.hpp>
+
 #include "sluice/core/base64.hpp"
 
 namespace sluice::stages::sinks {
@@ -234,6 +236,10 @@ boost::json::object result_to_json(const result& r, const json_options& opts) {
   }
   o["total_ms"] = to_ms(r.time.total);
   o["stored_at"] = utc_now_rfc3339();
+  if (r.request && !r.request->meta.empty()) {
+    // The producer validated and serialized it: an object, as it came.
+    o["meta"] = boost::json::parse(r.request->meta);
+  }
   if (opts.include_body && r.ok()) {
     std::string body = r.body_file.empty() ? r.body : read_file(r.body_file);
     if (valid_utf8(body)) {

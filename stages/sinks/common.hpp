@@ -79,7 +79,8 @@ struct json_options {
 /// (on failure), bytes, attempts, redirects (when non-zero), content_type,
 /// headers, the timings in milliseconds (queue_ms, dns_ms, connect_ms, tls_ms,
 /// ttfb_ms when non-zero, total_ms) and the wall-clock time it was stored
-/// (`stored_at`, RFC 3339 UTC). Every string is valid UTF-8 (invalid bytes
+/// (`stored_at`, RFC 3339 UTC), and `meta`, the item's meta object (from a
+/// `jsonl` or `csv` producer) when it has one. Every string is valid UTF-8 (invalid bytes
 /// become U+FFFD). With `include_body`, a successful result's body, read from
 /// its temporary file when streamed, as `body` (UTF-8 text) or `body_base64`.
 /// Thread safety: a pure function of `r`.

@@ -154,6 +154,9 @@ const std::vector<csv_column>& csv_columns() {
       {"ttfb_ms", [](const result& r) { return ms(r.time.ttfb); }},
       {"total_ms", [](const result& r) { return ms(r.time.total); }},
       {"stored_at", [](const result&) { return utc_now_rfc3339(); }},
+      // The item's meta object as JSON text in one column (any keys, nested
+      // values kept); empty when it has none.
+      {"meta", [](const result& r) { return r.request ? r.request->meta : std::string(); }},
   };
   return all;
 }

@@ -17,8 +17,8 @@ namespace {
 const char* columns_sql =
     "url, final_url, ok, status, error_kind, error_message, attempts, redirects, bytes, "
     "content_type, headers, body, body_path, queue_ms, dns_ms, connect_ms, tls_ms, ttfb_ms, "
-    "total_ms, stored_at";
-constexpr int column_count = 20;
+    "total_ms, stored_at, meta";
+constexpr int column_count = 21;
 
 class database {
  public:
@@ -114,6 +114,15 @@ class sqlite_sink final : public sink {
     }
     db_.exec(cfg_.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
     db_.exec(sqlite_schema(cfg_.table));
+    // A table made before `meta` existed gets the column (NULL in old rows).
+    if (db_.query_text(fmt::format("SELECT name FROM pragma_table_info('{}') WHERE name = 'meta'",
+                                   cfg_.table))
+            .empty()) {
+      db_.exec(
+          fmt::format("ALTER TABLE {} ADD COLUMN meta TEXT CHECK (meta IS NULL OR "
+                      "json_valid(meta))",
+                      cfg_.table));
+    }
     std::string set;
     std::string cols = columns_sql;
     std::size_t start = 0;
@@ -267,6 +276,9 @@ class sqlite_sink final : public sink {
     sqlite3_bind_double(st, 18, to_ms(r.time.ttfb));
     sqlite3_bind_double(st, 19, to_ms(r.time.total));
     text(20, now);
+    if (r.request) {
+      text_or_null(21, r.request->meta);
+    }
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) {
       std::string msg = sqlite3_errmsg(db_.get());
@@ -310,7 +322,8 @@ std::string sqlite_schema(const std::string& table) {
       "  ttfb_ms       REAL,\n"
       "  total_ms      REAL,\n"
       "  stored_at     TEXT NOT NULL,     -- RFC 3339 UTC time of the last store\n"
-      "  store_count   INTEGER NOT NULL DEFAULT 1  -- how often this URL was stored\n"
+      "  store_count   INTEGER NOT NULL DEFAULT 1, -- how often this URL was stored\n"
+      "  meta          TEXT CHECK (meta IS NULL OR json_valid(meta))  -- the item's meta object\n"
       ")",
       table);
 }

@@ -109,3 +109,11 @@ sluice_add_test(http_fdlimit_test
   SOURCES ${SLUICE_HTTP_TEST_DIR}/fdlimit_test.cpp
   LABELS http integration TIMEOUT 180)
 add_dependencies(http_fdlimit_test sluice)
+
+# Requests as data: the jsonl and csv producers against a `sluice serve`
+# origin and httpbin (per-item method, headers, body, body_file, meta in
+# every sink, bad records, kill -9 and resume, flat memory on a big input).
+sluice_add_test(http_requests_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/requests_test.cpp
+  LABELS http integration TIMEOUT 240 LIBS sluice_test_peers SQLite::SQLite3)
+add_dependencies(http_requests_test sluice)

@@ -39,6 +39,8 @@ enum class fetch_errc {
   cancelled,
   exception,
   environment,
+  bad_record,
+  request_file,
 };
 
 /// The classes of fetch_errc: what a filter's `error_class` and the http
@@ -59,6 +61,7 @@ enum class fetch_condition {
   cancelled,    ///< the run was interrupted
   internal,     ///< a stage threw
   environment,  ///< the machine, not the item: disk full, read-only, out of descriptors
+  input,        ///< the producer's record is not a usable request
 };
 
 /// One row of the table.

@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +13,32 @@
 namespace sluice {
 
 using clock = std::chrono::steady_clock;
+
+/// The parts of a request beyond its URL, for producers that read requests
+/// as data (`jsonl`, `csv`): per-item overrides of the consumer's method,
+/// headers and body, a body streamed from a file, and `meta`, which is
+/// carried untouched into the result and every sink (Scrapy's `meta`).
+/// A record the producer could not turn into a request has `error_kind` set
+/// (`bad_record`, `bad_url`): the runtime then fails the item with that kind
+/// and `error_message` without calling the consumer.
+/// Thread safety: immutable once the producer emitted it; shared read-only by
+/// the item, its result and the sinks.
+struct request_spec {
+  std::string method;  ///< empty: the consumer's `method`
+  /// Extra request fields; one named like a configured header replaces it.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<std::string> body;  ///< set: replaces the consumer's `body`
+  std::string body_file;            ///< absolute path of a body streamed from disk
+  std::string meta;                 ///< a JSON object as serialized text; empty: none
+  std::string source;               ///< where the record came from: `file:line`
+  std::string error_kind;           ///< non-empty: the record is bad (see above)
+  std::string error_message;
+
+  /// True when the record overrides any part of the request itself.
+  bool overrides_request() const noexcept {
+    return !method.empty() || !headers.empty() || body.has_value() || !body_file.empty();
+  }
+};
 
 /// One unit of work: normally a URL to fetch.
 /// `index` is the producer's own sequence number (the `{i}` of a range);
@@ -29,6 +57,10 @@ struct item {
   /// Set by the runtime: the item's ordinal among its producer's items (0,
   /// 1, 2, ...), which the state of a resumable run counts by.
   std::uint64_t seq = 0;
+  /// The request beyond its URL, or null (a plain URL: no allocation, one
+  /// pointer copied). Shared, not owned: the result carries the same spec
+  /// to the sinks without copying `meta`. Since stage ABI 4.
+  std::shared_ptr<const request_spec> request;
 };
 
 /// Hook called by bounded_queue when an item enters the queue (found by ADL),
@@ -76,6 +108,9 @@ struct result {
   clock::time_point enqueued_at{};
   clock::time_point started_at{};
   clock::time_point finished_at{};
+  /// The item's request_spec (meta, per-item method...), or null. Set by the
+  /// runtime from the item when the consumer left it null. Since stage ABI 4.
+  std::shared_ptr<const request_spec> request;
 
   /// True when the item did not fail.
   bool ok() const noexcept { return error_kind.empty(); }

@@ -40,7 +40,8 @@
 /// 2: item::resume_offset, producer::resumable/skip_to, sink::commit and
 /// stage_context::resume_position (resumable runs). 3: stage_info::check_files
 /// (sluice/stage/registry.hpp; `sluice check` covers the filesystem).
-#define SLUICE_STAGE_ABI_VERSION 3
+/// 4: item::request and result::request (requests as data: sluice::request_spec).
+#define SLUICE_STAGE_ABI_VERSION 4
 
 /// The name of the symbol every plugin exports.
 #define SLUICE_PLUGIN_ENTRY_NAME "sluice_plugin_entry"
@@ -81,7 +82,7 @@
 #endif
 
 /// The ABI tag, computed from the same macros in the host and in a plugin:
-/// for example `gcc-12.2;libstdc++-12-cxx11;boost-108100;sluice-0.2.0;stage-3`.
+/// for example `gcc-12.2;libstdc++-12-cxx11;boost-108100;sluice-0.2.0;stage-4`.
 // clang-format off
 #define SLUICE_PLUGIN_ABI_TAG                                                    \
   SLUICE_PLUGIN_DETAIL_COMPILER ";" SLUICE_PLUGIN_DETAIL_STDLIB                  \
