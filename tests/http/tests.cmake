@@ -40,7 +40,7 @@ target_include_directories(http_fetch_error_test PRIVATE ${CMAKE_SOURCE_DIR}/sta
 # One unit test per piece of the consumer (stages/http), none with a socket
 # but the admission test's timers: each is what its file name says.
 foreach(piece retry_policy redirect_policy speed_guard body_sink connection_pool admission
-              response_reader inflater fetch)
+              response_reader inflater fetch robots)
   sluice_add_test(http_${piece}_test
     SOURCES ${SLUICE_HTTP_TEST_DIR}/${piece}_test.cpp
     LABELS http unit asan TIMEOUT 60 LIBS ZLIB::ZLIB brotlienc)
