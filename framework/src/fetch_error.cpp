@@ -14,7 +14,7 @@ using E = fetch_errc;
 using C = fetch_condition;
 
 // Enum order; a static_assert below keeps it so.
-constexpr std::array<fetch_error_info, 22> k_errors{{
+constexpr std::array<fetch_error_info, 23> k_errors{{
     {E::bad_url, "bad_url", "url", C::url,
      "the item's URL cannot be fetched: no scheme, a scheme other than http/https (`ftp://`), "
      "empty host, bad port (`:99999`, `:abc`), spaces or other characters a URL cannot hold"},
@@ -59,6 +59,10 @@ constexpr std::array<fetch_error_info, 22> k_errors{{
      "file system (EROFS), no file descriptor left (EMFILE, ENFILE); retried with the item's "
      "retries, then the run stops with exit code 1 (with state the item is not done: the next "
      "run fetches it)"},
+    {E::robots, "robots", "robots", C::policy,
+     "with `robots: obey`, the origin's robots.txt disallows the URL (or could not be fetched "
+     "because of a 5xx or a network failure, which disallows everything); never requested, never "
+     "retried"},
 }};
 
 constexpr bool in_enum_order() {
@@ -71,9 +75,9 @@ constexpr bool in_enum_order() {
 }
 static_assert(in_enum_order(), "k_errors must list fetch_errc in enum order");
 
-constexpr std::array<std::string_view, 15> k_conditions{
-    "url",   "resolve", "connect",  "tls",    "reset",     "protocol", "timeout",    "too_slow",
-    "limit", "body",    "redirect", "status", "cancelled", "internal", "environment"};
+constexpr std::array<std::string_view, 16> k_conditions{
+    "url",   "resolve", "connect",  "tls",    "reset",     "protocol", "timeout",     "too_slow",
+    "limit", "body",    "redirect", "status", "cancelled", "internal", "environment", "policy"};
 
 class fetch_category_impl final : public boost::system::error_category {
  public:

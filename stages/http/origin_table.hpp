@@ -13,6 +13,7 @@
 #include "admission.hpp"
 #include "connection_pool.hpp"
 #include "http_config.hpp"
+#include "robots_cache.hpp"
 
 namespace sluice::stages::http {
 
@@ -27,11 +28,12 @@ using connection_ptr = std::unique_ptr<connection, connection_deleter>;
 /// Thread safety: every member from any thread (see each type).
 struct origin {
   origin(const config& cfg, const boost::asio::any_io_executor& ex)
-      : gate(ex, cfg.per_host, cfg.rate_per_sec, cfg.rate_burst) {}
+      : gate(ex, cfg.per_host, cfg.rate_per_sec, cfg.rate_burst), robots(ex) {}
 
   admission gate;
   idle_pool<connection_ptr> pool;
   dns_cache dns;
+  robots_cache robots;  ///< with `robots: obey`
 };
 
 /// Every origin by key, made on first use and kept for the consumer's life.

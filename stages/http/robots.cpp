@@ -6,8 +6,10 @@
 #include <cmath>
 
 #include <fmt/format.h>
+
 #include <boost/url/grammar/hexdig_chars.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
+#include "sluice/core/fetch_error.hpp"
 
 namespace sluice::stages::http {
 
@@ -250,6 +252,32 @@ robots_rules parse_robots(std::string_view text, std::string_view token) {
       }
       std::move(g.rules.begin(), g.rules.end(), std::back_inserter(out.rules));
     }
+  }
+  return out;
+}
+
+robots_rules robots_from_response(const result& r, std::string_view token) {
+  auto kind = fetch_errc_from_name(r.error_kind);
+  bool cut = kind == fetch_errc::body_limit;
+  if ((!kind || cut) && r.status >= 200 && r.status <= 299) {
+    auto rules = parse_robots(r.body, token);
+    rules.source = fmt::format("HTTP {}{}, {} rule(s) for '{}'", r.status,
+                               cut ? ", the first 500 KiB" : "", rules.rules.size(), token);
+    return rules;
+  }
+  robots_rules out;
+  auto attempts = fmt::format("after {} attempt(s)", r.attempts);
+  if (kind && info(*kind).condition == fetch_condition::redirect) {
+    out.source = fmt::format("unavailable ({}): nothing disallowed", r.error_message);
+  } else if (kind && kind != fetch_errc::http_status && !cut) {
+    out.disallow_all = true;
+    out.source = fmt::format("unreachable ({}: {}, {}): everything disallowed", r.error_kind,
+                             r.error_message, attempts);
+  } else if (r.status == 429 || r.status >= 500) {
+    out.disallow_all = true;
+    out.source = fmt::format("unreachable (HTTP {} {}): everything disallowed", r.status, attempts);
+  } else {
+    out.source = fmt::format("unavailable (HTTP {}): nothing disallowed", r.status);
   }
   return out;
 }

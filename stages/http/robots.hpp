@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sluice/core/item.hpp"
+
 namespace sluice::stages::http {
 
 /// The most of a robots.txt that is parsed (RFC 9309 §2.5: at least 500 KiB);
@@ -62,6 +64,19 @@ struct robots_rules {
 /// pattern that starts with neither `/` nor `*` gets a leading `/`.
 /// Thread safety: pure.
 robots_rules parse_robots(std::string_view text, std::string_view token);
+
+/// The rules an origin's robots.txt fetch `r` (redirects followed, retries
+/// done) leaves for the crawler `token`, as RFC 9309 §2.3.1 says:
+/// - a 2xx: the body parsed (a body cut at 500 KiB too);
+/// - a 4xx but 429, or a redirect that cannot be followed (more than five
+///   hops, a loop, another scheme), or a final 3xx: unavailable, nothing is
+///   disallowed;
+/// - a 429 or a 5xx, or no response (connect, DNS, timeout, reset, not
+///   HTTP): unreachable, everything is disallowed (for the consumer's life:
+///   sluice does not fetch it again).
+/// `source` says which, for the messages of disallowed URLs.
+/// Thread safety: pure.
+robots_rules robots_from_response(const result& r, std::string_view token);
 
 /// A path or pattern in the form RFC 9309 §2.2.2 compares: percent-encoded
 /// octets of unreserved characters decoded, other escapes in upper case, raw

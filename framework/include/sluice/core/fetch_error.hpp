@@ -39,6 +39,7 @@ enum class fetch_errc {
   cancelled,
   exception,
   environment,
+  robots,
 };
 
 /// The classes of fetch_errc: what a filter's `error_class` and the http
@@ -59,6 +60,7 @@ enum class fetch_condition {
   cancelled,    ///< the run was interrupted
   internal,     ///< a stage threw
   environment,  ///< the machine, not the item: disk full, read-only, out of descriptors
+  policy,       ///< the site asks not to fetch the URL (robots.txt)
 };
 
 /// One row of the table.
