@@ -87,7 +87,10 @@ net::awaitable<std::optional<fetch_failure>> robots_gate(fetch_io& io, const con
                                                          std::shared_ptr<origin> o,
                                                          const target& t) {
   std::string key(t.key_view());
-  auto rules = co_await o->robots.get([&io, &cfg, o, key] { return load_robots(io, cfg, o, key); });
+  // A named function, not a temporary lambda in the co_await: g++ 12
+  // destroys such a temporary twice.
+  robots_cache::fetcher load = [&io, &cfg, o, key] { return load_robots(io, cfg, o, key); };
+  auto rules = co_await o->robots.get(std::move(load));
   if (!rules) {
     co_return fetch_failure{fetch_errc::cancelled, std::string(name(fetch_errc::cancelled))};
   }
@@ -121,7 +124,8 @@ net::awaitable<void> fetch(fetch_io& io, const config& cfg, result& r) {
   const urls::url_view_base* current = &*parsed;
   urls::url owned;
   std::string first_origin;
-  hop_state state{cfg.method, !cfg.body.empty()};
+  // A GET without a body (a robots.txt fetch) leaves the configured body out.
+  hop_state state{cfg.method, cfg.method != "GET" || !cfg.body.empty()};
   std::minstd_rand rng(static_cast<std::uint32_t>(r.index * 2654435761u + r.worker + 1));
   for (;;) {
     target t;
