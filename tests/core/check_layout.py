@@ -34,6 +34,8 @@ NOT_ERROR_KINDS = {
     ("stages/origin/origin_service.cpp", "tls"): "the origin's option tls",
     ("stages/http/body_sink.cpp", "write"): "the verb of 'cannot write FILE'",
     ("cli/bench.cpp", "cancelled"): "the bench trace's event kind",
+    ("stages/http/http_config.cpp", "robots"): "the option robots (ignore/obey)",
+    ("stages/origin/origin_service.cpp", "robots"): "the origin's option robots (its robots.txt)",
 }
 
 problems = []

@@ -102,3 +102,11 @@ sluice_add_test(http_metrics_test
   SOURCES ${SLUICE_HTTP_TEST_DIR}/metrics_test.cpp
   LABELS http integration TIMEOUT 240 LIBS sluice_test_peers)
 add_dependencies(http_metrics_test sluice)
+
+# robots: obey end to end: the built-in origin (its robots and robots_path
+# options: rules, Crawl-delay, hostile robots.txt answers, redirects across
+# origins), nginx and httpbin; request counts prove what was not fetched.
+sluice_add_test(http_robots_run_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/robots_run_test.cpp
+  LABELS http integration TIMEOUT 240 LIBS sluice_test_peers)
+add_dependencies(http_robots_run_test sluice)
