@@ -49,7 +49,9 @@ class origin_service final : public service {
     if (o.has("robots")) {
       so.robots_txt = o.get_string("robots");
     }
-    so.robots_path = o.get_string("robots_path");
+    if (o.has("robots_path")) {
+      so.robots_path = o.get_string("robots_path");
+    }
     if (!so.robots_path.empty() && !boost::urls::parse_origin_form(so.robots_path)) {
       throw config_error("robots_path", "origin: robots_path '" + so.robots_path +
                                             "' is not a path like /status/503");

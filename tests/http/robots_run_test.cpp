@@ -145,9 +145,9 @@ TEST_CASE("robots.origin.hostile_robots_txt") {
       {"/redirect/4", false, 5},            // four hops: the file at the end (no rules)
       {"/hostile/reset-at-once", true, 2},  // the connection dropped
       {"/hostile/close-at-once", true, 2},
-      {"/hostile/not-http", true, 1},  // protocol is not retried
-      {"/delay/5000", true, 2},        // slow: timeout
-      {"/stall", true, 2},             // a body that never ends
+      {"/hostile/not-http", true, 1},    // protocol is not retried
+      {"/delay/5000", true, 2},          // slow: timeout
+      {"/stall", true, 2},               // a body that never ends
       {"/hostile/gzip-bomb", false, 1},  // decoded past 500 KiB: the first 500 KiB (zeros)
   };
   for (const auto& c : cases) {
