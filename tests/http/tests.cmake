@@ -103,6 +103,13 @@ sluice_add_test(http_metrics_test
   LABELS http integration TIMEOUT 240 LIBS sluice_test_peers)
 add_dependencies(http_metrics_test sluice)
 
+# The single-flight robots.txt cache on 4 threads (one fetch, takeover after
+# a cancelled fetch, a throwing fetch).
+sluice_add_test(http_robots_cache_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/robots_cache_test.cpp
+  LABELS http unit tsan asan TIMEOUT 60)
+target_include_directories(http_robots_cache_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/http)
+
 # robots: obey end to end: the built-in origin (its robots and robots_path
 # options: rules, Crawl-delay, hostile robots.txt answers, redirects across
 # origins), nginx and httpbin; request counts prove what was not fetched.
