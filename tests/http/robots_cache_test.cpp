@@ -51,15 +51,18 @@ struct outcome {
   std::atomic<bool> same{true};
 };
 
+// A function, not a lambda: a coroutine lambda's captures die with it.
+net::awaitable<std::shared_ptr<const hd::robots_rules>> call(hd::robots_cache& cache,
+                                                             hd::robots_cache::fetcher load) {
+  co_return co_await cache.get(std::move(load));
+}
+
 void run_callers(hd::robots_cache& cache, slow_fetch& f, outcome& out, int n) {
   net::io_context ioc;
   for (int i = 0; i < n; ++i) {
     hd::robots_cache::fetcher load = [&f] { return f(); };
-    auto get = [&cache, load]() -> net::awaitable<std::shared_ptr<const hd::robots_rules>> {
-      co_return co_await cache.get(load);
-    };
     net::co_spawn(
-        net::make_strand(ioc), get(),
+        net::make_strand(ioc), call(cache, std::move(load)),
         [&out](std::exception_ptr e, std::shared_ptr<const hd::robots_rules> r) {
           if (e) {
             ++out.threw;
