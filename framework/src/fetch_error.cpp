@@ -14,7 +14,7 @@ using E = fetch_errc;
 using C = fetch_condition;
 
 // Enum order; a static_assert below keeps it so.
-constexpr std::array<fetch_error_info, 24> k_errors{{
+constexpr std::array<fetch_error_info, 25> k_errors{{
     {E::bad_url, "bad_url", "url", C::url,
      "the item's URL cannot be fetched: no scheme, a scheme other than http/https (`ftp://`), "
      "empty host, bad port (`:99999`, `:abc`), spaces or other characters a URL cannot hold"},
@@ -65,6 +65,10 @@ constexpr std::array<fetch_error_info, 24> k_errors{{
      "object, no `url`, a field of the wrong type; the message names the file and line"},
     {E::request_file, "request_file", "write", C::input,
      "the item's `body_file` cannot be opened or read, or changed size while it was sent"},
+    {E::robots, "robots", "robots", C::policy,
+     "with `robots: obey`, the origin's robots.txt disallows the URL (or could not be fetched "
+     "because of a 5xx or a network failure, which disallows everything); never requested, never "
+     "retried"},
 }};
 
 constexpr bool in_enum_order() {
@@ -79,7 +83,8 @@ static_assert(in_enum_order(), "k_errors must list fetch_errc in enum order");
 
 constexpr std::array<std::string_view, 16> k_conditions{
     "url",   "resolve", "connect",  "tls",    "reset",     "protocol", "timeout",     "too_slow",
-    "limit", "body",    "redirect", "status", "cancelled", "internal", "environment", "input"};
+    "limit", "body",    "redirect", "status", "cancelled", "internal", "environment", "input",
+    "policy"};
 
 class fetch_category_impl final : public boost::system::error_category {
  public:

@@ -74,11 +74,11 @@ net::awaitable<bool> admission::admit(permit_guard& permit) {
     }
     permit = permit_guard(permits_.get());
   }
-  if (rate_ > 0) {
+  if (auto rate = this->rate(); rate > 0) {
     nanoseconds wait;
     {
       std::lock_guard lock(mutex_);
-      wait = bucket_.take(rate_, burst_, clock::now());
+      wait = bucket_.take(rate, burst_, clock::now());
     }
     if (!co_await sleep_for(wait)) {
       co_return false;

@@ -66,12 +66,19 @@ class admission {
 
   /// True when a request may have to wait here (permits, a rate, a pause):
   /// otherwise the caller skips `admit` and its coroutine frame.
-  bool limited() const { return permits_ != nullptr || rate_ > 0 || paused_until() > clock::now(); }
+  bool limited() const {
+    return permits_ != nullptr || rate() > 0 || paused_until() > clock::now();
+  }
 
   /// Waits for the pause to end, a permit (held in `permit`) and a rate
   /// token, then for a pause another worker's 429 started meanwhile. False
   /// when the wait was cancelled.
   boost::asio::awaitable<bool> admit(permit_guard& permit);
+
+  /// Sets the token bucket's rate (requests a second; 0 = unlimited) from
+  /// now on, as a robots.txt Crawl-delay does; the burst stays.
+  void set_rate(double rate) { rate_.store(rate, std::memory_order_relaxed); }
+  double rate() const { return rate_.load(std::memory_order_relaxed); }
 
   /// Pauses the origin until `t` (later pauses win, earlier ones are ignored).
   void pause_until(clock::time_point t);
@@ -81,7 +88,7 @@ class admission {
 
  private:
   std::unique_ptr<permit_channel> permits_;
-  double rate_;
+  std::atomic<double> rate_;
   double burst_;
   std::mutex mutex_;
   token_bucket bucket_;

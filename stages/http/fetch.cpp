@@ -8,6 +8,7 @@
 
 #include "redirect_policy.hpp"
 #include "retry_policy.hpp"
+#include "robots.hpp"
 
 namespace sluice::stages::http {
 
@@ -56,6 +57,58 @@ net::awaitable<outcome> attempts(fetch_io& io, const config& cfg, origin& o, con
   }
 }
 
+/// A Crawl-delay longer than this counts as this (a day): the rate it gives
+/// stays representable in the token bucket's nanoseconds.
+constexpr double k_max_crawl_delay = 86400;
+
+/// Fetches and parses `origin_key`'s robots.txt (the leader's part of
+/// robots_cache::get); a Crawl-delay lowers the origin's rate to one request
+/// per delay unless it is lower already. Null when cancelled.
+net::awaitable<std::shared_ptr<const robots_rules>> load_robots(fetch_io& io, const config& cfg,
+                                                                std::shared_ptr<origin> o,
+                                                                std::string origin_key) {
+  config rc = robots_fetch_config(cfg);
+  result rr = co_await io.fetch_aside(rc, origin_key + "/robots.txt");
+  if (rr.error_kind == name(fetch_errc::cancelled)) {
+    co_return nullptr;
+  }
+  auto rules = std::make_shared<robots_rules>(robots_from_response(rr, cfg.robots_agent));
+  if (rules->crawl_delay) {
+    double rate = 1.0 / std::min(*rules->crawl_delay, k_max_crawl_delay);
+    double now = o->gate.rate();
+    o->gate.set_rate(now > 0 ? std::min(now, rate) : rate);
+  }
+  co_return rules;
+}
+
+/// With `robots: obey`: nothing when `t` may be fetched, else why not
+/// (robots, or cancelled while the origin's robots.txt was awaited).
+net::awaitable<std::optional<fetch_failure>> robots_gate(fetch_io& io, const config& cfg,
+                                                         std::shared_ptr<origin> o,
+                                                         const target& t) {
+  std::string key(t.key_view());
+  // A named function, not a temporary lambda in the co_await: g++ 12
+  // destroys such a temporary twice.
+  robots_cache::fetcher load = [&io, &cfg, o, key] { return load_robots(io, cfg, o, key); };
+  auto rules = co_await o->robots.get(std::move(load));
+  if (!rules) {
+    co_return fetch_failure{fetch_errc::cancelled, std::string(name(fetch_errc::cancelled))};
+  }
+  auto v = rules->check(t.path);
+  if (v.allowed) {
+    co_return std::nullopt;
+  }
+  if (v.rule == nullptr) {
+    co_return fetch_failure{fetch_errc::robots,
+                            fmt::format("{}/robots.txt {}", key, rules->source)};
+  }
+  co_return fetch_failure{
+      fetch_errc::robots,
+      fmt::format("{}/robots.txt disallows '{}' for '{}' (line {}: Disallow: {})", key,
+                  t.path.empty() ? std::string_view("/") : t.path, cfg.robots_agent, v.rule->line,
+                  v.rule->pattern)};
+}
+
 }  // namespace
 
 net::awaitable<void> fetch(fetch_io& io, const config& cfg, result& r) {
@@ -71,8 +124,12 @@ net::awaitable<void> fetch(fetch_io& io, const config& cfg, result& r) {
   const urls::url_view_base* current = &*parsed;
   urls::url owned;
   std::string first_origin;
-  // A record's own method replaces the configured one (requests as data).
-  hop_state state{r.request && !r.request->method.empty() ? r.request->method : cfg.method};
+  // A record's own method replaces the configured one (requests as data); a
+  // GET without a body of its own (a robots.txt fetch) leaves the configured
+  // body out.
+  const bool own_method = r.request && !r.request->method.empty();
+  hop_state state{own_method ? r.request->method : cfg.method,
+                  r.request != nullptr || cfg.method != "GET" || !cfg.body.empty()};
   std::minstd_rand rng(static_cast<std::uint32_t>(r.index * 2654435761u + r.worker + 1));
   for (;;) {
     target t;
@@ -84,6 +141,12 @@ net::awaitable<void> fetch(fetch_io& io, const config& cfg, result& r) {
     auto o = io.origin_of(t);
     if (state.redirects == 0) {
       first_origin.assign(t.key_view());
+    }
+    if (cfg.robots_obey) {
+      if (auto no = co_await robots_gate(io, cfg, o, t)) {
+        fail(r, no->kind, std::move(no->message));
+        co_return;
+      }
     }
     auto request = io.request(t, state.method, state.with_body, t.key_view() != first_origin);
     outcome out = co_await attempts(io, cfg, *o, t, request, is_head(state.method), r, rng);

@@ -44,11 +44,18 @@ class fetch_io {
 
   /// Forgets the current response (a redirect follows).
   virtual void discard_response() = 0;
+
+  /// Fetches `url` on the side (an origin's robots.txt) as `cfg` says, into
+  /// a result of its own: the item's result and body are untouched.
+  virtual boost::asio::awaitable<result> fetch_aside(const config& cfg, std::string url) = 0;
 };
 
 /// Fetches `r.url` as `cfg` says, following redirects, and ends with the
 /// result's status, body, `final_url`, `attempts`, `redirects`, and on
 /// failure `error_kind` + `error_message` (nothing is thrown per item).
+/// With `robots: obey` each hop's origin's robots.txt is read first (once
+/// per origin, robots_cache) and a hop it disallows fails as `robots`
+/// without a request.
 /// Thread safety: on the worker's strand; `io` and `r` are the worker's.
 boost::asio::awaitable<void> fetch(fetch_io& io, const config& cfg, result& r);
 

@@ -11,6 +11,7 @@
 #include <fmt/ranges.h>
 
 #include "retry_policy.hpp"
+#include "robots.hpp"
 #include "sluice/core/error.hpp"
 
 namespace sluice::stages::http {
@@ -125,6 +126,14 @@ void add_result_options(option_schema& s, const config& d) {
                               fmt::join(d.fail_status, ", "))));
   s.push_back(make_option("dns_ttl", T::duration, default_of(d.dns_ttl),
                           "How long a resolved host stays cached"));
+  s.push_back(choice_option(
+      "robots", d.robots_obey ? "obey" : "ignore", {"ignore", "obey"},
+      "`obey`: fetch each origin's robots.txt once (RFC 9309) before its first request, fail "
+      "the URLs it disallows with kind `robots` without requesting them, and honour its "
+      "Crawl-delay as a rate"));
+  s.push_back(make_option("robots_agent", T::string, d.robots_agent,
+                          "Product token matched against robots.txt User-agent lines (letters, "
+                          "`-`, `_`); default: the first token of user_agent (`sluice`)"));
   s.push_back(
       make_option("recv_buffer", T::size, default_of_size(d.recv_buffer),
                   "Socket receive buffer (SO_RCVBUF) per connection, the most a server can send "
@@ -236,6 +245,25 @@ void parse_request(const options& o, const stage_context* ctx, config& c, config
   }
 }
 
+void parse_robots_options(const options& o, config& c, config_error_list& errs) {
+  if (o.has("robots")) {
+    c.robots_obey = o.get_string("robots") == "obey";
+  }
+  read(o, "robots_agent", c.robots_agent, &options::get_string);
+  if (!c.robots_agent.empty()) {
+    if (robots_product_token(c.robots_agent) != c.robots_agent) {
+      errs.add("robots_agent", "robots_agent '" + c.robots_agent +
+                                   "' is not a product token (letters, '-' and '_' only)");
+    }
+    return;
+  }
+  c.robots_agent = robots_product_token(c.user_agent);
+  if (c.robots_obey && c.robots_agent.empty()) {
+    errs.add("robots", "robots: obey needs a product token, and user_agent '" + c.user_agent +
+                           "' does not start with one: set robots_agent");
+  }
+}
+
 void parse_results(const options& o, config& c, config_error_list& errs) {
   read(o, "max_decoded", c.max_decoded, &options::get_size);
   read(o, "max_header", c.max_header, &options::get_size);
@@ -291,8 +319,22 @@ config parse_config(const options& o, const stage_context* ctx) {
   }
   parse_request(o, ctx, c, errs);
   parse_results(o, c, errs);
+  parse_robots_options(o, c, errs);
   errs.throw_if_any();
   return c;
+}
+
+config robots_fetch_config(const config& c) {
+  config r = c;
+  r.robots_obey = false;
+  r.method = "GET";
+  r.body.clear();
+  r.max_redirects = 5;  // RFC 9309 §2.3.1.2: at least five hops
+  r.fail_status.clear();
+  r.keep_body = true;
+  r.max_decoded = k_robots_parse_limit;
+  r.memory_body = k_robots_parse_limit;
+  return r;
 }
 
 std::optional<double> parse_rate(std::string_view text) {

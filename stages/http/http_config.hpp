@@ -83,7 +83,19 @@ struct config {
 
   // DNS.
   std::chrono::nanoseconds dns_ttl = 60s;
+
+  // robots.txt (RFC 9309).
+  bool robots_obey = false;  ///< `robots: obey`
+  /// The product token matched against User-agent lines; parse_config fills
+  /// it from user_agent when not given.
+  std::string robots_agent;
 };
+
+/// The config of an origin's robots.txt fetch: `c`'s timeouts, retries,
+/// headers and user agent; GET without a body, at most 5 redirects, every
+/// status as data, the body kept in memory and cut at 500 KiB, robots.txt
+/// itself not checked. Thread safety: pure.
+config robots_fetch_config(const config& c);
 
 /// The option schema of the `http` consumer.
 option_schema schema();

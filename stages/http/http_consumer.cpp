@@ -87,9 +87,13 @@ class http_consumer final : public consumer {
 class http_consumer::item_io final : public fetch_io {
  public:
   item_io(http_consumer& c, const worker_info& w, result& r)
+      : item_io(c, w, r,
+                {c.cfg_.max_decoded, c.cfg_.memory_body, c.cfg_.keep_body && w.keep_bodies}) {}
+
+  item_io(http_consumer& c, const worker_info& w, result& r, body_sink::limits l)
       : c_(c),
-        body_(r, {c.cfg_.max_decoded, c.cfg_.memory_body, c.cfg_.keep_body && w.keep_bodies},
-              c.temp_files_, w.index),
+        w_(w),
+        body_(r, l, c.temp_files_, w.index),
         ctx_{w.executor, *c.dog_, c.dog_->slot_for(w.index, w.executor), r, body_} {}
 
   std::shared_ptr<origin> origin_of(const target& t) override {
@@ -130,6 +134,17 @@ class http_consumer::item_io final : public fetch_io {
 
   void discard_response() override { body_.discard(); }
 
+  // Its own result and body sink, limited as `cfg` says; the same worker's
+  // watchdog slot (the item waits meanwhile).
+  net::awaitable<result> fetch_aside(const config& cfg, std::string url) override {
+    result aside;
+    aside.url = std::move(url);
+    aside.worker = w_.index;
+    item_io io(c_, w_, aside, {cfg.max_decoded, cfg.memory_body, cfg.keep_body});
+    co_await fetch(io, cfg, aside);
+    co_return aside;
+  }
+
  private:
   static net::awaitable<outcome> failed(fetch_errc kind, std::string message) {
     outcome out;
@@ -138,6 +153,7 @@ class http_consumer::item_io final : public fetch_io {
   }
 
   http_consumer& c_;
+  const worker_info& w_;  // process()'s, which outlives this
   body_sink body_;
   attempt_context ctx_;
 };

@@ -16,6 +16,7 @@
 #include "admission.hpp"
 #include "connection_pool.hpp"
 #include "http_config.hpp"
+#include "robots_cache.hpp"
 
 namespace sluice::stages::http {
 
@@ -30,13 +31,14 @@ using connection_ptr = std::unique_ptr<connection, connection_deleter>;
 /// Thread safety: every member from any thread (see each type).
 struct origin {
   origin(const config& cfg, const boost::asio::any_io_executor& ex)
-      : gate(ex, cfg.per_host, cfg.rate_per_sec, cfg.rate_burst) {}
+      : gate(ex, cfg.per_host, cfg.rate_per_sec, cfg.rate_burst), robots(ex) {}
 
   admission gate;
   idle_pool<connection_ptr> pool;
   dns_cache dns;
   /// When a request last looked the origin up (origin_table's eviction).
   std::atomic<clock::rep> last_used{0};
+  robots_cache robots;  ///< with `robots: obey`
 };
 
 /// Every origin by key, made on first use. Idle origins are evicted, so a

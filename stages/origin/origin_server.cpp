@@ -834,6 +834,29 @@ net::awaitable<after> dispatch(Stream& s, exchange& ex) {
   co_return ex.keep_alive ? after::keep : after::close;
 }
 
+// `/robots.txt` as the options say (their text, or another endpoint's
+// answer), every other target by dispatch.
+template <class Stream>
+net::awaitable<after> route(Stream& s, exchange& ex) {
+  const auto& o = ex.st.opts;
+  if (ex.target.encoded_path() != "/robots.txt") {
+    co_return co_await dispatch(s, ex);
+  }
+  if (o.robots_txt) {
+    co_await send_text(s, ex, http::status::ok, *o.robots_txt);
+    co_return ex.keep_alive ? after::keep : after::close;
+  }
+  auto alt = urls::parse_origin_form(o.robots_path);
+  if (o.robots_path.empty() || !alt) {
+    co_return co_await dispatch(s, ex);
+  }
+  exchange as{ex.req, *alt, {}, ex.keep_alive, ex.st};
+  for (auto seg : alt->segments()) {
+    as.segs.emplace_back(seg);
+  }
+  co_return co_await dispatch(s, as);
+}
+
 // True for the endpoints excluded from the counters.
 bool is_stats_target(std::string_view target) {
   return target == "/stats" || target == "/stats/reset" || target.starts_with("/stats?");
@@ -912,7 +935,7 @@ net::awaitable<void> session(Stream stream, stages::origin::origin_state& st) {
       for (auto seg : parsed->segments()) {
         ex.segs.emplace_back(seg);
       }
-      next = co_await dispatch(stream, ex);
+      next = co_await route(stream, ex);
     }
     if (next == after::reset) {
       reset = true;

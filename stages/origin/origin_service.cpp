@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include <fmt/format.h>
+#include <boost/url/parse.hpp>
 
 #include "sluice/core/error.hpp"
 #include "sluice/stage/registry.hpp"
@@ -45,6 +46,16 @@ class origin_service final : public service {
         std::chrono::duration_cast<std::chrono::milliseconds>(o.get_duration("idle_timeout"));
     so.max_requests_per_connection =
         static_cast<std::uint64_t>(o.get_int("max_requests_per_connection"));
+    if (o.has("robots")) {
+      so.robots_txt = o.get_string("robots");
+    }
+    if (o.has("robots_path")) {
+      so.robots_path = o.get_string("robots_path");
+    }
+    if (!so.robots_path.empty() && !boost::urls::parse_origin_form(so.robots_path)) {
+      throw config_error("robots_path", "origin: robots_path '" + so.robots_path +
+                                            "' is not a path like /status/503");
+    }
     try {
       server_ = std::make_unique<origin_server>(so);
     } catch (const std::system_error& e) {
@@ -108,6 +119,12 @@ void register_origin_stages(registry& reg) {
                                      "close a keep-alive connection after this many responses (0: "
                                      "never)"),
                          0),
+          make_option("robots", option_type::string, "",
+                      "the body of /robots.txt (200, text/plain); not set: /robots.txt is 404 "
+                      "(or robots_path)"),
+          make_option("robots_path", option_type::string, d.robots_path,
+                      "answer /robots.txt as this target would be (`/status/503`, `/delay/5000`, "
+                      "`/redirect-loop`, `/hostile/reset-at-once`)"),
       }));
 }
 

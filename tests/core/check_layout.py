@@ -35,6 +35,8 @@ NOT_ERROR_KINDS = {
     ("stages/http/body_sink.cpp", "write"): "the verb of 'cannot write FILE'",
     ("cli/bench.cpp", "cancelled"): "the bench trace's event kind",
     ("stages/core/request_producers.cpp", "body_file"): "the record field and CSV column body_file",
+    ("stages/http/http_config.cpp", "robots"): "the option robots (ignore/obey)",
+    ("stages/origin/origin_service.cpp", "robots"): "the origin's option robots (its robots.txt)",
 }
 
 problems = []

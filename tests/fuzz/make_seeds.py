@@ -120,7 +120,25 @@ def text_seeds():
                 write("config", name, f.read())
 
 
+def robots_seeds():
+    """token NUL path NUL robots.txt (the robots harness's input)."""
+    files = [
+        b"User-Agent: *\nDisallow: *.gif$\nDisallow: /example/\nAllow: /publications/\n\n"
+        b"User-Agent: foobot\nDisallow:/\nAllow:/example/page.html\n",
+        b"user-agent: sluice\r\ndisallow: /a%2Fb\r\nallow: /a/%7Euser\r\ncrawl-delay: 2.5\r\n",
+        b"\xef\xbb\xbfUser-agent: *\rDisallow: /\xe3\x83\x84/*.php$\rAllow: /$\r",
+        b"Sitemap: http://h/s.xml\nDisallow: /orphan\nUser-agent: a\nUser-agent: b\n# c\n"
+        b"Disallow: /**x**$\nUser-agent: *\nDisallow:\n",
+    ]
+    paths = [b"/example/page.html", b"/a%2fb?x=1", b"/%E3%83%84/x.php", b"/", b"/robots.txt"]
+    for i, f in enumerate(files):
+        for j, p in enumerate(paths):
+            write("robots", "r%d_%d" % (i, j), [b"sluice", b"foobot", b"b"][(i + j) % 3] + b"\0" + p +
+                  b"\0" + f)
+
+
 if __name__ == "__main__":
     reader_seeds()
     inflater_seeds()
     text_seeds()
+    robots_seeds()

@@ -1,7 +1,8 @@
 // The fetch's rules over a fake network: which failures retry and how often,
 // backoff waits, Retry-After pausing the origin (capped), fail_status,
 // redirect chains across origins (credentials flagged for foreign hops, the
-// method a 303 turns into), loops and cancellation. No socket: fetch_io is a
+// method a 303 turns into), loops and cancellation; with `robots: obey`, the
+// hops robots.txt disallows are never requested. No socket: fetch_io is a
 // script of responses per URL.
 #include "fetch.hpp"
 
@@ -27,6 +28,7 @@ struct answer {
   std::string location;
   fetch_errc kind{};
   std::optional<std::chrono::nanoseconds> retry_after;
+  std::string body;
 };
 
 /// What the fetch asked for.
@@ -40,7 +42,7 @@ struct sent {
 class fake_io final : public hd::fetch_io {
  public:
   fake_io(const hd::config& cfg, net::io_context& ioc, sluice::result& r)
-      : origins_(cfg, ioc.get_executor()), r_(r) {}
+      : origins_(cfg, ioc.get_executor()), r_(&r) {}
 
   std::map<std::string, std::deque<answer>> script;  // by origin key + path
   std::vector<sent> requests;
@@ -66,7 +68,8 @@ class fake_io final : public hd::fetch_io {
       q.pop_front();  // the last answer repeats
     }
     ++attempts;
-    r_.status = a.kind == fetch_errc{} ? a.status : 0;
+    r_->status = a.kind == fetch_errc{} ? a.status : 0;
+    r_->body = a.body;
     if (a.kind != fetch_errc{}) {
       out.fail(a.kind, "scripted " + std::string(sluice::name(a.kind)));
     }
@@ -79,6 +82,17 @@ class fake_io final : public hd::fetch_io {
     co_return !cancel_waits;
   }
   void discard_response() override { ++discarded; }
+  // The same script, into the aside result while it runs.
+  net::awaitable<sluice::result> fetch_aside(const hd::config& cfg, std::string url) override {
+    asides.push_back(url);
+    sluice::result aside;
+    aside.url = std::move(url);
+    auto* item = std::exchange(r_, &aside);
+    co_await hd::fetch(*this, cfg, aside);
+    r_ = item;
+    co_return aside;
+  }
+  std::vector<std::string> asides;
 
   std::shared_ptr<hd::origin> origin(std::string_view key) { return origins_.find_or_add(key); }
   int attempts = 0;
@@ -88,7 +102,7 @@ class fake_io final : public hd::fetch_io {
     return std::string(t.key_view()) + std::string(t.path);
   }
   hd::origin_table origins_;
-  sluice::result& r_;
+  sluice::result* r_;
 };
 
 struct fetch_fixture {
@@ -220,5 +234,76 @@ TEST_CASE_FIXTURE(fetch_fixture, "http.fetch.loops_bad_urls_and_cancellation") {
     run("http://a/");
     CHECK(r.error_kind == "cancelled");
     CHECK(f.waits.empty());
+  }
+}
+
+TEST_CASE_FIXTURE(fetch_fixture, "http.fetch.robots_disallowed_hops_are_not_requested") {
+  cfg.robots_obey = true;
+  cfg.robots_agent = "sluice";
+  cfg.attempts = 2;
+  SUBCASE("rules of the item's origin, fetched once, and of a redirect's other origin") {
+    auto& f = make();
+    f.script["http://a:80/robots.txt"] = {
+        {.status = 200, .body = "User-agent: *\nDisallow: /private\nCrawl-delay: 4\n"}};
+    f.script["http://b:80/robots.txt"] = {
+        {.status = 200, .body = "User-agent: sluice\nDisallow: /\n"}};
+    f.script["http://a:80/open"] = {{.status = 302, .location = "http://b/x"}};
+    run("http://a/private/1");
+    CHECK(r.error_kind == "robots");
+    CHECK(r.status == 0);
+    CHECK(r.attempts == 0);
+    CHECK(r.error_message.find("line 2: Disallow: /private") != std::string::npos);
+    r = {};
+    run("http://a/open");
+    CHECK(r.error_kind == "robots");  // the hop to b, which disallows everything for sluice
+    CHECK(r.final_url == "http://b/x");
+    CHECK(f.asides == std::vector<std::string>{"http://a:80/robots.txt", "http://b:80/robots.txt"});
+    CHECK(f.attempts == 3);  // two robots.txt and /open: never /private/1 nor b's /x
+    CHECK(f.origin("http://a:80")->gate.rate() == doctest::Approx(0.25));  // Crawl-delay: 4
+    CHECK(f.origin("http://b:80")->gate.rate() == 0);
+  }
+  SUBCASE("the stricter of rate and Crawl-delay wins") {
+    cfg.rate_per_sec = 0.1;
+    cfg.rate_burst = 2;  // robots.txt and the item at once
+    auto& f = make();
+    f.script["http://a:80/robots.txt"] = {
+        {.status = 200, .body = "User-agent: *\nCrawl-delay: 2\n"}};
+    f.script["http://a:80/"] = {{200}};
+    run("http://a/");
+    CHECK(r.error_kind.empty());
+    CHECK(f.origin("http://a:80")->gate.rate() == doctest::Approx(0.1));
+  }
+  SUBCASE("5xx after the retries: everything disallowed; 404: everything allowed") {
+    auto& f = make();
+    f.script["http://a:80/robots.txt"] = {{503}};
+    f.script["http://b:80/robots.txt"] = {{404}};
+    f.script["http://b:80/x"] = {{200}};
+    run("http://a/x");
+    CHECK(r.error_kind == "robots");
+    CHECK(r.error_message.find("HTTP 503 after 2 attempt(s)") != std::string::npos);
+    r = {};
+    run("http://b/x");
+    CHECK(r.error_kind.empty());
+    CHECK(r.status == 200);
+    CHECK(f.attempts == 4);  // 503 twice (retried), 404 once, b's /x; never a's /x
+  }
+  SUBCASE("a network failure disallows; a redirect loop allows") {
+    auto& f = make();
+    f.script["http://a:80/robots.txt"] = {{.kind = fetch_errc::connect}};
+    f.script["http://b:80/robots.txt"] = {{.status = 302, .location = "/robots.txt"}};
+    f.script["http://b:80/x"] = {{200}};
+    run("http://a/x");
+    CHECK(r.error_kind == "robots");
+    r = {};
+    run("http://b/x");
+    CHECK(r.error_kind.empty());
+  }
+  SUBCASE("a robots.txt redirect to another origin is followed, its rules apply to the first") {
+    auto& f = make();
+    f.script["http://a:80/robots.txt"] = {{.status = 301, .location = "http://c/r.txt"}};
+    f.script["http://c:80/r.txt"] = {{.status = 200, .body = "User-agent: *\nDisallow: /x\n"}};
+    run("http://a/x");
+    CHECK(r.error_kind == "robots");
+    CHECK(f.asides.size() == 1);  // c's own robots.txt is not read for the robots fetch
   }
 }

@@ -40,7 +40,7 @@ target_include_directories(http_fetch_error_test PRIVATE ${CMAKE_SOURCE_DIR}/sta
 # One unit test per piece of the consumer (stages/http), none with a socket
 # but the admission test's timers: each is what its file name says.
 foreach(piece retry_policy redirect_policy speed_guard body_sink connection_pool admission
-              response_reader inflater fetch origin_table)
+              response_reader inflater fetch origin_table robots)
   sluice_add_test(http_${piece}_test
     SOURCES ${SLUICE_HTTP_TEST_DIR}/${piece}_test.cpp
     LABELS http unit asan TIMEOUT 60 LIBS ZLIB::ZLIB brotlienc)
@@ -117,3 +117,18 @@ sluice_add_test(http_requests_test
   SOURCES ${SLUICE_HTTP_TEST_DIR}/requests_test.cpp
   LABELS http integration TIMEOUT 240 LIBS sluice_test_peers SQLite::SQLite3)
 add_dependencies(http_requests_test sluice)
+
+# The single-flight robots.txt cache on 4 threads (one fetch, takeover after
+# a cancelled fetch, a throwing fetch).
+sluice_add_test(http_robots_cache_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/robots_cache_test.cpp
+  LABELS http unit tsan asan TIMEOUT 60)
+target_include_directories(http_robots_cache_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/http)
+
+# robots: obey end to end: the built-in origin (its robots and robots_path
+# options: rules, Crawl-delay, hostile robots.txt answers, redirects across
+# origins), nginx and httpbin; request counts prove what was not fetched.
+sluice_add_test(http_robots_run_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/robots_run_test.cpp
+  LABELS http integration TIMEOUT 240 LIBS sluice_test_peers)
+add_dependencies(http_robots_run_test sluice)

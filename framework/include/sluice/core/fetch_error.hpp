@@ -41,6 +41,7 @@ enum class fetch_errc {
   environment,
   bad_record,
   request_file,
+  robots,
 };
 
 /// The classes of fetch_errc: what a filter's `error_class` and the http
@@ -62,6 +63,7 @@ enum class fetch_condition {
   internal,     ///< a stage threw
   environment,  ///< the machine, not the item: disk full, read-only, out of descriptors
   input,        ///< the producer's record is not a usable request
+  policy,       ///< the site asks not to fetch the URL (robots.txt)
 };
 
 /// One row of the table.

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace sluice {
@@ -41,6 +42,11 @@ struct origin_options {
   unsigned threads = 1;
   std::chrono::milliseconds idle_timeout{60'000};
   std::uint64_t max_requests_per_connection = 0;
+  /// When set, `GET /robots.txt` answers `200 text/plain` with this body.
+  std::optional<std::string> robots_txt;
+  /// When not empty (an origin-form target such as `/status/503`), `/robots.txt`
+  /// is answered as that target would be; `robots_txt` wins over it.
+  std::string robots_path;
 };
 
 /// The origin's counters, as `/stats` reports them.
