@@ -81,10 +81,10 @@ constexpr bool in_enum_order() {
 }
 static_assert(in_enum_order(), "k_errors must list fetch_errc in enum order");
 
-constexpr std::array<std::string_view, 16> k_conditions{
-    "url",   "resolve", "connect",  "tls",    "reset",     "protocol", "timeout",     "too_slow",
-    "limit", "body",    "redirect", "status", "cancelled", "internal", "environment", "input",
-    "policy"};
+constexpr std::array<std::string_view, 17> k_conditions{
+    "url",       "resolve",  "connect",     "tls",   "reset",    "protocol",
+    "timeout",   "too_slow", "limit",       "body",  "redirect", "status",
+    "cancelled", "internal", "environment", "input", "policy"};
 
 class fetch_category_impl final : public boost::system::error_category {
  public:
