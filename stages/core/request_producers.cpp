@@ -165,6 +165,14 @@ class spec_builder {
     } else if (auto parsed = boost::urls::parse_uri(u); !parsed) {
       fail(fetch_errc::bad_url, fmt::format("bad url '{}': {}", u, parsed.error().message()));
     }
+    // Records are HTTP requests: another scheme fails here, with its line
+    // (a bare-URL item carries no source for the consumer to name).
+    if (auto parsed = boost::urls::parse_uri(u);
+        parsed && parsed->scheme_id() != boost::urls::scheme::http &&
+        parsed->scheme_id() != boost::urls::scheme::https) {
+      fail(fetch_errc::bad_url,
+           fmt::format("bad url '{}': scheme '{}' is not http or https", u, parsed->scheme()));
+    }
     url_ = std::move(u);
   }
 

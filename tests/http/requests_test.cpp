@@ -254,7 +254,7 @@ TEST_CASE("requests.jsonl.bad_records_fail_alone_with_their_line") {
   auto r = run_in(d);
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   auto rows = read_jsonl(d / "out.jsonl");
-  REQUIRE(rows.size() == 14);                   // not one skipped silently
+  REQUIRE(rows.size() == 15);                   // not one skipped silently
   std::map<std::string, std::string> failures;  // message -> kind
   int ok = 0;
   for (auto& row : rows) {
