@@ -54,7 +54,8 @@ consumer_limits limits_of(const pipeline_config& cfg) {
     // The consumer's own parse: the same defaults and rate syntax as a run.
     auto c = stages::http::parse_config(cfg.consumer.opts, nullptr);
     l.limited = true;
-    l.per_host = c.per_host;
+    // `per_host: auto` forecasts at its ceiling, the most it can reach.
+    l.per_host = c.per_host_auto ? c.adaptive_max : c.per_host;
     l.rate = c.rate_per_sec;
     l.burst = c.rate_burst;
     l.rate_text = cfg.consumer.opts.has("rate") ? cfg.consumer.opts.get_string("rate") : "";

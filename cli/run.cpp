@@ -57,7 +57,7 @@ std::string default_text(const option_spec& o) {
   if (o.required) {
     return "required";
   }
-  if (o.type == option_type::object) {
+  if (o.type == option_type::object || o.type == option_type::object_list) {
     return "";
   }
   return o.default_value.empty() ? "-" : o.default_value;
@@ -80,6 +80,9 @@ void print_options(const option_schema& schema, const std::string& prefix, bool 
     }
     if (o.type == option_type::object) {
       print_options(o.fields, name + ".", markdown);
+    }
+    if (o.type == option_type::object_list) {
+      print_options(o.fields, name + "[].", markdown);
     }
   }
 }
@@ -195,6 +198,22 @@ json::value option_json(const option_spec& o) {
       t = {{"type", "object"}, {"properties", props}, {"additionalProperties", false}};
       break;
     }
+    case option_type::object_list: {
+      json::object props;
+      json::array required;
+      for (const auto& f : o.fields) {
+        props[f.name] = option_json(f);
+        if (f.required) {
+          required.emplace_back(f.name);
+        }
+      }
+      json::object item{{"type", "object"}, {"properties", props}, {"additionalProperties", false}};
+      if (!required.empty()) {
+        item["required"] = std::move(required);
+      }
+      t = {{"type", "array"}, {"items", std::move(item)}};
+      break;
+    }
   }
   if (o.type == option_type::integer || o.type == option_type::number) {
     if (o.minimum) {
@@ -204,7 +223,8 @@ json::value option_json(const option_spec& o) {
       t["maximum"] = *o.maximum;
     }
   }
-  json::value v = o.type == option_type::object || o.type == option_type::string_map
+  json::value v = o.type == option_type::object || o.type == option_type::object_list ||
+                          o.type == option_type::string_map
                       ? json::value(t)
                       : with_variables(t);
   auto& out = v.as_object();
@@ -281,10 +301,8 @@ json::value pipeline_json_schema(const registry& reg) {
                       {"additionalProperties", false}};
 }
 
-}  // namespace
-
-void add_run_commands(CLI::App& app, app_state& state) {
-  static pipeline_args run_args, check_args;
+void add_run_command(CLI::App& app, app_state& state) {
+  static pipeline_args run_args;
   static std::string stats_json;
   static bool no_progress = false, quiet = false, no_state = false, fresh = false;
   static std::string state_dir;
@@ -364,7 +382,10 @@ void add_run_commands(CLI::App& app, app_state& state) {
     }
     state.exit_code = report.exit_code;
   });
+}
 
+void add_check_command(CLI::App& app, app_state& state) {
+  static pipeline_args check_args;
   auto* check = app.add_subcommand("check", "validate a pipeline file without running it");
   check->footer(
       "Example:\n"
@@ -383,7 +404,9 @@ void add_run_commands(CLI::App& app, app_state& state) {
                cfg->sinks.size() == 1 ? "" : "s");
     state.exit_code = 0;
   });
+}
 
+void add_schema_commands(CLI::App& app, app_state& state) {
   auto* schema = app.add_subcommand(
       "schema", "print a JSON Schema of the pipeline file (with every registered stage)");
   schema->footer(
@@ -407,6 +430,14 @@ void add_run_commands(CLI::App& app, app_state& state) {
   stages->add_option("name", stage_name, "a stage type to describe");
   stages->add_flag("--markdown", markdown, "print the reference as Markdown tables");
   stages->callback([&state] { state.exit_code = list_stages(*state.reg, stage_name, markdown); });
+}
+
+}  // namespace
+
+void add_run_commands(CLI::App& app, app_state& state) {
+  add_run_command(app, state);
+  add_check_command(app, state);
+  add_schema_commands(app, state);
 }
 
 }  // namespace sluice::cli

@@ -29,6 +29,9 @@ struct serve_args {
   std::string idle_timeout = "60s";
   std::uint64_t max_requests = 0;
   std::string write_cert;
+  std::uint64_t slow_above = 0;
+  std::string slow_delay = "200ms";
+  unsigned slow_status = 503;
 };
 
 int serve(const serve_args& a) {
@@ -46,6 +49,18 @@ int serve(const serve_args& a) {
     return 2;
   }
   o.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*idle);
+  auto slow = parse_duration(a.slow_delay);
+  if (!slow) {
+    std::cerr << "sluice serve: --slow-delay: not a duration: " << a.slow_delay << "\n";
+    return 2;
+  }
+  if (a.slow_status != 0 && a.slow_status < 200) {
+    std::cerr << "sluice serve: --slow-status: 0 or a status 200 to 599\n";
+    return 2;
+  }
+  o.slow_above = a.slow_above;
+  o.slow_delay = std::chrono::duration_cast<std::chrono::milliseconds>(*slow);
+  o.slow_status = a.slow_status;
   if (a.cert.empty() != a.key.empty()) {
     std::cerr << "sluice serve: give both --cert and --key, or neither\n";
     return 2;
@@ -119,6 +134,16 @@ void add_serve_command(CLI::App& app, app_state& state) {
       ->capture_default_str();
   cmd->add_option("--max-requests-per-connection", args->max_requests,
                   "close a connection after this many responses (0: never)")
+      ->capture_default_str();
+  cmd->add_option("--slow-above", args->slow_above,
+                  "overload: serve this many requests at once at full speed, answer one more "
+                  "--slow-delay late (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--slow-delay", args->slow_delay, "how late an overload answer comes")
+      ->capture_default_str();
+  cmd->add_option("--slow-status", args->slow_status,
+                  "status of an overload answer (0: the endpoint's own, only late)")
+      ->check(CLI::Range(0, 599))
       ->capture_default_str();
   cmd->add_option("--write-cert", args->write_cert,
                   "with --tls: write the certificate in use (PEM) to FILE");

@@ -489,6 +489,8 @@ class loader {
         return convert_string_map(n, spec, path, out);
       case option_type::object:
         return convert_object(n, spec, path, out, marks, at);
+      case option_type::object_list:
+        return convert_object_list(n, spec, path, out, marks, at);
     }
     return false;
   }
@@ -619,6 +621,43 @@ class loader {
       return false;
     }
     out = std::move(obj);
+    return true;
+  }
+
+  // Each item is checked like an object option; its mark and its fields'
+  // are recorded as `at[i]` and `at[i].field`, so a stage's config_error for
+  // `hosts[1].match` points at that key.
+  bool convert_object_list(const YAML::Node& n, const option_spec& spec, const std::string& path,
+                           json::value& out, mark_map* marks, const std::string& at) {
+    if (!n.IsSequence()) {
+      error(mark_of(n), path, fmt::format("'{}' must be a list of mappings", path));
+      return false;
+    }
+    json::array arr;
+    mark_map local;
+    bool ok = true;
+    std::size_t i = 0;
+    for (auto it = n.begin(); it != n.end(); ++it, ++i) {
+      const std::string item_at = fmt::format("{}[{}]", at, i);
+      const std::string item_path = fmt::format("{}[{}]", path, i);
+      mark_map& m = marks ? *marks : local;
+      m[item_at] = mark_of(*it);
+      if (!it->IsMap()) {
+        error(mark_of(*it), item_path, fmt::format("'{}' must be a mapping", item_path));
+        ok = false;
+        continue;
+      }
+      json::object obj;
+      if (convert_fields(*it, spec.fields, item_path, {}, obj, m, item_at + ".").any) {
+        ok = false;
+        continue;
+      }
+      arr.emplace_back(std::move(obj));
+    }
+    if (!ok) {
+      return false;
+    }
+    out = std::move(arr);
     return true;
   }
 

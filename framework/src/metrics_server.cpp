@@ -161,6 +161,28 @@ void add_host_families(std::vector<pm::MetricFamily>& out, const metrics_sample&
   out.push_back(std::move(err));
 }
 
+// Absent (no family at all) when the consumer limits no origin.
+void add_limit_families(std::vector<pm::MetricFamily>& out, const metrics_sample& s) {
+  if (s.origin_limits.empty()) {
+    return;
+  }
+  auto limit = family("sluice_origin_concurrency_limit",
+                      "The consumer's concurrency limit per origin now (per_host; mode=\"auto\" "
+                      "when it adapts), the busiest origins",
+                      pm::MetricType::Gauge);
+  auto flying = family("sluice_origin_in_flight",
+                       "Requests in flight per origin (same origins as "
+                       "sluice_origin_concurrency_limit)",
+                       pm::MetricType::Gauge);
+  for (const auto& o : s.origin_limits) {
+    add(limit, static_cast<double>(o.limit),
+        {{"origin", o.origin}, {"mode", o.adaptive ? "auto" : "fixed"}});
+    add(flying, static_cast<double>(o.in_flight), {{"origin", o.origin}});
+  }
+  out.push_back(std::move(limit));
+  out.push_back(std::move(flying));
+}
+
 void add_count_families(std::vector<pm::MetricFamily>& out, const metrics_sample& s) {
   using pm::MetricType;
   auto d = [](auto v) { return static_cast<double>(v); };
@@ -226,6 +248,7 @@ std::string render_metrics(const metrics_sample& s) {
   out.push_back(scalar("sluice_workers", "Consumer workers (consumers.workers)", MetricType::Gauge,
                        d(s.workers)));
   add_host_families(out, s);
+  add_limit_families(out, s);
   out.push_back(seconds_histogram("sluice_item_duration_seconds",
                                   "Time a consumer worker spent on an item, retries included",
                                   s.latency));

@@ -15,6 +15,7 @@
 
 #include "metrics_listen.hpp"
 #include "sluice/runtime/histogram.hpp"
+#include "sluice/stage/stage.hpp"
 
 namespace sluice::detail {
 
@@ -36,6 +37,7 @@ struct metrics_sample {
   std::map<std::string, std::uint64_t> errors_by_kind;
   std::map<int, std::uint64_t> statuses;
   std::map<std::string, host_sample> hosts;  ///< every host; "(other)": a worker's overflow
+  std::vector<origin_limit> origin_limits;   ///< the consumer's, at most metrics_top_hosts
   histogram latency, queue_time;
 };
 

@@ -35,6 +35,8 @@ const char* to_string(option_type t) noexcept {
       return "map of strings";
     case option_type::object:
       return "object";
+    case option_type::object_list:
+      return "list of objects";
   }
   return "?";
 }
@@ -322,6 +324,19 @@ std::map<std::string, std::string> options::get_string_map(const std::string& na
 
 options options::get_object(const std::string& name) const {
   return options(at(name).as_object(), stage_name_ + "." + name);
+}
+
+std::vector<options> options::get_object_list(const std::string& name) const {
+  std::vector<options> out;
+  if (!has(name)) {
+    return out;
+  }
+  const auto& arr = at(name).as_array();
+  out.reserve(arr.size());
+  for (std::size_t i = 0; i < arr.size(); ++i) {
+    out.emplace_back(arr[i].as_object(), fmt::format("{}.{}[{}]", stage_name_, name, i));
+  }
+  return out;
 }
 
 const boost::json::object& options::json() const noexcept {

@@ -45,6 +45,13 @@ boost::json::object run_report::to_json() const {
                                         {"errors", h.errors},
                                         {"p99_ms", static_cast<double>(h.p99) / 1e6}});
   }
+  boost::json::array limits;
+  for (const auto& o : origin_limits) {
+    limits.push_back(boost::json::object{{"origin", o.origin},
+                                         {"limit", o.limit},
+                                         {"in_flight", o.in_flight},
+                                         {"adaptive", o.adaptive}});
+  }
   return {{"name", name},
           {"produced", produced},
           {"consumed", consumed},
@@ -69,6 +76,7 @@ boost::json::object run_report::to_json() const {
           {"status_counts", std::move(statuses)},
           {"status_classes", std::move(classes)},
           {"top_hosts", std::move(hosts)},
+          {"origin_limits", std::move(limits)},
           {"bytes", bytes},
           {"retries", retries},
           {"stop_reason", stop_reason},
@@ -134,6 +142,13 @@ std::string run_report::to_text() const {
     for (const auto& h : top_hosts) {
       out += fmt::format("    {:<28} requests {:>9}  errors {:>7}  p99 {}\n", h.host, h.requests,
                          h.errors, format_duration(std::chrono::nanoseconds(h.p99)));
+    }
+  }
+  if (!origin_limits.empty()) {
+    out += "  limits\n";
+    for (const auto& o : origin_limits) {
+      out +=
+          fmt::format("    {:<28} per_host {}{}\n", o.origin, o.limit, o.adaptive ? " (auto)" : "");
     }
   }
   if (!errors_by_kind.empty()) {

@@ -287,6 +287,9 @@ class pipeline_run {
     s.queued = queue_.size();
     s.queue_high_water = queue_.high_water_mark();
     s.duplicates = duplicates_.load(std::memory_order_relaxed);
+    if (consumer_) {
+      s.origin_limits = consumer_->origin_limits(detail::metrics_top_hosts);
+    }
     co_return s;
   }
 
@@ -1297,6 +1300,9 @@ class pipeline_run {
               });
     if (r.top_hosts.size() > 10) {
       r.top_hosts.resize(10);
+    }
+    if (consumer_) {
+      r.origin_limits = consumer_->origin_limits(10);
     }
     for (const auto& [status, n] : r.status_counts) {
       r.status_classes[std::to_string(status / 100) + "xx"] += n;

@@ -2,11 +2,14 @@
 #include "admission.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include "http_config.hpp"
 
 namespace sluice::stages::http {
 
@@ -25,10 +28,78 @@ std::chrono::nanoseconds token_bucket::take(double rate, double burst, clock::ti
   return std::chrono::duration_cast<nanoseconds>(std::chrono::duration<double>(-tokens_ / rate));
 }
 
+namespace {
+
+/// Latency above this much over the threshold counts as slow: on loopback
+/// a baseline of a fraction of a millisecond would otherwise read scheduler
+/// noise as congestion.
+constexpr nanoseconds k_slack = std::chrono::milliseconds(5);
+
+nanoseconds slow_threshold(nanoseconds baseline) {
+  return std::chrono::duration_cast<nanoseconds>(baseline * aimd_limit::k_tolerance) + k_slack;
+}
+
+}  // namespace
+
+void aimd_limit::decrease(clock::time_point now) {
+  auto scaled = static_cast<std::uint32_t>(std::floor(limit_ * k_decrease));
+  limit_ = std::max(min_, std::min(limit_ > 0 ? limit_ - 1 : 0, scaled));
+  slow_start_ = false;
+  last_decrease_ = now;
+  start_window();
+}
+
+void aimd_limit::start_window() {
+  window_sum_ = nanoseconds::zero();
+  window_count_ = 0;
+  window_used_ = false;
+  window_size_ = std::max<std::uint32_t>(limit_, 1);
+}
+
+std::uint32_t aimd_limit::on_sample(clock::time_point started, nanoseconds latency,
+                                    congestion_signal signal, clock::time_point now,
+                                    clock::time_point oldest_outstanding, bool used_fully) {
+  if (started < last_decrease_ || signal == congestion_signal::ignore) {
+    return limit_;  // it saw the limit before the last decrease, or says nothing
+  }
+  if (signal == congestion_signal::congested) {
+    decrease(now);
+    return limit_;
+  }
+  const bool known = baseline_ > nanoseconds::zero();
+  const bool stuck = known && now - oldest_outstanding > slow_threshold(baseline_);
+  if (stuck && oldest_outstanding >= last_decrease_) {
+    // A request that began under the current limit is already slow: back
+    // off now rather than when its answer comes.
+    decrease(now);
+    return limit_;
+  }
+  window_sum_ += latency;
+  ++window_count_;
+  window_used_ = window_used_ || used_fully;
+  if (slow_start_ && used_fully && !stuck && (!known || latency <= slow_threshold(baseline_))) {
+    limit_ = std::min(max_, limit_ + 1);
+  }
+  if (window_count_ < window_size_) {
+    return limit_;
+  }
+  const nanoseconds mean = window_sum_ / window_count_;
+  const nanoseconds before = baseline_;
+  baseline_ = !known || mean < baseline_ ? mean : baseline_ + (mean - baseline_) / 100;
+  if (known && mean > slow_threshold(before)) {
+    decrease(now);
+    return limit_;
+  }
+  if (!slow_start_ && window_used_ && !stuck) {
+    limit_ = std::min(max_, limit_ + 1);
+  }
+  start_window();
+  return limit_;
+}
+
 void permit_guard::release() {
-  if (ch_ != nullptr) {
-    ch_->try_send(error_code{});
-    ch_ = nullptr;
+  if (gate_ != nullptr) {
+    gate_->release(*this);
   }
 }
 
@@ -37,10 +108,86 @@ admission::admission(const net::any_io_executor& ex, std::uint32_t per_host, dou
     : rate_(rate), burst_(burst), bucket_(burst, clock::now()) {
   if (per_host > 0) {
     permits_ = std::make_unique<permit_channel>(ex, per_host);
-    for (std::uint32_t i = 0; i < per_host; ++i) {
-      permits_->try_send(error_code{});
-    }
+    limit_ = per_host;
+    std::lock_guard lock(mutex_);
+    resize_locked();
   }
+}
+
+admission::admission(const net::any_io_executor& ex, const config& cfg)
+    : admission(ex, cfg.per_host_auto ? 0 : cfg.per_host, cfg.rate_per_sec, cfg.rate_burst) {
+  if (cfg.per_host_auto) {
+    // The channel holds up to `max` tokens, so growing never has to
+    // replace it (and never strands a waiter on an old one).
+    permits_ = std::make_unique<permit_channel>(ex, cfg.adaptive_max);
+    aimd_ = std::make_unique<aimd_limit>(cfg.adaptive_min, cfg.adaptive_max);
+    std::lock_guard lock(mutex_);
+    limit_ = aimd_->limit();
+    resize_locked();
+  }
+}
+
+admission::~admission() = default;
+
+void admission::resize_locked() {
+  while (issued_ < limit_ && permits_->try_send(error_code{})) {
+    ++issued_;
+  }
+  while (issued_ > limit_ && permits_->try_receive([](error_code) {})) {
+    --issued_;
+  }
+}
+
+void admission::release(permit_guard& p) {
+  std::lock_guard lock(mutex_);
+  if (aimd_) {
+    flights_.erase(p.flight_);
+  }
+  release_locked(p);
+}
+
+void admission::release_locked(permit_guard& p) {
+  --held_;
+  p.gate_ = nullptr;
+  if (issued_ > limit_) {
+    --issued_;  // the limit went down while it was held: withdraw this one
+  } else {
+    permits_->try_send(error_code{});  // posts to a waiter, if any: safe under the lock
+  }
+}
+
+void admission::complete(permit_guard& p, congestion_signal signal, nanoseconds latency) {
+  if (p.gate_ == nullptr) {
+    return;
+  }
+  if (!aimd_) {
+    release(p);
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  flights_.erase(p.flight_);
+  auto now = clock::now();
+  auto oldest = flights_.empty() ? now : *flights_.begin();
+  limit_ = aimd_->on_sample(p.started_, latency, signal, now, oldest, used_fully_);
+  used_fully_ = held_ >= limit_;
+  resize_locked();
+  release_locked(p);
+}
+
+std::uint32_t admission::limit() const {
+  std::lock_guard lock(mutex_);
+  return permits_ ? limit_ : 0;
+}
+
+std::uint32_t admission::in_flight() const {
+  std::lock_guard lock(mutex_);
+  return held_;
+}
+
+void admission::set_rate(double per_second) {
+  std::lock_guard lock(mutex_);
+  rate_.store(per_second > 0 && std::isfinite(per_second) ? per_second : 0,
+              std::memory_order_relaxed);
 }
 
 void admission::pause_until(clock::time_point t) {
@@ -72,9 +219,17 @@ net::awaitable<bool> admission::admit(permit_guard& permit) {
         co_return false;
       }
     }
-    permit = permit_guard(permits_.get());
+    std::lock_guard lock(mutex_);
+    ++held_;
+    used_fully_ = used_fully_ || held_ >= limit_;
+    permit.gate_ = this;
+    permit.started_ = clock::now();
+    if (aimd_) {
+      permit.flight_ = flights_.insert(permit.started_);
+    }
   }
-  if (auto rate = this->rate(); rate > 0) {
+  admitted_.fetch_add(1, std::memory_order_relaxed);
+  if (double rate = rate_.load(std::memory_order_relaxed); rate > 0) {
     nanoseconds wait;
     {
       std::lock_guard lock(mutex_);

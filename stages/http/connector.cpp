@@ -298,9 +298,10 @@ ssl::context& connector::ssl_context() {
 
 net::awaitable<fetch_failure> connector::open(attempt_context& ctx, const target& t, origin& o,
                                               clock::time_point deadline, sockets& s) {
-  auto limit = phase_limit(deadline, cfg_.connect_timeout, clock::now());
+  const config& cfg = o.cfg;  // the origin's effective connect timeout
+  auto limit = phase_limit(deadline, cfg.connect_timeout, clock::now());
   fetch_failure failure;
-  auto eps = co_await endpoints(ctx, cfg_, t, o, limit, failure);
+  auto eps = co_await endpoints(ctx, cfg, t, o, limit, failure);
   if (failure.kind != fetch_errc{}) {
     co_return failure;
   }
@@ -309,9 +310,9 @@ net::awaitable<fetch_failure> connector::open(attempt_context& ctx, const target
   } else {
     s.plain.emplace(ctx.executor);
   }
-  failure = co_await connect_any(ctx, cfg_, t, o, s, eps, limit, deadline);
+  failure = co_await connect_any(ctx, cfg, t, o, s, eps, limit, deadline);
   if (failure.kind == fetch_errc{} && t.tls) {
-    failure = co_await handshake(ctx, cfg_, t, *s.tls, limit);
+    failure = co_await handshake(ctx, cfg, t, *s.tls, limit);
   }
   co_return failure;
 }

@@ -32,9 +32,8 @@ namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-/// A connection idle for less than this is reused unchecked: bytes sent that
-/// soon after a response no client can tell from the next response (they may
-/// as well come just after the next request), and the check is a syscall.
+/// A connection idle for less than this is reused unchecked: bytes that soon after a response
+/// no client can tell from the next response, and the check is a syscall.
 constexpr auto k_unsolicited_check_after = std::chrono::milliseconds(1);
 
 /// True when an idle connection has bytes waiting that no request asked
@@ -68,13 +67,14 @@ error_code parse_buffered(connection& c, response_reader& p, bool& progressed) {
 }  // namespace
 
 struct transport::impl {
-  const config& cfg;
   connector conn;
   request_template requests;
+  std::vector<request_template> rule_requests;  ///< by `hosts:` rule (their headers)
   header_selection keep;
   reader_settings reader;
 
-  explicit impl(const config& c) : cfg(c), conn(c), requests(c), keep(c.keep_headers) {
+  explicit impl(const config& c) : conn(c), requests(c), keep(c.keep_headers) {
+    rule_requests = request_template::for_rules(c);
     // A user's Accept-Encoding means they want the body as it comes.
     reader = {c.max_header, c.decompress && !request_template::user_sets(c, "accept-encoding"),
               &keep};
@@ -392,16 +392,18 @@ void connection_deleter::operator()(connection* c) const noexcept {
 transport::transport(const config& cfg) : impl_(std::make_unique<impl>(cfg)) {}
 transport::~transport() = default;
 
-std::string transport::request(const target& t, std::string_view method, bool with_body,
-                               bool foreign, const request_spec* spec,
+std::string transport::request(const origin& o, const target& t, std::string_view method,
+                               bool with_body, bool foreign, const request_spec* spec,
                                std::uint64_t file_size) const {
-  return spec ? impl_->requests.build_for(t, method, with_body, foreign, *spec, file_size)
-              : impl_->requests.build(t, method, with_body, foreign);
+  const auto& requests =
+      o.rule < 0 ? impl_->requests : impl_->rule_requests[static_cast<std::size_t>(o.rule)];
+  return spec ? requests.build_for(t, method, with_body, foreign, *spec, file_size)
+              : requests.build(t, method, with_body, foreign);
 }
 
 net::awaitable<outcome> transport::attempt(attempt_context& ctx, origin& o, const target& t,
                                            const std::string& request, bool head) const {
-  const config& cfg = impl_->cfg;
+  const config& cfg = o.cfg;  // the origin's effective timeouts (its `hosts:` rule)
   outcome out;
   auto deadline = cfg.total_timeout > std::chrono::nanoseconds::zero()
                       ? clock::now() + cfg.total_timeout

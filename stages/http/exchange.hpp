@@ -34,10 +34,12 @@ class transport {
   /// prepared at construction. `foreign`: for another origin than the
   /// item's, where credentials are left out unless redirects are trusted
   /// (curl's rule).
-  /// With `spec` (a record that overrides the request), built for the item
-  /// (request_template::build_for; `file_size`: its body_file's size).
-  std::string request(const target& t, std::string_view method, bool with_body, bool foreign,
-                      const request_spec* spec = nullptr, std::uint64_t file_size = 0) const;
+  /// `o`'s `hosts:` rule may add headers. With `spec` (a record that
+  /// overrides the request), built for the item (request_template::build_for;
+  /// `file_size`: its body_file's size).
+  std::string request(const origin& o, const target& t, std::string_view method, bool with_body,
+                      bool foreign, const request_spec* spec = nullptr,
+                      std::uint64_t file_size = 0) const;
 
   /// One attempt: forgets the previous response, takes a pooled connection
   /// of `o` or opens one, writes `request`, reads the response into the

@@ -22,12 +22,33 @@ void fail(result& r, fetch_errc kind, std::string message) {
   r.error_message = std::move(message);
 }
 
+/// What an attempt's end tells the origin's adaptive limit: timeouts,
+/// failed connects, 429 and 503 are congestion; a response is a latency
+/// sample; other failures (a bad body, a protocol error) say nothing.
+congestion_signal signal_of(const outcome& out, int status) {
+  if (out.failed()) {
+    switch (out.kind) {
+      case fetch_errc::connect:
+      case fetch_errc::timeout_connect:
+      case fetch_errc::timeout_header:
+      case fetch_errc::timeout_total:
+      case fetch_errc::too_slow:
+        return congestion_signal::congested;
+      default:
+        return congestion_signal::ignore;
+    }
+  }
+  return status == 429 || status == 503 ? congestion_signal::congested : congestion_signal::none;
+}
+
 /// The attempts of one hop: admission, the attempt, then a retry after a
 /// backoff while the failure's class is in `retry.on` and attempts remain.
 /// A Retry-After pauses the whole origin (every worker waits, not only this).
-net::awaitable<outcome> attempts(fetch_io& io, const config& cfg, origin& o, const target& t,
+/// Retries follow the origin's effective config (its `hosts:` rule).
+net::awaitable<outcome> attempts(fetch_io& io, origin& o, const target& t,
                                  const std::string& request, bool head, result& r,
                                  std::minstd_rand& rng) {
+  const config& cfg = o.cfg;
   outcome out;
   r.attempts = 0;
   for (std::uint32_t n = 1;; ++n) {
@@ -38,11 +59,13 @@ net::awaitable<outcome> attempts(fetch_io& io, const config& cfg, origin& o, con
       co_return out;
     }
     r.attempts = n;
+    const auto began = clock::now();
     out = co_await io.attempt(o, t, request, head);
-    permit.release();
     if (out.cancelled()) {
+      permit.release();
       co_return out;
     }
+    o.gate.complete(permit, signal_of(out, r.status), clock::now() - began);
     if (out.retry_after) {
       o.gate.pause_until(clock::now() + std::min(*out.retry_after, cfg.retry_after_max));
     }
@@ -142,14 +165,14 @@ net::awaitable<void> fetch(fetch_io& io, const config& cfg, result& r) {
     if (state.redirects == 0) {
       first_origin.assign(t.key_view());
     }
-    if (cfg.robots_obey) {
+    if (cfg.robots_obey) {  // off in a robots.txt fetch itself (robots_fetch_config)
       if (auto no = co_await robots_gate(io, cfg, o, t)) {
         fail(r, no->kind, std::move(no->message));
         co_return;
       }
     }
-    auto request = io.request(t, state.method, state.with_body, t.key_view() != first_origin);
-    outcome out = co_await attempts(io, cfg, *o, t, request, is_head(state.method), r, rng);
+    auto request = io.request(*o, t, state.method, state.with_body, t.key_view() != first_origin);
+    outcome out = co_await attempts(io, *o, t, request, is_head(state.method), r, rng);
     if (out.failed()) {
       fail(r, out.kind, std::move(out.message));
       co_return;

@@ -29,10 +29,11 @@ class fetch_io {
   /// The shared state of `t`'s origin.
   virtual std::shared_ptr<origin> origin_of(const target& t) = 0;
 
-  /// The bytes of the request for one hop. `foreign`: another origin than
-  /// the item's, where credentials are left out unless redirects are trusted.
-  virtual std::string request(const target& t, std::string_view method, bool with_body,
-                              bool foreign) = 0;
+  /// The bytes of the request for one hop to `o` (whose rule may add
+  /// headers). `foreign`: another origin than the item's, where credentials
+  /// are left out unless redirects are trusted.
+  virtual std::string request(const origin& o, const target& t, std::string_view method,
+                              bool with_body, bool foreign) = 0;
 
   /// One attempt: forgets the previous response, sends `request` and writes
   /// the response's status, headers and body into the result.
@@ -50,7 +51,8 @@ class fetch_io {
   virtual boost::asio::awaitable<result> fetch_aside(const config& cfg, std::string url) = 0;
 };
 
-/// Fetches `r.url` as `cfg` says, following redirects, and ends with the
+/// Fetches `r.url` as `cfg` says (each origin's retries and limits as its
+/// `hosts:` rule says), following redirects, and ends with the
 /// result's status, body, `final_url`, `attempts`, `redirects`, and on
 /// failure `error_kind` + `error_message` (nothing is thrown per item).
 /// With `robots: obey` each hop's origin's robots.txt is read first (once

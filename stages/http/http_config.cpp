@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "host_rules.hpp"
 #include "retry_policy.hpp"
 #include "robots.hpp"
 #include "sluice/core/error.hpp"
@@ -26,39 +27,47 @@ std::string lower(std::string s) {
   return s;
 }
 
-void add_connection_options(option_schema& s, const config& d) {
+// The keys a `hosts:` rule may set too: per_host (with adaptive), rate,
+// burst, timeouts and retry.
+void add_limit_options(option_schema& s, const config& d) {
   using T = option_type;
-  s.push_back(bounded_option(
-      make_option("per_host", T::integer, default_of(std::uint64_t{d.per_host}),
-                  "Max concurrent requests per origin (scheme+host+port); 0 = unlimited"),
-      0));
+  s.push_back(make_option("per_host", T::string, default_of(std::uint64_t{d.per_host}),
+                          "Max concurrent requests per origin (scheme+host+port); 0 = unlimited; "
+                          "`auto` = adaptive (AIMD) between `adaptive.min` and `adaptive.max`"));
   s.push_back(object_option(
-      "pool", "Keep-alive connection pool per origin",
-      {bounded_option(
-           make_option("max_idle", T::integer, default_of(std::uint64_t{d.pool_max_idle}),
-                       "Idle connections kept per origin; 0 = no reuse"),
-           0),
-       make_option("idle_timeout", T::duration, default_of(d.pool_idle_timeout),
-                   "An idle connection older than this is closed")}));
+      "adaptive", "Bounds of `per_host: auto`",
+      {bounded_option(make_option("min", T::integer, default_of(std::uint64_t{d.adaptive_min}),
+                                  "Lowest limit (and the starting one)"),
+                      1, 10000),
+       bounded_option(make_option("max", T::integer, default_of(std::uint64_t{d.adaptive_max}),
+                                  "Highest limit"),
+                      1, 10000)}));
   s.push_back(make_option("rate", T::string, "",
                           "Per-origin token bucket rate, like `50/s`, `600/m`; empty = unlimited"));
   s.push_back(bounded_option(
       make_option("burst", T::integer, default_of(static_cast<std::int64_t>(d.rate_burst)),
                   "Token bucket size for `rate`"),
       1));
-  s.push_back(
-      object_option("timeouts", "Per-attempt time limits (0 = none)",
-                    {make_option("connect", T::duration, default_of(d.connect_timeout),
-                                 "DNS + TCP connect + TLS handshake"),
-                     make_option("header", T::duration, default_of(d.header_timeout),
-                                 "From sending the request until the response header is read"),
-                     make_option("total", T::duration, default_of(d.total_timeout),
-                                 "Whole attempt, including the body"),
-                     make_option("min_speed", T::size, default_of_size(d.min_speed),
-                                 "Minimum body bytes per second over `speed_window`; 0 = off"),
-                     make_option("speed_window", T::duration, default_of(d.speed_window),
-                                 "Window for `min_speed`")}));
-  s.push_back(object_option(
+}
+
+option_spec timeouts_option(const config& d) {
+  using T = option_type;
+  return object_option("timeouts", "Per-attempt time limits (0 = none)",
+                       {make_option("connect", T::duration, default_of(d.connect_timeout),
+                                    "DNS + TCP connect + TLS handshake"),
+                        make_option("header", T::duration, default_of(d.header_timeout),
+                                    "From sending the request until the response header is read"),
+                        make_option("total", T::duration, default_of(d.total_timeout),
+                                    "Whole attempt, including the body"),
+                        make_option("min_speed", T::size, default_of_size(d.min_speed),
+                                    "Minimum body bytes per second over `speed_window`; 0 = off"),
+                        make_option("speed_window", T::duration, default_of(d.speed_window),
+                                    "Window for `min_speed`")});
+}
+
+option_spec retry_option(const config& d) {
+  using T = option_type;
+  return object_option(
       "retry", "Retries with exponential backoff and full jitter",
       {bounded_option(make_option("attempts", T::integer, default_of(std::uint64_t{d.attempts}),
                                   "Attempts per URL, including the first"),
@@ -70,7 +79,51 @@ void add_connection_options(option_schema& s, const config& d) {
                    fmt::format("Failure classes that retry: {} or a status like 503 (default: {})",
                                fmt::join(retry_classes(), ", "), fmt::join(d.retry_on, ", "))),
        make_option("retry_after_max", T::duration, default_of(d.retry_after_max),
-                   "Cap on a server's Retry-After (which pauses the whole origin)")}));
+                   "Cap on a server's Retry-After (which pauses the whole origin)")});
+}
+
+// A rule's keys have no defaults of their own: a key it leaves out keeps
+// the consumer's value.
+void strip_defaults(std::vector<option_spec>& specs) {
+  for (auto& f : specs) {
+    f.default_value.clear();
+    strip_defaults(f.fields);
+  }
+}
+
+option_spec hosts_option(const config& d) {
+  using T = option_type;
+  std::vector<option_spec> fields;
+  fields.push_back(required_option(
+      "match", T::string,
+      "`host`, `host:port`, `*.domain` (its subdomains, not the domain itself) or `*`"));
+  add_limit_options(fields, d);
+  fields.push_back(make_option("headers", T::string_map, "",
+                               "Request headers added to (or replacing) the consumer's"));
+  fields.push_back(timeouts_option(d));
+  fields.push_back(retry_option(d));
+  strip_defaults(fields);
+  return object_list_option(
+      "hosts",
+      "Per-site rules, applied in order (the first whose `match` fits an origin wins); a key a "
+      "rule leaves out keeps the consumer's value",
+      std::move(fields));
+}
+
+void add_connection_options(option_schema& s, const config& d) {
+  using T = option_type;
+  add_limit_options(s, d);
+  s.push_back(object_option(
+      "pool", "Keep-alive connection pool per origin",
+      {bounded_option(
+           make_option("max_idle", T::integer, default_of(std::uint64_t{d.pool_max_idle}),
+                       "Idle connections kept per origin; 0 = no reuse"),
+           0),
+       make_option("idle_timeout", T::duration, default_of(d.pool_idle_timeout),
+                   "An idle connection older than this is closed")}));
+  s.push_back(timeouts_option(d));
+  s.push_back(retry_option(d));
+  s.push_back(hosts_option(d));
   s.push_back(bounded_option(
       make_option("redirects", T::integer, default_of(std::uint64_t{d.max_redirects}),
                   "Redirect hops to follow (http/https only); 0 = none"),
@@ -149,12 +202,45 @@ void read(const options& o, std::string_view key, T& into, Get get) {
   }
 }
 
-void parse_connection(const options& o, config& c, config_error_list& errs) {
-  read(o, "per_host", c.per_host, &options::get_int);
-  if (o.has("pool")) {
-    options p = o.get_object("pool");
-    read(p, "max_idle", c.pool_max_idle, &options::get_int);
-    read(p, "idle_timeout", c.pool_idle_timeout, &options::get_duration);
+// A string option as text, also when given as a JSON number (options
+// built in code rather than read from YAML).
+std::string scalar_text(const options& o, const std::string& key) {
+  const auto& v = o.json().at(key);
+  if (v.is_string()) {
+    return std::string(v.as_string());
+  }
+  if (v.is_int64()) {
+    return std::to_string(v.as_int64());
+  }
+  if (v.is_uint64()) {
+    return std::to_string(v.as_uint64());
+  }
+  return "?";
+}
+
+void parse_limits(const options& o, config& c, config_error_list& errs) {
+  if (o.has("per_host")) {
+    std::string v = scalar_text(o, "per_host");
+    std::uint32_t n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (lower(v) == "auto") {
+      c.per_host_auto = true;
+    } else if (!v.empty() && ec == std::errc{} && p == v.data() + v.size()) {
+      c.per_host_auto = false;
+      c.per_host = n;
+    } else {
+      errs.add("per_host", "per_host must be a number (0 = unlimited) or `auto`, not '" + v + "'");
+    }
+  }
+  if (o.has("adaptive")) {
+    options a = o.get_object("adaptive");
+    read(a, "min", c.adaptive_min, &options::get_int);
+    read(a, "max", c.adaptive_max, &options::get_int);
+    if (c.adaptive_min > c.adaptive_max) {
+      errs.add(a.has("max") ? "adaptive.max" : "adaptive.min",
+               fmt::format("adaptive.min ({}) is more than adaptive.max ({})", c.adaptive_min,
+                           c.adaptive_max));
+    }
   }
   if (o.has("rate")) {
     std::string r = o.get_string("rate");
@@ -168,6 +254,15 @@ void parse_connection(const options& o, config& c, config_error_list& errs) {
     }
   }
   read(o, "burst", c.rate_burst, &options::get_int);
+}
+
+void parse_connection(const options& o, config& c, config_error_list& errs) {
+  parse_limits(o, c, errs);
+  if (o.has("pool")) {
+    options p = o.get_object("pool");
+    read(p, "max_idle", c.pool_max_idle, &options::get_int);
+    read(p, "idle_timeout", c.pool_idle_timeout, &options::get_duration);
+  }
   read(o, "dns_ttl", c.dns_ttl, &options::get_duration);
   read(o, "redirects", c.max_redirects, &options::get_int);
   read(o, "redirect_trusted", c.redirect_trusted, &options::get_bool);
@@ -295,6 +390,23 @@ void parse_results(const options& o, config& c, config_error_list& errs) {
   }
 }
 
+/// One rule's effective config: the consumer's `base` with the rule's keys
+/// laid over it. Problems go to `errs` with paths inside the rule.
+std::shared_ptr<const config> parse_rule(const options& r, const config& base,
+                                         config_error_list& errs) {
+  auto c = std::make_shared<config>(base);
+  c->hosts.clear();
+  parse_limits(r, *c, errs);
+  if (r.has("timeouts")) {
+    parse_timeouts(r.get_object("timeouts"), *c, errs);
+  }
+  if (r.has("retry")) {
+    parse_retry(r.get_object("retry"), *c, errs);
+  }
+  parse_rule_headers(r, *c);
+  return c;
+}
+
 }  // namespace
 
 option_schema schema() {
@@ -320,6 +432,9 @@ config parse_config(const options& o, const stage_context* ctx) {
   parse_request(o, ctx, c, errs);
   parse_results(o, c, errs);
   parse_robots_options(o, c, errs);
+  // Last: a rule starts from every other key's value.
+  parse_hosts(o, c, errs,
+              [&c](const options& r, config_error_list& e) { return parse_rule(r, c, e); });
   errs.throw_if_any();
   return c;
 }

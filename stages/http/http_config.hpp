@@ -22,11 +22,47 @@ namespace sluice::stages::http {
 
 using namespace std::chrono_literals;
 
+struct config;
+
+/// The origins one `hosts:` rule's `match` selects: a host (any port, or
+/// one port), every subdomain of a domain (`*.example.com`: not the apex
+/// `example.com` itself), or every host (`*`, or `*:8080` for one port).
+/// Thread safety: a plain value.
+struct host_pattern {
+  enum class kind { any, exact, subdomains };
+  kind what = kind::any;
+  std::string host;                   ///< lower-case; the domain for subdomains
+  std::optional<std::uint16_t> port;  ///< nullopt: any port
+
+  /// True when the origin `host` (any case) and `port` match.
+  bool matches(std::string_view host, std::uint16_t port) const;
+  /// True when every origin `other` matches also matches this one.
+  bool covers(const host_pattern& other) const;
+};
+
+/// Parses a `match` pattern; nullopt with `why` set when it is malformed.
+/// Thread safety: pure.
+std::optional<host_pattern> parse_host_pattern(std::string_view text, std::string& why);
+
+/// One `hosts:` rule: its pattern and the effective settings of the origins
+/// it matches (the consumer's, with the rule's keys laid over them).
+/// Thread safety: immutable after parse_config.
+struct host_rule {
+  std::string match;  ///< as written
+  host_pattern pattern;
+  std::shared_ptr<const config> cfg;
+};
+
 /// Everything the `http` consumer was configured with, in typed form.
 /// Thread safety: immutable after parse_config.
 struct config {
   // Concurrency and pooling.
-  std::uint32_t per_host = 0;  ///< 0 = unlimited
+  std::uint32_t per_host = 0;  ///< 0 = unlimited (ignored when per_host_auto)
+  /// `per_host: auto`: the origin's limit adapts (AIMD) within
+  /// [adaptive_min, adaptive_max].
+  bool per_host_auto = false;
+  std::uint32_t adaptive_min = 1;
+  std::uint32_t adaptive_max = 64;
   std::uint32_t pool_max_idle = 256;
   std::chrono::nanoseconds pool_idle_timeout = 30s;
   double rate_per_sec = 0;  ///< 0 = unlimited
@@ -89,6 +125,8 @@ struct config {
   /// The product token matched against User-agent lines; parse_config fills
   /// it from user_agent when not given.
   std::string robots_agent;
+  /// `hosts:` rules in order (first match wins); empty in a rule's own config.
+  std::vector<host_rule> hosts;
 };
 
 /// The config of an origin's robots.txt fetch: `c`'s timeouts, retries,
@@ -96,6 +134,11 @@ struct config {
 /// status as data, the body kept in memory and cut at 500 KiB, robots.txt
 /// itself not checked. Thread safety: pure.
 config robots_fetch_config(const config& c);
+
+/// The index in `cfg.hosts` of the first rule matching `host`:`port`, or -1
+/// (the consumer's own settings).
+/// Thread safety: pure.
+int match_host_rule(const config& cfg, std::string_view host, std::uint16_t port);
 
 /// The option schema of the `http` consumer.
 option_schema schema();

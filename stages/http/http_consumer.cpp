@@ -35,15 +35,24 @@ namespace {
 
 /// How often the watchdog looks: a tenth of the shortest configured limit,
 /// between 1 ms and 50 ms (a timeout fires at most one tick late).
-nanoseconds watchdog_tick(const config& c) {
+/// Every `hosts:` rule's timeouts count too.
+nanoseconds watchdog_tick(const config& base) {
   nanoseconds shortest = std::chrono::milliseconds(500);
-  for (auto d : {c.connect_timeout, c.header_timeout, c.total_timeout}) {
-    if (d > nanoseconds::zero()) {
-      shortest = std::min(shortest, d);
+  auto consider = [&shortest](const config& c) {
+    for (auto d : {c.connect_timeout, c.header_timeout, c.total_timeout}) {
+      if (d > nanoseconds::zero()) {
+        shortest = std::min(shortest, d);
+      }
     }
-  }
-  if (c.min_speed > 0 && c.speed_window > nanoseconds::zero()) {
-    shortest = std::min(shortest, c.speed_window);
+    if (c.min_speed > 0 && c.speed_window > nanoseconds::zero()) {
+      shortest = std::min(shortest, c.speed_window);
+    }
+  };
+  consider(base);
+  for (const auto& rule : base.hosts) {
+    if (rule.cfg) {
+      consider(*rule.cfg);
+    }
   }
   return std::clamp<nanoseconds>(shortest / 10, std::chrono::milliseconds(1),
                                  std::chrono::milliseconds(50));
@@ -60,6 +69,14 @@ class http_consumer final : public consumer {
         dog_(std::make_shared<watchdog>(ctx.executor, watchdog_tick(cfg_))) {}
 
   net::awaitable<result> process(item it, worker_info w) override;
+
+  std::vector<origin_limit> origin_limits(std::size_t max) const override {
+    std::vector<origin_limit> out;
+    for (auto& row : origins_.limits(max)) {
+      out.push_back({std::move(row.key), row.limit, row.in_flight, row.adaptive});
+    }
+    return out;
+  }
 
   net::awaitable<void> close() override {
     dog_->stop();
@@ -96,15 +113,13 @@ class http_consumer::item_io final : public fetch_io {
         body_(r, l, c.temp_files_, w.index),
         ctx_{w.executor, *c.dog_, c.dog_->slot_for(w.index, w.executor), r, body_} {}
 
-  std::shared_ptr<origin> origin_of(const target& t) override {
-    return c_.origins_.find_or_add(t.key_view());
-  }
+  std::shared_ptr<origin> origin_of(const target& t) override { return c_.origins_.find_or_add(t); }
 
-  std::string request(const target& t, std::string_view method, bool with_body,
+  std::string request(const origin& o, const target& t, std::string_view method, bool with_body,
                       bool foreign) override {
     const request_spec* spec = ctx_.r.request.get();
     if (!spec || !spec->overrides_request()) {
-      return c_.transport_.request(t, method, with_body, foreign);
+      return c_.transport_.request(o, t, method, with_body, foreign);
     }
     // A body_file is sent at the size it has now (the head says so); one
     // that is gone fails the item as request_file, before any connection.
@@ -117,7 +132,7 @@ class http_consumer::item_io final : public fetch_io {
           ec ? fmt::format("{}: body_file '{}': {}", spec->source, spec->body_file, ec.message())
              : std::string();
     }
-    return c_.transport_.request(t, method, with_body, foreign, spec, ctx_.body_file_size);
+    return c_.transport_.request(o, t, method, with_body, foreign, spec, ctx_.body_file_size);
   }
 
   // Not coroutines: they return the transport's awaitable, so an attempt

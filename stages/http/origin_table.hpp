@@ -17,6 +17,7 @@
 #include "connection_pool.hpp"
 #include "http_config.hpp"
 #include "robots_cache.hpp"
+#include "target.hpp"
 
 namespace sluice::stages::http {
 
@@ -27,12 +28,16 @@ struct connection_deleter {
 };
 using connection_ptr = std::unique_ptr<connection, connection_deleter>;
 
-/// One origin's state.
+/// One origin's state. `cfg` is its effective config: the consumer's, or
+/// that of the first `hosts:` rule matching it (`rule`, -1 for none),
+/// resolved once when the origin is first met.
 /// Thread safety: every member from any thread (see each type).
 struct origin {
-  origin(const config& cfg, const boost::asio::any_io_executor& ex)
-      : gate(ex, cfg.per_host, cfg.rate_per_sec, cfg.rate_burst), robots(ex) {}
+  origin(const config& c, const boost::asio::any_io_executor& ex, int r = -1)
+      : cfg(c), rule(r), gate(ex, c), robots(ex) {}
 
+  const config& cfg;
+  int rule;
   admission gate;
   idle_pool<connection_ptr> pool;
   dns_cache dns;
@@ -56,10 +61,26 @@ class origin_table {
   /// a connection).
   origin_table(const config& cfg, boost::asio::any_io_executor ex, std::size_t max_origins = 0);
 
+  /// The origin of `t`, made on first use with the settings of the first
+  /// `hosts:` rule matching its host and port.
+  std::shared_ptr<origin> find_or_add(const target& t);
+  /// The origin `key` with the consumer's own settings (no rule).
   std::shared_ptr<origin> find_or_add(std::string_view key);
 
   /// Origins in the table now (in use or idle).
   std::size_t size();
+
+  /// One origin's concurrency figures, for the report and metrics.
+  struct limit_row {
+    std::string key;
+    std::uint32_t limit = 0;  ///< 0: unlimited
+    std::uint32_t in_flight = 0;
+    std::uint64_t admitted = 0;
+    bool adaptive = false;
+  };
+  /// The limited origins (fixed or adaptive `per_host`), most admitted first,
+  /// at most `max` of them.
+  std::vector<limit_row> limits(std::size_t max);
 
  private:
   struct key_hash {
@@ -80,10 +101,13 @@ class origin_table {
   /// caller, after the lock: closing connections takes time).
   void sweep(shard& s, clock::time_point now, std::vector<std::shared_ptr<origin>>& out);
 
+  /// The origin `key`, made on first use with the rule matching `t` (none
+  /// when `t` is null).
+  std::shared_ptr<origin> lookup(std::string_view key, const target* t);
+
   const config& cfg_;
   boost::asio::any_io_executor executor_;
   std::size_t shard_cap_;
-  std::chrono::nanoseconds refill_;  ///< how long an idle bucket takes to refill
   std::array<shard, shard_count> shards_;
 };
 

@@ -42,6 +42,14 @@ std::string serialize(const bhttp::request<bhttp::string_body>& req) {
 
 }  // namespace
 
+std::vector<request_template> request_template::for_rules(const config& cfg) {
+  std::vector<request_template> out;
+  for (const auto& rule : cfg.hosts) {
+    out.emplace_back(rule.cfg ? *rule.cfg : cfg);
+  }
+  return out;
+}
+
 bool request_template::user_sets(const config& cfg, std::string_view name) {
   return std::any_of(cfg.headers.begin(), cfg.headers.end(),
                      [&](auto& h) { return beast::iequals(h.first, name); });

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sluice/core/item.hpp"
 
@@ -34,6 +35,8 @@ class request_template {
   /// rule as in build().
   std::string build_for(const target& t, std::string_view method, bool with_body, bool foreign,
                         const request_spec& spec, std::uint64_t file_size) const;
+  /// One template per `hosts:` rule of `cfg` (each with its rule's headers).
+  static std::vector<request_template> for_rules(const config& cfg);
 
   /// The user set this request field in `headers` (case-insensitive).
   static bool user_sets(const config& cfg, std::string_view field);

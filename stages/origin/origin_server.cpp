@@ -232,6 +232,28 @@ struct stages::origin::origin_state {
   std::atomic<std::uint64_t> in_flight{0};
   std::atomic<std::uint64_t> max_in_flight{0};
   std::atomic<std::uint64_t> bytes_sent{0};
+  std::atomic<std::uint64_t> slowed{0};
+  std::atomic<std::uint64_t> fast_busy{0};  // requests holding one of slow_above's slots
+
+  // The peak of in_flight per second since `peaks_epoch` (behind its mutex).
+  mutable std::mutex peaks_mutex;
+  std::chrono::steady_clock::time_point peaks_epoch = std::chrono::steady_clock::now();
+  std::vector<std::uint64_t> peaks;
+
+  void record_peak(std::uint64_t now_in_flight) {
+    std::lock_guard lock(peaks_mutex);
+    auto sec = static_cast<std::size_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                            std::chrono::steady_clock::now() - peaks_epoch)
+                                            .count());
+    if (sec >= 3600) {
+      return;
+    }
+    if (peaks.size() <= sec) {
+      // a second without arrivals still had the requests in flight before it
+      peaks.resize(sec + 1, now_in_flight > 0 ? now_in_flight - 1 : 0);
+    }
+    peaks[sec] = std::max(peaks[sec], now_in_flight);
+  }
 
   // Per-key hit counts for the stateful endpoints (/flaky, /retry-after with
   // key=): a test names its own key, so tests sharing an origin do not meet.
@@ -250,6 +272,7 @@ struct stages::origin::origin_state {
     while (now > seen &&
            !max_in_flight.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
     }
+    record_peak(now);
   }
 
   origin_counters snapshot() const {
@@ -260,6 +283,9 @@ struct stages::origin::origin_state {
     c.in_flight = in_flight.load(std::memory_order_relaxed);
     c.max_in_flight = max_in_flight.load(std::memory_order_relaxed);
     c.bytes_sent = bytes_sent.load(std::memory_order_relaxed);
+    c.slowed = slowed.load(std::memory_order_relaxed);
+    std::lock_guard lock(peaks_mutex);
+    c.in_flight_peaks = peaks;
     return c;
   }
 
@@ -268,6 +294,12 @@ struct stages::origin::origin_state {
     accepted.store(0, std::memory_order_relaxed);
     bytes_sent.store(0, std::memory_order_relaxed);
     max_in_flight.store(in_flight.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    slowed.store(0, std::memory_order_relaxed);
+    {
+      std::lock_guard lock(peaks_mutex);
+      peaks.clear();
+      peaks_epoch = std::chrono::steady_clock::now();
+    }
     std::lock_guard lock(keys_mutex);
     key_hits.clear();
   }
@@ -503,7 +535,9 @@ json::object counters_json(const origin_counters& c) {
                       {"connections_open", c.connections_open},
                       {"in_flight", c.in_flight},
                       {"max_in_flight", c.max_in_flight},
-                      {"bytes_sent", c.bytes_sent}};
+                      {"bytes_sent", c.bytes_sent},
+                      {"slowed", c.slowed},
+                      {"in_flight_peaks", json::value_from(c.in_flight_peaks)}};
 }
 
 // The request as JSON: method, target, path, query, version, headers (names
@@ -834,13 +868,38 @@ net::awaitable<after> dispatch(Stream& s, exchange& ex) {
   co_return ex.keep_alive ? after::keep : after::close;
 }
 
+// `slow_above`: a request that finds every fast slot busy is answered
+// `slow_delay` late, with `slow_status` or (0) the endpoint's own answer.
+template <class Stream>
+net::awaitable<after> dispatch_paced(Stream& s, exchange& ex) {
+  auto& st = ex.st;
+  if (st.opts.slow_above == 0) {
+    co_return co_await dispatch(s, ex);
+  }
+  if (st.fast_busy.fetch_add(1, std::memory_order_relaxed) < st.opts.slow_above) {
+    struct slot_guard {
+      stages::origin::origin_state& st;
+      ~slot_guard() { st.fast_busy.fetch_sub(1, std::memory_order_relaxed); }
+    } slot{st};
+    co_return co_await dispatch(s, ex);
+  }
+  st.fast_busy.fetch_sub(1, std::memory_order_relaxed);
+  st.slowed.fetch_add(1, std::memory_order_relaxed);
+  co_await sleep_for(st.opts.slow_delay);
+  if (st.opts.slow_status == 0) {
+    co_return co_await dispatch(s, ex);
+  }
+  co_await send_text(s, ex, static_cast<http::status>(st.opts.slow_status), "overloaded\n");
+  co_return ex.keep_alive ? after::keep : after::close;
+}
+
 // `/robots.txt` as the options say (their text, or another endpoint's
-// answer), every other target by dispatch.
+// answer), every other target by dispatch_paced.
 template <class Stream>
 net::awaitable<after> route(Stream& s, exchange& ex) {
   const auto& o = ex.st.opts;
   if (ex.target.encoded_path() != "/robots.txt") {
-    co_return co_await dispatch(s, ex);
+    co_return co_await dispatch_paced(s, ex);
   }
   if (o.robots_txt) {
     co_await send_text(s, ex, http::status::ok, *o.robots_txt);
@@ -935,7 +994,7 @@ net::awaitable<void> session(Stream stream, stages::origin::origin_state& st) {
       for (auto seg : parsed->segments()) {
         ex.segs.emplace_back(seg);
       }
-      next = co_await route(stream, ex);
+      next = counted ? co_await route(stream, ex) : co_await dispatch(stream, ex);
     }
     if (next == after::reset) {
       reset = true;

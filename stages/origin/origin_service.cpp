@@ -56,6 +56,13 @@ class origin_service final : public service {
       throw config_error("robots_path", "origin: robots_path '" + so.robots_path +
                                             "' is not a path like /status/503");
     }
+    so.slow_above = static_cast<std::uint64_t>(o.get_int("slow_above"));
+    so.slow_delay =
+        std::chrono::duration_cast<std::chrono::milliseconds>(o.get_duration("slow_delay"));
+    so.slow_status = static_cast<unsigned>(o.get_int("slow_status"));
+    if (so.slow_status != 0 && so.slow_status < 200) {
+      throw config_error("slow_status", "origin: slow_status must be 0 or a status 200 to 599");
+    }
     try {
       server_ = std::make_unique<origin_server>(so);
     } catch (const std::system_error& e) {
@@ -125,6 +132,17 @@ void register_origin_stages(registry& reg) {
           make_option("robots_path", option_type::string, d.robots_path,
                       "answer /robots.txt as this target would be (`/status/503`, `/delay/5000`, "
                       "`/redirect-loop`, `/hostile/reset-at-once`)"),
+          bounded_option(make_option("slow_above", option_type::integer, default_of(d.slow_above),
+                                     "overload: serve this many requests at once at full speed; "
+                                     "one more is answered `slow_delay` late (0: off)"),
+                         0),
+          bounded_option(make_option("slow_delay", option_type::duration, default_of(d.slow_delay),
+                                     "how late an overload answer comes"),
+                         0, 600000),
+          bounded_option(make_option("slow_status", option_type::integer, default_of(d.slow_status),
+                                     "the status of an overload answer (0: the endpoint's own "
+                                     "answer, only late)"),
+                         0, 599),
       }));
 }
 

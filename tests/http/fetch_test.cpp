@@ -53,8 +53,8 @@ class fake_io final : public hd::fetch_io {
   std::shared_ptr<hd::origin> origin_of(const hd::target& t) override {
     return origins_.find_or_add(t.key_view());
   }
-  std::string request(const hd::target& t, std::string_view method, bool with_body,
-                      bool foreign) override {
+  std::string request(const hd::origin&, const hd::target& t, std::string_view method,
+                      bool with_body, bool foreign) override {
     requests.push_back({key(t), std::string(method), with_body, foreign});
     return std::string(method);
   }

@@ -40,7 +40,9 @@
 /// 2: item::resume_offset, producer::resumable/skip_to, sink::commit and
 /// stage_context::resume_position (resumable runs). 3: stage_info::check_files
 /// (sluice/stage/registry.hpp; `sluice check` covers the filesystem).
-/// 4: item::request and result::request (requests as data: sluice::request_spec).
+/// 4: item::request and result::request (requests as data: sluice::request_spec),
+/// consumer::origin_limits (per-origin limits in the report), option_type::object_list
+/// and option_spec::scalar_field (cookies: true).
 #define SLUICE_STAGE_ABI_VERSION 4
 
 /// The name of the symbol every plugin exports.

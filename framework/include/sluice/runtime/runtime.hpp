@@ -61,6 +61,9 @@ struct run_report {
   std::map<int, std::uint64_t> status_counts;
   std::map<std::string, std::uint64_t> status_classes;  ///< "2xx" -> count
   std::vector<host_summary> top_hosts;                  ///< by requests, at most 10
+  /// The consumer's per-origin concurrency limits at the end (the http
+  /// consumer's `per_host`), the busiest first, at most 10.
+  std::vector<origin_limit> origin_limits;
   std::uint64_t bytes = 0;
   std::uint64_t retries = 0;
   /// "", "SIGINT", "SIGTERM", "SIGHUP", "stage failed", "environment",

@@ -29,6 +29,7 @@ enum class option_type {
   string_list,     ///< a sequence of scalars (a single scalar is a one-item list)
   string_map,      ///< a mapping of scalars to scalars (for example HTTP headers)
   object,          ///< a nested mapping with its own schema (`fields`)
+  object_list,     ///< a sequence of mappings, each with the schema `fields`
 };
 
 /// Human name of an option type as shown by `sluice stages`.
@@ -37,7 +38,8 @@ const char* to_string(option_type t) noexcept;
 /// One option a stage accepts.
 /// `default_value` is in YAML scalar syntax ("" = no default); `minimum` and
 /// `maximum` bound integers, numbers, durations (in ms) and sizes (in bytes);
-/// `choices` restricts a string to a set; `fields` is the schema of an object.
+/// `choices` restricts a string to a set; `fields` is the schema of an object
+/// (or of each mapping of an object_list).
 /// Thread safety: a plain value.
 struct option_spec {
   std::string name;
@@ -104,6 +106,16 @@ inline option_spec bounded_option(option_spec s, std::optional<double> lo,
 inline option_spec object_option(std::string name, std::string doc,
                                  std::vector<option_spec> fields) {
   option_spec s = make_option(std::move(name), option_type::object, "", std::move(doc));
+  s.fields = std::move(fields);
+  return s;
+}
+
+/// A sequence-of-mappings entry (for example the http consumer's `hosts:`
+/// rules), each mapping checked against `fields`; no default (an empty list).
+/// Thread safety: a pure function.
+inline option_spec object_list_option(std::string name, std::string doc,
+                                      std::vector<option_spec> fields) {
+  option_spec s = make_option(std::move(name), option_type::object_list, "", std::move(doc));
   s.fields = std::move(fields);
   return s;
 }
@@ -214,6 +226,9 @@ class options {
   std::vector<std::string> get_string_list(const std::string& name) const;
   std::map<std::string, std::string> get_string_map(const std::string& name) const;
   options get_object(const std::string& name) const;
+  /// The mappings of an object_list option, in order (`name[i]` is each
+  /// one's stage_name suffix). Empty when not given.
+  std::vector<options> get_object_list(const std::string& name) const;
 
   /// The stage (or `stage.option` path) these options belong to.
   const std::string& stage_name() const noexcept { return stage_name_; }

@@ -93,6 +93,16 @@ struct worker_info {
   bool keep_bodies = true;
 };
 
+/// One origin's concurrency limit as a consumer reports it (the http
+/// consumer's `per_host`, fixed or adaptive), for the run report and metrics.
+/// Thread safety: a plain value.
+struct origin_limit {
+  std::string origin;  ///< scheme://host:port
+  std::uint32_t limit = 0;
+  std::uint32_t in_flight = 0;
+  bool adaptive = false;  ///< `per_host: auto`
+};
+
 /// A consumer turns one item into one result. One instance serves all M
 /// workers, so `process` runs concurrently on M strands: state shared between
 /// calls must be synchronised (never hold a mutex across co_await).
@@ -133,6 +143,15 @@ class consumer {
   /// process(); the worker then ends without taking an item.
   /// Thread safety: concurrently from many strands, like process().
   virtual boost::asio::awaitable<void> before_pop(worker_info) { co_return; }
+
+  /// The per-origin concurrency limits now, at most `max` (the busiest
+  /// first); none by default. Called during the run (a metrics scrape) and
+  /// after close() (the report).
+  /// Thread safety: from any thread, concurrently with process().
+  virtual std::vector<origin_limit> origin_limits(std::size_t max) const {
+    (void)max;
+    return {};
+  }
 };
 
 /// Results as delivered to sinks: shared read-only between all sinks.

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace sluice {
 
@@ -47,6 +48,13 @@ struct origin_options {
   /// When not empty (an origin-form target such as `/status/503`), `/robots.txt`
   /// is answered as that target would be; `robots_txt` wins over it.
   std::string robots_path;
+  /// Overload (0: off): the origin serves this many requests at once at full
+  /// speed; one that arrives while all of them are busy is answered
+  /// `slow_delay` later, with `slow_status` (0: the endpoint's own answer,
+  /// only late), and counted in `slowed`.
+  std::uint64_t slow_above = 0;
+  std::chrono::milliseconds slow_delay{200};
+  unsigned slow_status = 503;
 };
 
 /// The origin's counters, as `/stats` reports them.
@@ -64,6 +72,10 @@ struct origin_counters {
   std::uint64_t in_flight = 0;
   std::uint64_t max_in_flight = 0;
   std::uint64_t bytes_sent = 0;  ///< response body bytes written
+  std::uint64_t slowed = 0;      ///< requests answered late by `slow_above`
+  /// The highest `in_flight` of each second since start (or the last reset),
+  /// oldest first (at most an hour).
+  std::vector<std::uint64_t> in_flight_peaks;
 };
 
 /// Byte `offset` of every generated body (`/bytes/N`, `/gzip/N`, `/drip`):
