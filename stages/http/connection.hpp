@@ -3,6 +3,8 @@
 // elsewhere a connection is the incomplete type of origin_table.hpp.
 #pragma once
 
+#include <chrono>
+
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include "sluice/core/item.hpp"
@@ -24,5 +26,21 @@ struct connection : sockets {
 
   connection() { buffer.reserve(k_read_buffer); }
 };
+
+/// A connection idle for less than this is reused unchecked: bytes that soon after a response
+/// no client can tell from the next response, and the check is a syscall.
+inline constexpr auto k_unsolicited_check_after = std::chrono::milliseconds(1);
+
+/// True when an idle connection has bytes waiting that no request asked
+/// for (a server's garbage after a response, a second unasked response): a
+/// request on it would read them as its answer, so it is closed instead.
+inline bool has_unsolicited_bytes(connection& c, clock::time_point now) {
+  if (now - c.idle_since < k_unsolicited_check_after) {
+    return false;
+  }
+  boost::system::error_code ec;
+  auto n = c.lowest().available(ec);
+  return ec || n > 0;
+}
 
 }  // namespace sluice::stages::http

@@ -32,22 +32,6 @@ namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-/// A connection idle for less than this is reused unchecked: bytes that soon after a response
-/// no client can tell from the next response, and the check is a syscall.
-constexpr auto k_unsolicited_check_after = std::chrono::milliseconds(1);
-
-/// True when an idle connection has bytes waiting that no request asked
-/// for (a server's garbage after a response, a second unasked response): a
-/// request on it would read them as its answer, so it is closed instead.
-bool has_unsolicited_bytes(connection& c, clock::time_point now) {
-  if (now - c.idle_since < k_unsolicited_check_after) {
-    return false;
-  }
-  error_code ec;
-  auto n = c.lowest().available(ec);
-  return ec || n > 0;
-}
-
 /// Feeds buffered bytes to the parser; `progressed` when it took any.
 error_code parse_buffered(connection& c, response_reader& p, bool& progressed) {
   error_code ec;
