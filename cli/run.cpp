@@ -196,6 +196,9 @@ json::value option_json(const option_spec& o) {
         props[f.name] = option_json(f);
       }
       t = {{"type", "object"}, {"properties", props}, {"additionalProperties", false}};
+      if (o.boolean_shorthand) {  // `true`/`false` or the mapping
+        t = {{"anyOf", json::array{json::object{{"type", "boolean"}}, std::move(t)}}};
+      }
       break;
     }
     case option_type::object_list: {

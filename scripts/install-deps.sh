@@ -8,7 +8,7 @@ build_pkgs=(build-essential cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libconcurrentqueue-dev libyaml-cpp-dev libfmt-dev doctest-dev
   libssl-dev zlib1g-dev libsqlite3-dev libcli11-dev libmimalloc-dev libbrotli-dev libxxhash-dev
-  prometheus-cpp-dev libcsv-dev)
+  prometheus-cpp-dev libcsv-dev libpsl-dev publicsuffix)
 test_pkgs=(nginx-light python3-httpbin python3-gunicorn sqlite3 tmux bsdutils time chromium python3-pil
   openssl curl libxml2-dev clang-format clang-tidy
   apache2 lighttpd lighttpd-mod-deflate lighttpd-mod-openssl python3-brotli

@@ -611,8 +611,15 @@ class loader {
 
   bool convert_object(const YAML::Node& n, const option_spec& spec, const std::string& path,
                       json::value& out, mark_map* marks, const std::string& at) {
+    if (spec.boolean_shorthand && n.IsScalar()) {
+      option_spec b = spec;  // `true`/`false` instead of the mapping
+      b.type = option_type::boolean;
+      return convert(n, b, path, out, marks, at);
+    }
     if (!n.IsMap()) {
-      error(mark_of(n), path, fmt::format("'{}' must be a mapping", path));
+      error(mark_of(n), path,
+            fmt::format("'{}' must be {}a mapping", path,
+                        spec.boolean_shorthand ? "true, false or " : ""));
       return false;
     }
     json::object obj;
@@ -664,7 +671,7 @@ class loader {
   // A default is written in YAML scalar syntax; parse it like a given value.
   json::value default_of(const option_spec& spec, const std::string& path) {
     json::value v;
-    if (spec.type == option_type::object) {
+    if (spec.type == option_type::object && !spec.boolean_shorthand) {
       json::object obj;
       for (const auto& f : spec.fields) {
         if (!f.default_value.empty()) {

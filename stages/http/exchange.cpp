@@ -61,7 +61,7 @@ struct transport::impl {
     rule_requests = request_template::for_rules(c);
     // A user's Accept-Encoding means they want the body as it comes.
     reader = {c.max_header, c.decompress && !request_template::user_sets(c, "accept-encoding"),
-              &keep};
+              &keep, c.cookies};
   }
 };
 

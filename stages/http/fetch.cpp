@@ -61,6 +61,7 @@ net::awaitable<outcome> attempts(fetch_io& io, origin& o, const target& t,
     r.attempts = n;
     const auto began = clock::now();
     out = co_await io.attempt(o, t, request, head);
+    io.store_cookies(t, out);
     if (out.cancelled()) {
       permit.release();
       co_return out;

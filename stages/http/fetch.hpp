@@ -43,6 +43,10 @@ class fetch_io {
   /// Waits `d` between attempts; false when cancelled.
   virtual boost::asio::awaitable<bool> wait(std::chrono::nanoseconds d) = 0;
 
+  /// Stores the Set-Cookie values of an attempt's response to `t` (each
+  /// attempt's: also of redirects and error statuses) in the cookie jar.
+  virtual void store_cookies(const target& /*t*/, const outcome& /*out*/) {}
+
   /// Forgets the current response (a redirect follows).
   virtual void discard_response() = 0;
 

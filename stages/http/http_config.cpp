@@ -415,6 +415,7 @@ option_schema schema() {
   add_connection_options(s, defaults);
   add_request_options(s, defaults);
   add_result_options(s, defaults);
+  s.push_back(cookies_option(defaults));
   return s;
 }
 
@@ -432,6 +433,7 @@ config parse_config(const options& o, const stage_context* ctx) {
   parse_request(o, ctx, c, errs);
   parse_results(o, c, errs);
   parse_robots_options(o, c, errs);
+  parse_cookies(o, ctx, c, errs);
   // Last: a rule starts from every other key's value.
   parse_hosts(o, c, errs,
               [&c](const options& r, config_error_list& e) { return parse_rule(r, c, e); });

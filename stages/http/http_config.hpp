@@ -18,6 +18,10 @@
 #include "sluice/core/fetch_error.hpp"
 #include "sluice/stage/stage.hpp"
 
+namespace sluice {
+class config_error_list;
+}
+
 namespace sluice::stages::http {
 
 using namespace std::chrono_literals;
@@ -120,6 +124,10 @@ struct config {
   // DNS.
   std::chrono::nanoseconds dns_ttl = 60s;
 
+  // Cookies (RFC 6265; cookie_jar.hpp, cookie_options.cpp).
+  bool cookies = false;      ///< `cookies: true`, or `cookies: {file: ...}`
+  std::string cookies_file;  ///< Netscape cookie file (absolute), or empty
+
   // robots.txt (RFC 9309).
   bool robots_obey = false;  ///< `robots: obey`
   /// The product token matched against User-agent lines; parse_config fills
@@ -142,6 +150,11 @@ int match_host_rule(const config& cfg, std::string_view host, std::uint16_t port
 
 /// The option schema of the `http` consumer.
 option_schema schema();
+
+/// The `cookies` option (true/false or `{file: ...}`) and its parse into
+/// `c` (cookie_options.cpp). `ctx` resolves the file name.
+option_spec cookies_option(const config& defaults);
+void parse_cookies(const options& o, const stage_context* ctx, config& c, config_error_list& errs);
 
 /// Turns validated options into a config. Throws config_error for values the
 /// schema cannot express (a malformed rate, an unknown retry class).

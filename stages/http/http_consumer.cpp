@@ -12,12 +12,14 @@
 //
 // Every failure becomes data in the result (error_kind + error_message);
 // nothing is thrown per item.
+#include <atomic>
 #include <filesystem>
 
 #include <fmt/format.h>
 #include <boost/asio/this_coro.hpp>
 
 #include "body_sink.hpp"
+#include "cookie_jar.hpp"
 #include "exchange.hpp"
 #include "fetch.hpp"
 #include "http_config.hpp"
@@ -66,7 +68,30 @@ class http_consumer final : public consumer {
         origins_(cfg_, ctx.executor),
         temp_files_(ctx.temp_dir),
         log_(ctx.log_sink),
-        dog_(std::make_shared<watchdog>(ctx.executor, watchdog_tick(cfg_))) {}
+        dog_(std::make_shared<watchdog>(ctx.executor, watchdog_tick(cfg_))) {
+    if (cfg_.cookies) {
+      jar_ = std::make_unique<cookie_jar>();
+      auto now = std::chrono::system_clock::now();
+      std::vector<std::string> warnings;
+      try {
+        warnings = cfg_.cookies_file.empty() ? warnings : jar_->load_file(cfg_.cookies_file, now);
+      } catch (const std::runtime_error& e) {
+        throw config_error("cookies.file", e.what());
+      }
+      for (auto& w : warnings) {
+        log(log_level::warn, "http: cookies: " + w);
+      }
+    }
+  }
+
+  // After a second signal close() is not called: the jar is written here.
+  ~http_consumer() override {
+    try {
+      save_cookies();
+    } catch (const std::exception& e) {
+      log(log_level::error, std::string("http: ") + e.what());
+    }
+  }
 
   net::awaitable<result> process(item it, worker_info w) override;
 
@@ -79,6 +104,7 @@ class http_consumer final : public consumer {
   }
 
   net::awaitable<void> close() override {
+    save_cookies();  // first: a failure to write it fails the run
     dog_->stop();
     if (auto n = dog_->failures(); n > 0 && log_) {
       log_(log_level::warn, fmt::format("http: the timeout watchdog failed {} time(s) and was "
@@ -91,12 +117,28 @@ class http_consumer final : public consumer {
  private:
   class item_io;
 
+  void log(log_level l, std::string_view text) const {
+    if (log_) {
+      log_(l, text);
+    }
+  }
+
+  /// Writes the jar to `cookies.file` once (the first of close() and the
+  /// destructor).
+  void save_cookies() {
+    if (jar_ && !cfg_.cookies_file.empty() && !jar_saved_.exchange(true)) {
+      jar_->save_file(cfg_.cookies_file, std::chrono::system_clock::now());
+    }
+  }
+
   config cfg_;
   transport transport_;
   origin_table origins_;
   temp_files temp_files_;
   std::function<void(log_level, std::string_view)> log_;
   std::shared_ptr<watchdog> dog_;
+  std::unique_ptr<cookie_jar> jar_;  ///< with `cookies:`, shared by every worker
+  std::atomic<bool> jar_saved_{false};
 };
 
 /// The network side of one item's fetch: the consumer's transport and
@@ -115,8 +157,28 @@ class http_consumer::item_io final : public fetch_io {
 
   std::shared_ptr<origin> origin_of(const target& t) override { return c_.origins_.find_or_add(t); }
 
+  // The hop's request, with the jar's cookies for `t` (appended to a Cookie
+  // field of the user's or the record's).
   std::string request(const origin& o, const target& t, std::string_view method, bool with_body,
                       bool foreign) override {
+    std::string req = build_request(o, t, method, with_body, foreign);
+    if (c_.jar_) {
+      add_cookie_header(req, c_.jar_->header_for(cookie_url_of(t), std::chrono::system_clock::now()));
+    }
+    return req;
+  }
+
+  void store_cookies(const target& t, const outcome& out) override {
+    if (c_.jar_ && !out.set_cookies.empty()) {
+      auto now = std::chrono::system_clock::now();
+      for (const auto& v : out.set_cookies) {
+        c_.jar_->set_from(cookie_url_of(t), v, now);
+      }
+    }
+  }
+
+  std::string build_request(const origin& o, const target& t, std::string_view method,
+                            bool with_body, bool foreign) {
     const request_spec* spec = ctx_.r.request.get();
     if (!spec || !spec->overrides_request()) {
       return c_.transport_.request(o, t, method, with_body, foreign);
@@ -161,6 +223,8 @@ class http_consumer::item_io final : public fetch_io {
   }
 
  private:
+  static cookie_url cookie_url_of(const target& t) { return {t.host, t.ip_literal, t.tls, t.path}; }
+
   static net::awaitable<outcome> failed(fetch_errc kind, std::string message) {
     outcome out;
     out.fail(kind, std::move(message));

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "sluice/core/fetch_error.hpp"
 
@@ -25,6 +26,8 @@ struct outcome {
   std::string retry_after_value;                        ///< as received
   std::string location;      ///< the Location of a redirect status, else empty
   bool stale_reuse = false;  ///< a pooled connection failed before any response byte
+  /// The Set-Cookie values of a complete response head (with `cookies:`).
+  std::vector<std::string> set_cookies;
 
   bool failed() const { return kind != fetch_errc{}; }
   bool cancelled() const { return kind == fetch_errc::cancelled; }

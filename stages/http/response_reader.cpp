@@ -157,6 +157,11 @@ void response_reader::on_field_impl(bhttp::field name, beast::string_view name_s
     case bhttp::field::location:
       out_.location.assign(v);
       break;
+    case bhttp::field::set_cookie:
+      if (s_.cookies && set_cookies_.size() < 1000) {
+        set_cookies_.emplace_back(v);
+      }
+      break;
     default:
       break;
   }
@@ -170,6 +175,14 @@ void response_reader::on_field_impl(bhttp::field name, beast::string_view name_s
     }
     r_.headers.emplace_back(*keep, std::string(v));
   }
+}
+
+// Only a complete head's cookies count (not those of one cut short).
+void response_reader::on_header_impl(error_code&) {
+  for (auto& c : set_cookies_) {
+    out_.set_cookies.push_back(std::move(c));
+  }
+  set_cookies_.clear();
 }
 
 void response_reader::on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) {

@@ -69,6 +69,7 @@ struct reader_settings {
   std::uint64_t max_header = 64 << 10;  ///< the whole header, counted field by field
   bool decode = true;                   ///< gzip/deflate bodies are inflated
   const header_selection* keep = nullptr;
+  bool cookies = false;  ///< Set-Cookie values go to the outcome (at most 1000)
 };
 
 /// Parses one response into a result, an outcome and a body sink.
@@ -96,7 +97,7 @@ class response_reader final : public boost::beast::http::basic_parser<false> {
   void on_response_impl(int code, boost::beast::string_view reason, int, error_code&) override;
   void on_field_impl(boost::beast::http::field name, boost::beast::string_view name_string,
                      boost::beast::string_view value, error_code& ec) override;
-  void on_header_impl(error_code&) override {}
+  void on_header_impl(error_code&) override;
   void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override;
   std::size_t on_body_impl(boost::beast::string_view body, error_code& ec) override;
   void on_chunk_header_impl(std::uint64_t, boost::beast::string_view, error_code&) override {}
@@ -112,6 +113,7 @@ class response_reader final : public boost::beast::http::basic_parser<false> {
   outcome& out_;
   std::optional<decoder_chain> dec_;  // when the body is gzip/deflate encoded
   std::string encoding_;
+  std::vector<std::string> set_cookies_;  // until the head is complete
   std::uint64_t header_bytes_ = 0;
   std::uint64_t wire_bytes_ = 0;
 };

@@ -39,7 +39,9 @@ const char* to_string(option_type t) noexcept;
 /// `default_value` is in YAML scalar syntax ("" = no default); `minimum` and
 /// `maximum` bound integers, numbers, durations (in ms) and sizes (in bytes);
 /// `choices` restricts a string to a set; `fields` is the schema of an object
-/// (or of each mapping of an object_list).
+/// (or of each mapping of an object_list). An object with `boolean_shorthand`
+/// may also be written as `true` or `false` (its value is then that boolean;
+/// its default is `default_value`, such as `false`).
 /// Thread safety: a plain value.
 struct option_spec {
   std::string name;
@@ -51,6 +53,7 @@ struct option_spec {
   std::optional<double> maximum;
   std::vector<std::string> choices;
   std::vector<option_spec> fields;
+  bool boolean_shorthand = false;
 };
 
 /// A stage's whole schema.
