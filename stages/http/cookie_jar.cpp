@@ -317,6 +317,9 @@ std::vector<std::string> cookie_jar::load_file(const std::filesystem::path& file
   if (!std::filesystem::exists(file, ec)) {
     return {};
   }
+  if (!std::filesystem::is_regular_file(file, ec)) {
+    throw std::runtime_error(fmt::format("the cookie file '{}' is not a file", file.string()));
+  }
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     throw std::runtime_error(

@@ -84,7 +84,8 @@ class http_consumer final : public consumer {
     }
   }
 
-  // After a second signal close() is not called: the jar is written here.
+  // A consumer destroyed without close() (a run that did not get to the
+  // end normally) still writes its jar.
   ~http_consumer() override {
     try {
       save_cookies();

@@ -366,7 +366,7 @@ net::awaitable<void> send_text(Stream& s, exchange& ex, http::status status, std
     res.set(http::field::server, "sluice-origin");
     res.set(http::field::content_type, content_type);
     for (auto& [k, v] : fields) {
-      res.set(k, v);
+      res.insert(k, v);  // a name may repeat (Set-Cookie)
     }
     res.content_length(body.size());
     res.keep_alive(ex.keep_alive);
@@ -381,7 +381,7 @@ net::awaitable<void> send_text(Stream& s, exchange& ex, http::status status, std
     res.set(http::field::content_type, content_type);
   }
   for (auto& [k, v] : fields) {
-    res.set(k, v);
+    res.insert(k, v);
   }
   res.body() = std::move(body);
   res.keep_alive(ex.keep_alive);
@@ -699,6 +699,18 @@ net::awaitable<std::optional<after>> serve_behaviours(Stream& s, exchange& ex) {
       co_await send_text(s, ex, http::status::unauthorized, "unauthorized\n", "text/plain",
                          field("WWW-Authenticate", "Basic realm=\"sluice\""));
     }
+  } else if (head == "cookies" && segs.size() == 2 && segs[1] == "set") {
+    // As httpbin: a cookie per query parameter, then a 302 to /cookies.
+    fields_t set;
+    for (auto p : ex.target.params()) {
+      set.emplace_back("Set-Cookie", std::string(p.key) + "=" + std::string(p.value) + "; Path=/");
+    }
+    set.emplace_back("Location", "/cookies");
+    co_await send_text(s, ex, http::status::found, "redirecting to /cookies\n", "text/plain",
+                       std::move(set));
+  } else if (head == "cookies" && segs.size() == 1) {
+    co_await send_text(s, ex, http::status::ok,
+                       "cookies: " + std::string(ex.req[http::field::cookie]) + "\n");
   } else if (head == "big-header" && segs.size() == 2) {
     auto n = arg(1);
     if (!n || *n > (std::uint64_t{16} << 20)) {

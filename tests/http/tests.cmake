@@ -148,3 +148,19 @@ sluice_add_test(http_adaptive_test
   SOURCES ${SLUICE_HTTP_TEST_DIR}/adaptive_test.cpp
   LABELS http integration TIMEOUT 300)
 add_dependencies(http_adaptive_test sluice)
+
+# The cookie jar on its own: RFC 6265 (dates, domains, paths, host-only,
+# public suffixes, Secure, replace, delete, order, limits, hostile values),
+# the Netscape file (round trip, malformed lines), 4 threads at once.
+sluice_add_test(http_cookie_jar_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/cookie_jar_test.cpp
+  LABELS http unit tsan asan TIMEOUT 60)
+target_include_directories(http_cookie_jar_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/http)
+
+# cookies: end to end with `sluice run`: httpbin's /cookies endpoints, a
+# cookie file read and written by curl (the differential check), host A's
+# cookies never sent to host B, hostile Set-Cookie floods, SIGINT.
+sluice_add_test(http_cookies_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/cookies_test.cpp
+  LABELS http integration TIMEOUT 240 LIBS sluice_test_peers)
+add_dependencies(http_cookies_test sluice)
