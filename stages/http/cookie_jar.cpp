@@ -98,8 +98,9 @@ std::optional<cookie> netscape_cookie(std::string_view line, const cookie_limits
     why = "empty cookie name";
   } else if (f[5].size() + f[6].size() > limits.max_bytes) {
     why = fmt::format("cookie larger than {} bytes", limits.max_bytes);
-  } else if (std::any_of(line.begin(), line.end(),
-                         [](unsigned char ch) { return (ch < 0x20 && ch != '\t') || ch == 0x7F; })) {
+  } else if (std::any_of(line.begin(), line.end(), [](unsigned char ch) {
+               return (ch < 0x20 && ch != '\t') || ch == 0x7F;
+             })) {
     why = "control character";
   }
   if (!why.empty()) {
@@ -118,8 +119,7 @@ std::optional<cookie> netscape_cookie(std::string_view line, const cookie_limits
 
 }  // namespace
 
-std::string cookie_jar::set_from(const cookie_url& u, std::string_view set_cookie,
-                                 time_point now) {
+std::string cookie_jar::set_from(const cookie_url& u, std::string_view set_cookie, time_point now) {
   std::string why;
   auto c = parse_set_cookie(u, set_cookie, seconds(now), limits_, why);
   if (!c) {
@@ -159,8 +159,7 @@ std::string cookie_jar::store(cookie c, std::int64_t now, bool secure_origin) {
 // of the domain past per_domain, then of the jar past total.
 void cookie_jar::evict(std::vector<cookie>& list, std::int64_t now) {
   auto lru = [](const cookie& a, const cookie& b) {
-    return a.last_access != b.last_access ? a.last_access < b.last_access
-                                          : a.creation < b.creation;
+    return a.last_access != b.last_access ? a.last_access < b.last_access : a.creation < b.creation;
   };
   auto drop_expired = [&](std::vector<cookie>& l) {
     auto before = l.size();
@@ -196,7 +195,8 @@ void cookie_jar::evict(std::vector<cookie>& list, std::int64_t now) {
     oldest_list->erase(oldest);
     --count_;
   }
-  std::erase_if(by_domain_, [&](const auto& kv) { return kv.second.empty() && &kv.second != &list; });
+  std::erase_if(by_domain_,
+                [&](const auto& kv) { return kv.second.empty() && &kv.second != &list; });
 }
 
 std::string cookie_jar::header_for(const cookie_url& u, time_point now_tp) {
@@ -306,13 +306,12 @@ void cookie_jar::save_netscape(std::ostream& out, time_point now) const {
   for (const auto& c : cookies(now)) {
     out << (c.http_only ? "#HttpOnly_" : "") << (c.host_only ? "" : ".") << c.domain << '\t'
         << (c.host_only ? "FALSE" : "TRUE") << '\t' << c.path << '\t'
-        << (c.secure ? "TRUE" : "FALSE") << '\t' << (c.persistent ? c.expiry : 0) << '\t'
-        << c.name << '\t' << c.value << '\n';
+        << (c.secure ? "TRUE" : "FALSE") << '\t' << (c.persistent ? c.expiry : 0) << '\t' << c.name
+        << '\t' << c.value << '\n';
   }
 }
 
-std::vector<std::string> cookie_jar::load_file(const std::filesystem::path& file,
-                                               time_point now) {
+std::vector<std::string> cookie_jar::load_file(const std::filesystem::path& file, time_point now) {
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) {
     return {};

@@ -104,8 +104,7 @@ class cookie_jar {
 
   /// Reads a Netscape cookie file's lines (`source` names it in warnings);
   /// returns a warning per line skipped (`source:line: why`).
-  std::vector<std::string> load_netscape(std::istream& in, std::string_view source,
-                                         time_point now);
+  std::vector<std::string> load_netscape(std::istream& in, std::string_view source, time_point now);
   /// Writes the jar as a Netscape cookie file (session cookies with
   /// expiry 0, as curl does).
   void save_netscape(std::ostream& out, time_point now) const;

@@ -21,8 +21,7 @@ option_spec cookies_option(const config& d) {
   return s;
 }
 
-void parse_cookies(const options& o, const stage_context* ctx, config& c,
-                   config_error_list& errs) {
+void parse_cookies(const options& o, const stage_context* ctx, config& c, config_error_list& errs) {
   if (!o.has("cookies")) {
     return;
   }

@@ -24,9 +24,9 @@ std::string lower(std::string_view s) {
 }
 
 bool iequal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(),
-                    [](char x, char y) { return lower_ascii(x) == lower_ascii(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return lower_ascii(x) == lower_ascii(y);
+         });
 }
 
 std::string_view trim_wsp(std::string_view s) {
@@ -270,8 +270,7 @@ bool path_match(std::string_view request_path, std::string_view cookie_path) {
   if (p == cookie_path) {
     return true;
   }
-  return p.starts_with(cookie_path) &&
-         (cookie_path.ends_with('/') || p[cookie_path.size()] == '/');
+  return p.starts_with(cookie_path) && (cookie_path.ends_with('/') || p[cookie_path.size()] == '/');
 }
 
 void add_cookie_header(std::string& request, std::string_view cookies) {

@@ -164,7 +164,8 @@ class http_consumer::item_io final : public fetch_io {
                       bool foreign) override {
     std::string req = build_request(o, t, method, with_body, foreign);
     if (c_.jar_) {
-      add_cookie_header(req, c_.jar_->header_for(cookie_url_of(t), std::chrono::system_clock::now()));
+      add_cookie_header(req,
+                        c_.jar_->header_for(cookie_url_of(t), std::chrono::system_clock::now()));
     }
     return req;
   }

@@ -54,12 +54,17 @@ broken = {
     "bad duration": {**base, "consumers": {"type": "http", "dns_ttl": "forever"}},
     "missing required": {**base, "sinks": [{"type": "jsonl"}]},
     "below minimum": {**base, "consumers": {"type": "http", "workers": 0}},
+    "cookies neither boolean nor mapping": {**base, "consumers": {"type": "http", "cookies": 5}},
+    "cookies unknown key": {**base, "consumers": {"type": "http", "cookies": {"fil": "x"}}},
 }
 for name, doc in broken.items():
     if not list(v.iter_errors(doc)):
         failures.append(f"{name}: accepted")
 if not list(v.iter_errors({**base, "threads": "${T}"})) == []:
     failures.append("a ${VAR} value is rejected")
+for cookies in (True, False, {"file": "jar.txt"}, {}):  # a boolean or a mapping (anyOf)
+    if list(v.iter_errors({**base, "consumers": {"type": "http", "cookies": cookies}})):
+        failures.append(f"cookies: {cookies!r} is rejected")
 for msg in failures:
     print(msg)
 print(f"{len(files)} pipelines, {len(broken)} broken documents, {len(failures)} failures")

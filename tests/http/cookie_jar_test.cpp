@@ -118,8 +118,7 @@ TEST_CASE("cookie_jar.set.ip_hosts_are_host_only") {
   cookie_jar jar;
   CHECK(jar.set_from(url("127.0.0.1"), "a=1", k_now).empty());
   CHECK(jar.set_from(url("127.0.0.1"), "b=2; Domain=127.0.0.1", k_now).empty());
-  CHECK(jar.set_from(url("127.0.0.1"), "c=3; Domain=0.0.1", k_now).find("IP") !=
-        std::string::npos);
+  CHECK(jar.set_from(url("127.0.0.1"), "c=3; Domain=0.0.1", k_now).find("IP") != std::string::npos);
   CHECK(jar.set_from(url("::1"), "v6=1", k_now).empty());
   CHECK(jar.header_for(url("127.0.0.1"), k_now) == "a=1; b=2");
   CHECK(jar.header_for(url("localhost"), k_now).empty());
@@ -356,8 +355,9 @@ TEST_CASE("cookie_jar.threads.four_threads_set_and_read") {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 2000; ++i) {
         std::string host = "h" + std::to_string((t + i) % 8) + ".example.com";
-        jar.set_from(url(host), "c" + std::to_string(i % 70) + "=" + std::to_string(t) +
-                                    "; Domain=example.com; Max-Age=" + std::to_string(i % 5),
+        jar.set_from(url(host),
+                     "c" + std::to_string(i % 70) + "=" + std::to_string(t) +
+                         "; Domain=example.com; Max-Age=" + std::to_string(i % 5),
                      k_now);
         if (!jar.header_for(url(host), k_now).empty()) {
           headers.fetch_add(1);

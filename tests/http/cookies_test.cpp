@@ -58,9 +58,8 @@ run_outcome run_urls(const temp_dir& d, const std::vector<std::string>& urls,
   for (auto& u : urls) {
     yaml += "      - \"" + u + "\"\n";
   }
-  yaml += "consumers: {type: http, workers: " + std::to_string(workers) +
-          ", fail_status: []" + http +
-          "}\nmax_failed: 1000000\nsinks: [{type: jsonl, path: out.jsonl, body: true}]\n";
+  yaml += "consumers: {type: http, workers: " + std::to_string(workers) + ", fail_status: []" +
+          http + "}\nmax_failed: 1000000\nsinks: [{type: jsonl, path: out.jsonl, body: true}]\n";
   write_file(d / "p.yaml", yaml);
   process_options po;
   po.cwd = d.path();
@@ -204,11 +203,11 @@ TEST_CASE("cookies.httpbin.host_a_cookies_never_go_to_host_b") {
   const std::string a = "http://127.0.0.1:" + std::to_string(bin.port());
   const std::string b = "http://localhost:" + std::to_string(bin.port());
   temp_dir d;
-  auto o = run_urls(d,
-                    {a + "/cookies/set?fromA=1", b + "/cookies",
-                     a + "/redirect-to?url=" + b + "/cookies", b + "/cookies/set?fromB=2",
-                     a + "/cookies"},
-                    ", cookies: true");
+  auto o = run_urls(
+      d,
+      {a + "/cookies/set?fromA=1", b + "/cookies", a + "/redirect-to?url=" + b + "/cookies",
+       b + "/cookies/set?fromB=2", a + "/cookies"},
+      ", cookies: true");
   INFO(o.run.err);
   REQUIRE(o.rows.size() == 5);
   CHECK(o.cookies(0) == json::object{{"fromA", "1"}});
@@ -272,14 +271,15 @@ TEST_CASE("cookies.hostile.floods_huge_values_and_bad_dates_are_bounded") {
   raw_server srv({
       {"/flood", flood},
       {"/huge", "HTTP/1.1 200 OK\r\nSet-Cookie: huge=" + std::string(1 << 20, 'x') + "\r\n"},
-      {"/dates", "HTTP/1.1 200 OK\r\n"
-                 "Set-Cookie: d1=1; Expires=not a date\r\n"
-                 "Set-Cookie: d2=2; Expires=99 Foo 99999 99:99:99\r\n"
-                 "Set-Cookie: d3=3; Expires=Thu, 01 Jan 1970 00:00:00 GMT\r\n"
-                 "Set-Cookie: d4=4; Max-Age=-99999999999999999999999\r\n"
-                 "Set-Cookie: d5=5; Max-Age=abc; Domain=; Path=\r\n"
-                 "Set-Cookie: ;;;===;;;\r\n"
-                 "Set-Cookie: \r\n"},
+      {"/dates",
+       "HTTP/1.1 200 OK\r\n"
+       "Set-Cookie: d1=1; Expires=not a date\r\n"
+       "Set-Cookie: d2=2; Expires=99 Foo 99999 99:99:99\r\n"
+       "Set-Cookie: d3=3; Expires=Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+       "Set-Cookie: d4=4; Max-Age=-99999999999999999999999\r\n"
+       "Set-Cookie: d5=5; Max-Age=abc; Domain=; Path=\r\n"
+       "Set-Cookie: ;;;===;;;\r\n"
+       "Set-Cookie: \r\n"},
       {"/nul", std::string("HTTP/1.1 200 OK\r\nSet-Cookie: n=1\0x\r\n", 36)},
       {"/redirect", "HTTP/1.1 302 Found\r\nLocation: /echo\r\nSet-Cookie: hop=1\r\n"},
       {"/error", "HTTP/1.1 500 Oops\r\nSet-Cookie: err=1\r\n"},
@@ -311,8 +311,8 @@ TEST_CASE("cookies.hostile.floods_huge_values_and_bad_dates_are_bounded") {
   }
   SUBCASE("bad dates, empty attributes, a NUL byte; redirects and 5xx set cookies too") {
     auto o = run_urls(d,
-                      {srv.url("/dates"), srv.url("/nul"), srv.url("/error"),
-                       srv.url("/redirect"), srv.url("/echo")},
+                      {srv.url("/dates"), srv.url("/nul"), srv.url("/error"), srv.url("/redirect"),
+                       srv.url("/echo")},
                       ", cookies: true, retry: {attempts: 1}");
     INFO(o.run.err);
     REQUIRE(o.rows.size() == 5);
@@ -350,4 +350,30 @@ TEST_CASE("cookies.signals.sigint_mid_run_still_writes_the_file") {
   CHECK(r.exit_code == 130);
   REQUIRE(std::filesystem::exists(d / "jar.txt"));
   CHECK(read_file(d / "jar.txt").find("\tearly\t1\n") != std::string::npos);
+}
+
+TEST_CASE("cookies.config.boolean_or_mapping") {
+  temp_dir d;
+  auto check = [&](const std::string& cookies) {
+    write_file(d / "p.yaml",
+               "producers: [{type: list, urls: [\"http://127.0.0.1:1/\"]}]\n"
+               "consumers: {type: http, cookies: " +
+                   cookies + "}\nsinks: [{type: stdout}]\n");
+    process_options po;
+    po.cwd = d.path();
+    return run_process({sluice_bin(), "check", "p.yaml"}, po);
+  };
+  for (std::string ok : {"true", "false", "{file: jar.txt}", "{}"}) {
+    auto r = check(ok);
+    CHECK_MESSAGE(r.exit_code == 0, ok << ": " << r.err);
+  }
+  auto bad = check("5");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("true or false") != std::string::npos);
+  auto list = check("[a]");
+  CHECK(list.exit_code == 2);
+  CHECK(list.err.find("must be true, false or a mapping") != std::string::npos);
+  auto key = check("{fil: jar.txt}");
+  CHECK(key.exit_code == 2);
+  CHECK(key.err.find("did you mean 'file'") != std::string::npos);
 }
