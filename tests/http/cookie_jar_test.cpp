@@ -51,11 +51,11 @@ TEST_CASE("cookie_jar.date.rfc6265_cookie_date_algorithm") {
   CHECK(unix_of("31 Dec 9999 23:59:59") == 253402300799);
   // Bad dates: no time, no year, a day of 32, a hour of 24, a year before
   // 1601, Feb 30, 3-digit days, garbage, NUL bytes, empty.
-  for (std::string_view bad :
-       {"Sun, 06 Nov 1994", "06 Nov 08:49:37", "32 Nov 1994 08:49:37", "06 Nov 1994 24:00:00",
-        "06 Nov 1600 08:49:37", "30 Feb 2023 00:00:00", "31 Apr 2023 00:00:00",
-        "006 Nov 1994 08:49:37", "garbage", "", std::string_view("\0\0\0", 3),
-        "06 Foo 1994 08:49:37", "99999999999999999999 Nov 1994 08:49:37"}) {
+  for (std::string_view bad : std::initializer_list<std::string_view>{
+           "Sun, 06 Nov 1994", "06 Nov 08:49:37", "32 Nov 1994 08:49:37", "06 Nov 1994 24:00:00",
+           "06 Nov 1600 08:49:37", "30 Feb 2023 00:00:00", "31 Apr 2023 00:00:00",
+           "006 Nov 1994 08:49:37", "garbage", "", std::string_view("\0\0\0", 3),
+           "06 Foo 1994 08:49:37", "99999999999999999999 Nov 1994 08:49:37"}) {
     CHECK_MESSAGE(!parse_cookie_date(bad), bad);
   }
   CHECK(!parse_cookie_date(std::string(100000, '9')));
@@ -243,7 +243,7 @@ TEST_CASE("cookie_jar.limits.per_domain_and_total_evict_least_recently_used") {
   lru.set_from(url("h"), "b=1; Path=/b", k_now);
   lru.set_from(url("h"), "c=1; Path=/c", k_now);
   CHECK(lru.header_for(url("h", "/a"), k_now) == "a=1");
-  lru.set_from(url("h"), "d=1", k_now);
+  lru.set_from(url("h"), "d=1; Path=/d", k_now);
   CHECK(lru.header_for(url("h", "/a"), k_now) == "a=1");
   CHECK(lru.header_for(url("h", "/b"), k_now).empty());
   // The whole jar is bounded too: 3 hosts x 50 with total 120.
@@ -321,7 +321,7 @@ TEST_CASE("cookie_jar.netscape.malformed_lines_are_skipped_with_file_and_line") 
   CHECK(jar.size() == 3);
   CHECK(jar.header_for(url("example.com", "/", true), k_now) == "ok=v; novalue=; httponly=v");
   // Binary junk and a huge line: skipped, not fatal.
-  std::istringstream junk(std::string("\0\1\2\tx\n", 5) + std::string(1 << 20, 'z') + "\n");
+  std::istringstream junk(std::string("\0\1\2\tx\n", 6) + std::string(1 << 20, 'z') + "\n");
   CHECK(jar.load_netscape(junk, "junk", k_now).size() == 2);
 }
 

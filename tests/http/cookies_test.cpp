@@ -73,10 +73,6 @@ run_outcome run_urls(const temp_dir& d, const std::vector<std::string>& urls,
   return o;
 }
 
-std::string str(const json::object& o, const char* key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : "<absent>";
-}
 
 /// A raw HTTP/1.1 server on 127.0.0.1 answering each path with a canned
 /// head (`Connection: close`) and, for /echo, the request's Cookie field as
