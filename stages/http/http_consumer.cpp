@@ -79,7 +79,7 @@ class http_consumer final : public consumer {
         throw config_error("cookies.file", e.what());
       }
       for (auto& w : warnings) {
-        log(log_level::warn, "http: cookies: " + w);
+        ctx.log(log_level::warn, "cookies: " + w);
       }
     }
   }
@@ -90,7 +90,7 @@ class http_consumer final : public consumer {
     try {
       save_cookies();
     } catch (const std::exception& e) {
-      log(log_level::error, std::string("http: ") + e.what());
+      fmt::print(stderr, "sluice: http: {}\n", e.what());
     }
   }
 
@@ -117,12 +117,6 @@ class http_consumer final : public consumer {
 
  private:
   class item_io;
-
-  void log(log_level l, std::string_view text) const {
-    if (log_) {
-      log_(l, text);
-    }
-  }
 
   /// Writes the jar to `cookies.file` once (the first of close() and the
   /// destructor).
