@@ -57,7 +57,8 @@ std::string default_text(const option_spec& o) {
   if (o.required) {
     return "required";
   }
-  if (o.type == option_type::object || o.type == option_type::object_list) {
+  if ((o.type == option_type::object && !o.boolean_shorthand) ||
+      o.type == option_type::object_list) {
     return "";
   }
   return o.default_value.empty() ? "-" : o.default_value;
@@ -67,16 +68,17 @@ void print_options(const option_schema& schema, const std::string& prefix, bool 
   for (const auto& o : schema) {
     std::string name = prefix + o.name;
     std::string doc = o.doc;
+    const char* type = o.boolean_shorthand ? "boolean or object" : to_string(o.type);
     if (!o.choices.empty()) {
       doc += " (one of: " + join_names(o.choices) + ")";
     }
     if (markdown) {
       fmt::print(
-          "| `{}` | {} | {} | {} |\n", name, to_string(o.type),
+          "| `{}` | {} | {} | {} |\n", name, type,
           o.required ? "required" : (o.default_value.empty() ? "" : "`" + o.default_value + "`"),
           doc);
     } else {
-      fmt::print("  {:<22} {:<18} {:<10} {}\n", name, to_string(o.type), default_text(o), doc);
+      fmt::print("  {:<22} {:<18} {:<10} {}\n", name, type, default_text(o), doc);
     }
     if (o.type == option_type::object) {
       print_options(o.fields, name + ".", markdown);

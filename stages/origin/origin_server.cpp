@@ -582,6 +582,7 @@ const char* index_text =
     "  /redirect-to?url=U  /redirect-ftp  (all take ?status=301|302|303|307|308)\n"
     "  /retry-after/S[?date=1&status=C&key=K&times=T]  /flaky/N?key=K[&status=C]\n"
     "  /echo  /basic-auth/USER/PASS  /big-header/N  /close  /reset  /stats  /stats/reset\n"
+    "  /cookies/set?NAME=VALUE  /cookies\n"
     "  /hostile  /hostile/CASE (misbehaving responses: GET /hostile lists them)\n";
 
 // What the connection does after a response.
