@@ -73,7 +73,6 @@ run_outcome run_urls(const temp_dir& d, const std::vector<std::string>& urls,
   return o;
 }
 
-
 /// A raw HTTP/1.1 server on 127.0.0.1 answering each path with a canned
 /// head (`Connection: close`) and, for /echo, the request's Cookie field as
 /// the body. One connection at a time; stopped by the destructor.
@@ -372,4 +371,35 @@ TEST_CASE("cookies.config.boolean_or_mapping") {
   auto key = check("{fil: jar.txt}");
   CHECK(key.exit_code == 2);
   CHECK(key.err.find("did you mean 'file'") != std::string::npos);
+}
+
+TEST_CASE("cookies.records.a_records_own_cookie_header_gets_the_jars_appended") {
+  httpbin_fixture bin;
+  temp_dir d;
+  write_file(d / "in.jsonl",
+             "{\"url\": \"/cookies/set?jar=1\"}\n"
+             "{\"url\": \"/cookies\", \"headers\": {\"Cookie\": \"rec=2\"}}\n"
+             "{\"url\": \"/cookies\", \"method\": \"GET\"}\n");
+  write_file(d / "p.yaml", "producers: [{type: jsonl, path: in.jsonl, base_url: \"" +
+                               bin.base_url() +
+                               "\"}]\n"
+                               "consumers: {type: http, workers: 1, cookies: true}\n"
+                               "sinks: [{type: jsonl, path: out.jsonl, body: true}]\n");
+  process_options po;
+  po.cwd = d.path();
+  auto r = run_process({sluice_bin(), "run", "p.yaml", "--no-progress", "--no-state"}, po);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  std::vector<json::object> rows;
+  std::ifstream in(d / "out.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    rows.push_back(json::parse(line).as_object());
+  }
+  REQUIRE(rows.size() == 3);
+  auto cookies = [&](std::size_t i) {
+    return json::parse(rows[i].at("body").as_string()).at("cookies").as_object();
+  };
+  CHECK(cookies(0) == json::object{{"jar", "1"}});
+  CHECK(cookies(1) == json::object{{"rec", "2"}, {"jar", "1"}});
+  CHECK(cookies(2) == json::object{{"jar", "1"}});
 }
