@@ -11,6 +11,7 @@
 #include <fmt/ranges.h>
 
 #include "host_rules.hpp"
+#include "proxy.hpp"
 #include "retry_policy.hpp"
 #include "robots.hpp"
 #include "sluice/core/error.hpp"
@@ -124,6 +125,7 @@ void add_connection_options(option_schema& s, const config& d) {
   s.push_back(timeouts_option(d));
   s.push_back(retry_option(d));
   s.push_back(hosts_option(d));
+  add_proxy_options(s);
   s.push_back(bounded_option(
       make_option("redirects", T::integer, default_of(std::uint64_t{d.max_redirects}),
                   "Redirect hops to follow (http/https only); 0 = none"),
@@ -266,6 +268,7 @@ void parse_connection(const options& o, config& c, config_error_list& errs) {
   read(o, "dns_ttl", c.dns_ttl, &options::get_duration);
   read(o, "redirects", c.max_redirects, &options::get_int);
   read(o, "redirect_trusted", c.redirect_trusted, &options::get_bool);
+  parse_proxy_options(o, c, errs);
 }
 
 void parse_timeouts(const options& t, config& c, config_error_list& errs) {
