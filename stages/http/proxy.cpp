@@ -244,7 +244,7 @@ proxy_rules::proxy_rules(const config& cfg, const env_lookup& env) {
       if (!http_) {
         throw config_error("proxy", why);
       }
-      https_ = http_;
+      https_ = parse_proxy_url(*cfg.proxy, why);  // a target is not copyable
     }
   } else {
     http_ = from_env(env, {"http_proxy"});  // never HTTP_PROXY (httpoxy), as curl
