@@ -392,7 +392,7 @@ run_outcome run_urls(const std::vector<std::string>& urls, const std::string& ht
   return o;
 }
 
-std::string quoted(const std::string& s) {
+std::string yq(const std::string& s) {
   return "\"" + s + "\"";
 }
 
@@ -410,9 +410,9 @@ TEST_CASE("proxy.tinyproxy.plain_http_https_and_curl") {
   tls_origin.start();
   temp_dir d;
   write_file(d / "ca.pem", tls_origin.certificate_pem());
-  const std::string ca = ", tls: {ca_file: " + quoted((d / "ca.pem").string()) + "}";
+  const std::string ca = ", tls: {ca_file: " + yq((d / "ca.pem").string()) + "}";
   tinyproxy proxy({tls_origin.port()});
-  const std::string opt = ", proxy: " + quoted(proxy.url());
+  const std::string opt = ", proxy: " + yq(proxy.url());
 
   SUBCASE("plain http: every request in absolute form through the proxy") {
     std::vector<std::string> urls;
@@ -490,7 +490,7 @@ TEST_CASE("proxy.tinyproxy.credentials_refusals_and_a_dead_proxy") {
   tls_origin.start();
   temp_dir d;
   write_file(d / "ca.pem", tls_origin.certificate_pem());
-  const std::string ca = ", tls: {ca_file: " + quoted((d / "ca.pem").string()) + "}";
+  const std::string ca = ", tls: {ca_file: " + yq((d / "ca.pem").string()) + "}";
   const std::vector<std::string> urls = {origin.base_url() + "/bytes/10",
                                          origin.base_url() + "/bytes/20",
                                          tls_origin.base_url() + "/bytes/30",
@@ -498,7 +498,7 @@ TEST_CASE("proxy.tinyproxy.credentials_refusals_and_a_dead_proxy") {
 
   SUBCASE("Basic credentials, percent-decoded, for http and CONNECT") {
     tinyproxy proxy({tls_origin.port()}, "user p@ss");
-    auto o = run_urls(urls, ", proxy: " + quoted(proxy.url("user:p%40ss")) + ca);
+    auto o = run_urls(urls, ", proxy: " + yq(proxy.url("user:p%40ss")) + ca);
     INFO(o.run.err);
     CHECK(o.run.exit_code == 0);
     for (auto& u : urls) {
@@ -508,7 +508,7 @@ TEST_CASE("proxy.tinyproxy.credentials_refusals_and_a_dead_proxy") {
   SUBCASE("a wrong password: proxy_auth on every item, never retried") {
     tinyproxy proxy({tls_origin.port()}, "user pass");
     for (const std::string userinfo : {"user:wrong", ""}) {
-      auto o = run_urls(urls, ", proxy: " + quoted(proxy.url(userinfo)) + ca);
+      auto o = run_urls(urls, ", proxy: " + yq(proxy.url(userinfo)) + ca);
       INFO(o.run.err);
       CHECK(o.run.exit_code == 3);
       REQUIRE(o.of.size() == urls.size());
@@ -523,7 +523,7 @@ TEST_CASE("proxy.tinyproxy.credentials_refusals_and_a_dead_proxy") {
   }
   SUBCASE("a CONNECT port the proxy refuses: proxy_status with the status") {
     tinyproxy proxy({1});  // only port 1 may be tunnelled to
-    auto o = run_urls(urls, ", proxy: " + quoted(proxy.url()) + ca);
+    auto o = run_urls(urls, ", proxy: " + yq(proxy.url()) + ca);
     CHECK(o.of[urls[0]].kind == "");  // plain http is no CONNECT
     CHECK(o.of[urls[2]].kind == "proxy_status");
     CHECK(o.of[urls[2]].message.find("proxy CONNECT 403") != std::string::npos);
@@ -531,7 +531,7 @@ TEST_CASE("proxy.tinyproxy.credentials_refusals_and_a_dead_proxy") {
   }
   SUBCASE("the proxy down: proxy_connect, retried as connect") {
     auto dead = "http://127.0.0.1:" + std::to_string(free_port());
-    auto o = run_urls(urls, ", proxy: " + quoted(dead) + ca);
+    auto o = run_urls(urls, ", proxy: " + yq(dead) + ca);
     CHECK(o.run.exit_code == 3);
     for (auto& u : urls) {
       CAPTURE(u);
@@ -578,12 +578,12 @@ TEST_CASE("proxy.tinyproxy.environment") {
     for (const auto& [var, value] : std::vector<std::pair<std::string, std::string>>{
              {"no_proxy", "127.0.0.1"}, {"NO_PROXY", "127.0.0.1"}, {"no_proxy", "127.0.0.0/8"}}) {
       auto o = run_urls({url}, "", {{"http_proxy", dead}, {var, value}});
-      CHECK_MESSAGE(o.of[url].status == 200, var + "=" + value);
+      CHECK_MESSAGE(o.of[url].status == 200, (var + "=" + value));
     }
     CHECK(proxy.requests(through) == 0);
   }
   SUBCASE("the option beats the environment") {
-    auto o = run_urls({url}, ", proxy: " + quoted(proxy.url()), {{"http_proxy", dead}});
+    auto o = run_urls({url}, ", proxy: " + yq(proxy.url()), {{"http_proxy", dead}});
     CHECK(o.of[url].status == 200);
     CHECK(proxy.requests(through) == 1);
     for (const char* off : {"\"\"", "none"}) {
@@ -621,7 +621,7 @@ TEST_CASE("proxy.origin_as_proxy.absolute_form_on_the_wire") {
   sluice::origin_server origin(sluice::origin_options{});
   origin.start();
   const std::string url = "http://no-such-host.invalid:8080/echo?x=1";
-  auto o = run_urls({url}, ", proxy: " + quoted("http://al%69ce:s3cret@127.0.0.1:" +
+  auto o = run_urls({url}, ", proxy: " + yq("http://al%69ce:s3cret@127.0.0.1:" +
                                                 std::to_string(origin.port())),
                     {}, true);
   INFO(o.run.err);
@@ -721,7 +721,7 @@ TEST_CASE("proxy.hostile.fake_proxy") {
     urls.push_back(good + std::to_string(i));
   }
   auto o = run_urls(urls,
-                    ", proxy: " + quoted(proxy) +
+                    ", proxy: " + yq(proxy) +
                         ", no_proxy: localhost, retry: {attempts: 1}, timeouts: {connect: 1s}");
   INFO(o.run.err);
   CHECK(o.run.exit_code == 3);
