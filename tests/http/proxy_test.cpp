@@ -353,7 +353,10 @@ run_outcome run_urls(const std::vector<std::string>& urls, const std::string& ht
   for (auto& u : urls) {
     yaml += "      - \"" + u + "\"\n";
   }
-  yaml += "consumers: {type: http, workers: 4, retry: {backoff_base: 10ms}" + http +
+  yaml += "consumers: {type: http, workers: 4" +
+          std::string(http.find("retry:") == std::string::npos ? ", retry: {backoff_base: 10ms}"
+                                                                : "") +
+          http +
           "}\nsinks: [{type: jsonl, path: out.jsonl" + (bodies ? ", body: true" : "") + "}]\n";
   write_file(d / "p.yaml", yaml);
   process_options po;
@@ -497,8 +500,8 @@ TEST_CASE("proxy.tinyproxy.credentials_refusals_and_a_dead_proxy") {
                                          tls_origin.base_url() + "/bytes/40"};
 
   SUBCASE("Basic credentials, percent-decoded, for http and CONNECT") {
-    tinyproxy proxy({tls_origin.port()}, "user p@ss");
-    auto o = run_urls(urls, ", proxy: " + yq(proxy.url("user:p%40ss")) + ca);
+    tinyproxy proxy({tls_origin.port()}, "user pass");
+    auto o = run_urls(urls, ", proxy: " + yq(proxy.url("us%65r:p%61ss")) + ca);
     INFO(o.run.err);
     CHECK(o.run.exit_code == 0);
     for (auto& u : urls) {
@@ -722,7 +725,8 @@ TEST_CASE("proxy.hostile.fake_proxy") {
   }
   auto o = run_urls(urls,
                     ", proxy: " + yq(proxy) +
-                        ", no_proxy: localhost, retry: {attempts: 1}, timeouts: {connect: 1s}");
+                        ", no_proxy: localhost, retry: {attempts: 1, backoff_base: 10ms}, "
+                        "timeouts: {connect: 1s}");
   INFO(o.run.err);
   CHECK(o.run.exit_code == 3);
   REQUIRE(o.of.size() == urls.size());
