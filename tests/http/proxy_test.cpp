@@ -508,21 +508,36 @@ TEST_CASE("proxy.tinyproxy.credentials_refusals_and_a_dead_proxy") {
       CHECK_MESSAGE(o.of[u].status == 200, u);
     }
   }
-  SUBCASE("a wrong password: proxy_auth on every item, never retried") {
+  SUBCASE("no or wrong credentials: every item fails, never retried") {
     tinyproxy proxy({tls_origin.port()}, "user pass");
-    for (const std::string userinfo : {"user:wrong", ""}) {
-      auto o = run_urls(urls, ", proxy: " + yq(proxy.url(userinfo)) + ca);
-      INFO(o.run.err);
-      CHECK(o.run.exit_code == 3);
-      REQUIRE(o.of.size() == urls.size());
-      for (auto& u : urls) {
-        CAPTURE(u);
-        CHECK(o.of[u].kind == "proxy_auth");
-        CHECK(o.of[u].attempts == 1);
-        CHECK(o.of[u].message.find("407") != std::string::npos);
-      }
+    // No credentials: tinyproxy answers 407, proxy_auth for both schemes.
+    auto o = run_urls(urls, ", proxy: " + yq(proxy.url()) + ca);
+    INFO(o.run.err);
+    CHECK(o.run.exit_code == 3);
+    REQUIRE(o.of.size() == urls.size());
+    for (auto& u : urls) {
+      CAPTURE(u);
+      CHECK(o.of[u].kind == "proxy_auth");
+      CHECK(o.of[u].attempts == 1);
+      CHECK(o.of[u].message.find("407 Proxy Authentication Required") != std::string::npos);
+      CHECK(o.of[u].message.find("no credentials in the proxy URL") != std::string::npos);
+    }
+    // A wrong password: tinyproxy 1.11 answers 401, not 407. CONNECT's 401
+    // is proxy_status; a plain request's 401 is the response (curl: the
+    // same), http_status.
+    auto w = run_urls(urls, ", proxy: " + yq(proxy.url("user:wrong")) + ca);
+    CHECK(w.run.exit_code == 3);
+    REQUIRE(w.of.size() == urls.size());
+    for (auto& u : urls) {
+      CAPTURE(u);
+      bool tls = u.starts_with("https");
+      CHECK(w.of[u].kind == (tls ? "proxy_status" : "http_status"));
+      CHECK(w.of[u].attempts == 1);
+      CHECK(w.of[u].message.find(tls ? "proxy CONNECT 401" : "HTTP status 401") !=
+            std::string::npos);
     }
     CHECK(origin.counters().requests == 0);
+    CHECK(tls_origin.counters().requests == 0);
   }
   SUBCASE("a CONNECT port the proxy refuses: proxy_status with the status") {
     tinyproxy proxy({1});  // only port 1 may be tunnelled to
