@@ -62,7 +62,8 @@ std::shared_ptr<origin> origin_table::lookup(std::string_view key, const target*
       }
       int rule = t != nullptr ? match_host_rule(cfg_, t->host, t->port) : -1;
       const config& c = rule < 0 ? cfg_ : *cfg_.hosts[static_cast<std::size_t>(rule)].cfg;
-      it = s.origins.emplace(std::string(key), std::make_shared<origin>(c, executor_, rule, proxy)).first;
+      it = s.origins.emplace(std::string(key), std::make_shared<origin>(c, executor_, rule, proxy))
+               .first;
     }
     found = it->second;
   }

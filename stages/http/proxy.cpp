@@ -218,11 +218,10 @@ bool no_proxy_matches(std::string_view list, std::string_view host) {
     if (!token.empty() && token.front() == '.') {
       token.remove_prefix(1);
     }
-    if (token.size() == host.size() ? iequal(token, host)
-        : token.size() < host.size()
-            ? host[host.size() - token.size() - 1] == '.' &&
-                  iequal(token, host.substr(host.size() - token.size()))
-            : false) {
+    if (token.size() == host.size()  ? iequal(token, host)
+        : token.size() < host.size() ? host[host.size() - token.size() - 1] == '.' &&
+                                           iequal(token, host.substr(host.size() - token.size()))
+                                     : false) {
       return true;
     }
   }
@@ -310,10 +309,9 @@ std::string for_proxy(std::string request, const target& t, const proxy_endpoint
 }
 
 std::string proxy_auth_message(const proxy_endpoint& p, std::string_view what) {
-  return fmt::format("proxy {}{}407 Proxy Authentication Required ({}: {})", what,
-                     what.empty() ? "" : " ", p.name,
-                     p.authorization.empty() ? "no credentials in the proxy URL"
-                                             : "credentials rejected");
+  return fmt::format(
+      "proxy {}{}407 Proxy Authentication Required ({}: {})", what, what.empty() ? "" : " ", p.name,
+      p.authorization.empty() ? "no credentials in the proxy URL" : "credentials rejected");
 }
 
 fetch_failure as_proxy_failure(fetch_failure f, const proxy_endpoint& p) {
@@ -363,14 +361,14 @@ net::awaitable<fetch_failure> open_tunnel(attempt_context& ctx, const config& cf
   }
   if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
       ec == net::error::connection_reset) {
-    co_return fetch_failure{fetch_errc::proxy_connect,
-                            fmt::format("proxy {} closed the connection during CONNECT {}",
-                                        p.name, authority)};
+    co_return fetch_failure{
+        fetch_errc::proxy_connect,
+        fmt::format("proxy {} closed the connection during CONNECT {}", p.name, authority)};
   }
   if (ec) {
-    co_return fetch_failure{fetch_errc::proxy_connect,
-                            fmt::format("proxy {}: bad answer to CONNECT {}: {}", p.name,
-                                        authority, ec.message())};
+    co_return fetch_failure{
+        fetch_errc::proxy_connect,
+        fmt::format("proxy {}: bad answer to CONNECT {}: {}", p.name, authority, ec.message())};
   }
   const auto& res = parser.get();
   unsigned status = res.result_int();
@@ -379,9 +377,9 @@ net::awaitable<fetch_failure> open_tunnel(attempt_context& ctx, const config& cf
     co_return fetch_failure{fetch_errc::proxy_auth, proxy_auth_message(p, "CONNECT")};
   }
   if (status < 200 || status > 299) {
-    co_return fetch_failure{fetch_errc::proxy_status,
-                            fmt::format("proxy CONNECT {} {} ({}, for {})", status, reason,
-                                        p.name, authority)};
+    co_return fetch_failure{
+        fetch_errc::proxy_status,
+        fmt::format("proxy CONNECT {} {} ({}, for {})", status, reason, p.name, authority)};
   }
   if (buffer.size() > 0) {
     co_return fetch_failure{

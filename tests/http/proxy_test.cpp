@@ -117,7 +117,7 @@ TEST_CASE("proxy.url.parse") {
   CHECK(p->hop.port == 3128);
   CHECK(p->name == "127.0.0.1:3128");
   CHECK(p->authorization == "Basic dXNlcjpwQHNz");  // user:p@ss, decoded
-  p = hd::parse_proxy_url("proxy.example", why);  // no scheme: http, port 1080 (curl)
+  p = hd::parse_proxy_url("proxy.example", why);    // no scheme: http, port 1080 (curl)
   REQUIRE(p);
   CHECK(p->hop.host == "proxy.example");
   CHECK(p->hop.port == 1080);
@@ -175,9 +175,9 @@ TEST_CASE("proxy.rules.option_and_environment_as_curl") {
   SUBCASE("the option beats the environment, for both schemes; env no_proxy still applies") {
     hd::config c;
     c.proxy = "http://opt:9";
-    hd::proxy_rules r(c, fake_env({{"http_proxy", "p1:1"},
-                                   {"https_proxy", "p2:2"},
-                                   {"no_proxy", "direct.example"}}));
+    hd::proxy_rules r(
+        c, fake_env(
+               {{"http_proxy", "p1:1"}, {"https_proxy", "p2:2"}, {"no_proxy", "direct.example"}}));
     CHECK(via(r, "http://example.com/") == "opt:9");
     CHECK(via(r, "https://example.com/") == "opt:9");
     CHECK(via(r, "https://direct.example/") == "");
@@ -306,8 +306,8 @@ class tinyproxy {
 
   std::uint16_t port() const { return port_; }
   std::string url(const std::string& userinfo = {}) const {
-    return "http://" + (userinfo.empty() ? "" : userinfo + "@") + "127.0.0.1:" +
-           std::to_string(port_);
+    return "http://" + (userinfo.empty() ? "" : userinfo + "@") +
+           "127.0.0.1:" + std::to_string(port_);
   }
   /// Requests tinyproxy logged whose request line contains `what`.
   int requests(const std::string& what) const {
@@ -353,11 +353,10 @@ run_outcome run_urls(const std::vector<std::string>& urls, const std::string& ht
   for (auto& u : urls) {
     yaml += "      - \"" + u + "\"\n";
   }
-  yaml += "consumers: {type: http, workers: 4" +
-          std::string(http.find("retry:") == std::string::npos ? ", retry: {backoff_base: 10ms}"
-                                                                : "") +
-          http +
-          "}\nsinks: [{type: jsonl, path: out.jsonl" + (bodies ? ", body: true" : "") + "}]\n";
+  yaml +=
+      "consumers: {type: http, workers: 4" +
+      std::string(http.find("retry:") == std::string::npos ? ", retry: {backoff_base: 10ms}" : "") +
+      http + "}\nsinks: [{type: jsonl, path: out.jsonl" + (bodies ? ", body: true" : "") + "}]\n";
   write_file(d / "p.yaml", yaml);
   process_options po;
   po.cwd = d.path();
@@ -457,10 +456,10 @@ TEST_CASE("proxy.tinyproxy.plain_http_https_and_curl") {
       CAPTURE(url);
       auto o = run_urls({url}, opt + ca + ", fail_status: []", {}, true);
       temp_dir cd;
-      auto curl = run_process({"curl", "-s", "--compressed", "-x", proxy.url(), "--cacert",
-                               (d / "ca.pem").string(), "-o", (cd / "body").string(), "-w",
-                               "%{http_code}", url},
-                              {.unset_env = k_proxy_vars});
+      auto curl = run_process(
+          {"curl", "-s", "--compressed", "-x", proxy.url(), "--cacert", (d / "ca.pem").string(),
+           "-o", (cd / "body").string(), "-w", "%{http_code}", url},
+          {.unset_env = k_proxy_vars});
       CHECK(std::to_string(o.of[url].status) == curl.out);
       CHECK(o.of[url].body == read_file(cd / "body"));
     }
@@ -494,10 +493,9 @@ TEST_CASE("proxy.tinyproxy.credentials_refusals_and_a_dead_proxy") {
   temp_dir d;
   write_file(d / "ca.pem", tls_origin.certificate_pem());
   const std::string ca = ", tls: {ca_file: " + yq((d / "ca.pem").string()) + "}";
-  const std::vector<std::string> urls = {origin.base_url() + "/bytes/10",
-                                         origin.base_url() + "/bytes/20",
-                                         tls_origin.base_url() + "/bytes/30",
-                                         tls_origin.base_url() + "/bytes/40"};
+  const std::vector<std::string> urls = {
+      origin.base_url() + "/bytes/10", origin.base_url() + "/bytes/20",
+      tls_origin.base_url() + "/bytes/30", tls_origin.base_url() + "/bytes/40"};
 
   SUBCASE("Basic credentials, percent-decoded, for http and CONNECT") {
     tinyproxy proxy({tls_origin.port()}, "user pass");
@@ -618,12 +616,11 @@ TEST_CASE("proxy.tinyproxy.environment") {
   }
   SUBCASE("malformed proxies: sluice check and the run say which") {
     temp_dir d;
-    write_file(d / "p.yaml",
-               "name: p\nproducers: [{type: list, urls: [\"" + url +
-                   "\"]}]\nconsumers: {type: http, proxy: \"socks5://127.0.0.1:1\"}\n"
-                   "sinks: [{type: jsonl, path: out.jsonl}]\n");
-    auto check = run_process({sluice_bin(), "check", (d / "p.yaml").string()},
-                             {.unset_env = k_proxy_vars});
+    write_file(d / "p.yaml", "name: p\nproducers: [{type: list, urls: [\"" + url +
+                                 "\"]}]\nconsumers: {type: http, proxy: \"socks5://127.0.0.1:1\"}\n"
+                                 "sinks: [{type: jsonl, path: out.jsonl}]\n");
+    auto check =
+        run_process({sluice_bin(), "check", (d / "p.yaml").string()}, {.unset_env = k_proxy_vars});
     CHECK(check.exit_code == 2);
     CHECK((check.out + check.err).find("unsupported proxy scheme") != std::string::npos);
     auto o = run_urls({url}, "", {{"http_proxy", "ftp://127.0.0.1:1"}});
@@ -639,9 +636,9 @@ TEST_CASE("proxy.origin_as_proxy.absolute_form_on_the_wire") {
   sluice::origin_server origin(sluice::origin_options{});
   origin.start();
   const std::string url = "http://no-such-host.invalid:8080/echo?x=1";
-  auto o = run_urls({url}, ", proxy: " + yq("http://al%69ce:s3cret@127.0.0.1:" +
-                                                std::to_string(origin.port())),
-                    {}, true);
+  auto o = run_urls(
+      {url}, ", proxy: " + yq("http://al%69ce:s3cret@127.0.0.1:" + std::to_string(origin.port())),
+      {}, true);
   INFO(o.run.err);
   REQUIRE(o.of[url].status == 200);
   auto echo = json::parse(o.of[url].body).as_object();
@@ -729,7 +726,8 @@ TEST_CASE("proxy.hostile.fake_proxy") {
       {"http://127.0.0.1:1/x", "protocol", ""},
       {"http://127.0.0.1:2/x", "read", ""},
       {"http://127.0.0.1:5/x", "proxy_auth", "407"},
-      {"http://127.0.0.1:6/x", "http_status", "HTTP status 502"},  // the proxy's answer is the answer
+      {"http://127.0.0.1:6/x", "http_status",
+       "HTTP status 502"},  // the proxy's answer is the answer
   };
   std::vector<std::string> urls;
   for (auto& c : cases) {
@@ -738,10 +736,9 @@ TEST_CASE("proxy.hostile.fake_proxy") {
   for (int i = 1; i <= 6; ++i) {
     urls.push_back(good + std::to_string(i));
   }
-  auto o = run_urls(urls,
-                    ", proxy: " + yq(proxy) +
-                        ", no_proxy: localhost, retry: {attempts: 1, backoff_base: 10ms}, "
-                        "timeouts: {connect: 1s}");
+  auto o = run_urls(urls, ", proxy: " + yq(proxy) +
+                              ", no_proxy: localhost, retry: {attempts: 1, backoff_base: 10ms}, "
+                              "timeouts: {connect: 1s}");
   INFO(o.run.err);
   CHECK(o.run.exit_code == 3);
   REQUIRE(o.of.size() == urls.size());
