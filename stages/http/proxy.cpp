@@ -90,6 +90,16 @@ bool cidr_match(const net::ip::address& host, std::string_view pattern) {
   return (a[whole] & mask) == (b[whole] & mask);
 }
 
+/// `host` is `domain` or one of its subdomains (`a.example.com`, never
+/// `notexample.com`), case-insensitively.
+bool domain_match(std::string_view domain, std::string_view host) {
+  if (domain.size() == host.size()) {
+    return iequal(domain, host);
+  }
+  return domain.size() < host.size() && host[host.size() - domain.size() - 1] == '.' &&
+         iequal(domain, host.substr(host.size() - domain.size()));
+}
+
 /// The value of the first of `names` that is set (an empty value counts:
 /// curl stops there), with the name.
 std::optional<std::pair<std::string, std::string>> first_set(
@@ -218,10 +228,7 @@ bool no_proxy_matches(std::string_view list, std::string_view host) {
     if (!token.empty() && token.front() == '.') {
       token.remove_prefix(1);
     }
-    if (token.size() == host.size()  ? iequal(token, host)
-        : token.size() < host.size() ? host[host.size() - token.size() - 1] == '.' &&
-                                           iequal(token, host.substr(host.size() - token.size()))
-                                     : false) {
+    if (domain_match(token, host)) {
       return true;
     }
   }
