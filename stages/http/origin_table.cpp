@@ -93,18 +93,18 @@ void origin_table::sweep(shard& s, clock::time_point now,
   s.sweep_at = std::max(shard_cap_, 2 * s.origins.size()) + 1;
 }
 
-std::size_t origin_table::size() {
+std::size_t origin_table::size() const {
   std::size_t n = 0;
-  for (auto& s : shards_) {
+  for (const auto& s : shards_) {
     std::lock_guard lock(s.mutex);
     n += s.origins.size();
   }
   return n;
 }
 
-std::vector<origin_table::limit_row> origin_table::limits(std::size_t max) {
+std::vector<origin_table::limit_row> origin_table::limits(std::size_t max) const {
   std::vector<limit_row> rows;
-  for (auto& s : shards_) {
+  for (const auto& s : shards_) {
     std::lock_guard lock(s.mutex);
     for (const auto& [k, o] : s.origins) {
       if (auto l = o->gate.limit(); l > 0) {

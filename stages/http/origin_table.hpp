@@ -73,7 +73,7 @@ class origin_table {
   std::shared_ptr<origin> find_or_add(std::string_view key);
 
   /// Origins in the table now (in use or idle).
-  std::size_t size();
+  std::size_t size() const;
 
   /// One origin's concurrency figures, for the report and metrics.
   struct limit_row {
@@ -85,7 +85,7 @@ class origin_table {
   };
   /// The limited origins (fixed or adaptive `per_host`), most admitted first,
   /// at most `max` of them.
-  std::vector<limit_row> limits(std::size_t max);
+  std::vector<limit_row> limits(std::size_t max) const;
 
  private:
   struct key_hash {
@@ -96,7 +96,7 @@ class origin_table {
   };
   using map = std::unordered_map<std::string, std::shared_ptr<origin>, key_hash, std::equal_to<>>;
   struct shard {
-    std::mutex mutex;
+    mutable std::mutex mutex;
     map origins;
     std::size_t sweep_at = 0;  ///< the size at which the next sweep runs
   };
