@@ -74,7 +74,7 @@ class http_consumer final : public consumer {
 
   std::vector<origin_limit> origin_limits(std::size_t max) const override {
     std::vector<origin_limit> out;
-    for (auto& row : const_cast<origin_table&>(origins_).limits(max)) {
+    for (auto& row : origins_.limits(max)) {
       out.push_back({std::move(row.key), row.limit, row.in_flight, row.adaptive});
     }
     return out;
