@@ -1,6 +1,6 @@
 // Proxies (issue 15). Unit tests of the pure parts (stages/http/proxy.hpp):
-// curl's no_proxy rules as a table, proxy URLs, the option/environment
-// precedence with a fake environment, the absolute-form rewrite, the retry
+// curl's no_proxy rules as a table (also through curl --noproxy), proxy URLs, the
+// option/environment precedence with a fake environment, the absolute-form rewrite, the retry
 // defaults. Then `sluice run` end to end through a real tinyproxy (started
 // here on a free loopback port with a generated config: plain http in
 // absolute form, https through CONNECT to the built-in TLS origin, Basic
