@@ -120,6 +120,10 @@ struct config {
   // DNS.
   std::chrono::nanoseconds dns_ttl = 60s;
 
+  // Proxy (proxy.hpp); nullopt: from the environment, as curl reads it.
+  std::optional<std::string> proxy;     ///< the `proxy` option; "" or "none": no proxy
+  std::optional<std::string> no_proxy;  ///< the `no_proxy` option, comma-separated
+
   // robots.txt (RFC 9309).
   bool robots_obey = false;  ///< `robots: obey`
   /// The product token matched against User-agent lines; parse_config fills

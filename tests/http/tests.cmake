@@ -148,3 +148,13 @@ sluice_add_test(http_adaptive_test
   SOURCES ${SLUICE_HTTP_TEST_DIR}/adaptive_test.cpp
   LABELS http integration TIMEOUT 300)
 add_dependencies(http_adaptive_test sluice)
+
+# Proxies: curl's no_proxy rules and the option/environment precedence as
+# tables, then `sluice run` through a real tinyproxy (plain http, CONNECT to
+# the TLS origin, credentials, refusals, a dead proxy, the environment, curl
+# -x) and a hostile fake proxy (python3).
+sluice_add_test(http_proxy_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/proxy_test.cpp
+  LABELS http integration TIMEOUT 240)
+target_include_directories(http_proxy_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/http)
+add_dependencies(http_proxy_test sluice)
