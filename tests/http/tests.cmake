@@ -148,6 +148,9 @@ sluice_add_test(http_adaptive_test
   SOURCES ${SLUICE_HTTP_TEST_DIR}/adaptive_test.cpp
   LABELS http integration TIMEOUT 300)
 add_dependencies(http_adaptive_test sluice)
+# Its bound is on latency: alone, so the suite's other tests (clang-tidy's
+# layout pass on both cores) do not read to the AIMD as an overloaded origin.
+set_tests_properties(http_adaptive_test PROPERTIES RUN_SERIAL TRUE)
 
 # Proxies: curl's no_proxy rules and the option/environment precedence as
 # tables, then `sluice run` through a real tinyproxy (plain http, CONNECT to
