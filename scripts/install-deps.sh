@@ -12,7 +12,7 @@ build_pkgs=(build-essential cmake ninja-build pkg-config ccache
 test_pkgs=(nginx-light python3-httpbin python3-gunicorn sqlite3 tmux bsdutils time chromium python3-pil
   openssl curl libxml2-dev clang-format clang-tidy
   apache2 lighttpd lighttpd-mod-deflate lighttpd-mod-openssl python3-brotli
-  prometheus python3-jsonschema python3-yaml)
+  prometheus python3-jsonschema python3-yaml tinyproxy)
 bench_pkgs=(wrk aria2 python3-aiohttp)
 fuzz_pkgs=(clang-14 libclang-rt-14-dev)
 

@@ -14,7 +14,7 @@ using E = fetch_errc;
 using C = fetch_condition;
 
 // Enum order; a static_assert below keeps it so.
-constexpr std::array<fetch_error_info, 25> k_errors{{
+constexpr std::array<fetch_error_info, 28> k_errors{{
     {E::bad_url, "bad_url", "url", C::url,
      "the item's URL cannot be fetched: no scheme, a scheme other than http/https (`ftp://`), "
      "empty host, bad port (`:99999`, `:abc`), spaces or other characters a URL cannot hold"},
@@ -69,6 +69,15 @@ constexpr std::array<fetch_error_info, 25> k_errors{{
      "with `robots: obey`, the origin's robots.txt disallows the URL (or could not be fetched "
      "because of a 5xx or a network failure, which disallows everything); never requested, never "
      "retried"},
+    {E::proxy_connect, "proxy_connect", "connect", C::proxy,
+     "the proxy (`proxy`, `http_proxy`, `https_proxy`) cannot be resolved or connected to, or "
+     "closed the connection or answered CONNECT with something not HTTP; retried as `connect`"},
+    {E::proxy_auth, "proxy_auth", "connect", C::proxy,
+     "the proxy answered 407 (Proxy Authentication Required): no or wrong credentials in the "
+     "proxy URL; never retried"},
+    {E::proxy_status, "proxy_status", "connect", C::proxy,
+     "the proxy refused the CONNECT tunnel for an https URL with a status other than 2xx and 407 "
+     "(the message has it: `proxy CONNECT 403`)"},
 }};
 
 constexpr bool in_enum_order() {
@@ -81,10 +90,10 @@ constexpr bool in_enum_order() {
 }
 static_assert(in_enum_order(), "k_errors must list fetch_errc in enum order");
 
-constexpr std::array<std::string_view, 17> k_conditions{
+constexpr std::array<std::string_view, 18> k_conditions{
     "url",       "resolve",  "connect",     "tls",   "reset",    "protocol",
     "timeout",   "too_slow", "limit",       "body",  "redirect", "status",
-    "cancelled", "internal", "environment", "input", "policy"};
+    "cancelled", "internal", "environment", "input", "policy",   "proxy"};
 
 class fetch_category_impl final : public boost::system::error_category {
  public:

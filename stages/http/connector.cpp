@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "connection.hpp"
+#include "proxy.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/runtime/fd_limit.hpp"
 #include "sockets.hpp"
@@ -300,17 +301,25 @@ net::awaitable<fetch_failure> connector::open(attempt_context& ctx, const target
                                               clock::time_point deadline, sockets& s) {
   const config& cfg = o.cfg;  // the origin's effective connect timeout
   auto limit = phase_limit(deadline, cfg.connect_timeout, clock::now());
+  // Through a proxy, TCP goes to the proxy (whose address the origin's DNS
+  // cache holds: the origin is keyed by its proxy), then CONNECT for https.
+  const target& hop = o.proxy ? o.proxy->hop : t;
   fetch_failure failure;
-  auto eps = co_await endpoints(ctx, cfg, t, o, limit, failure);
-  if (failure.kind != fetch_errc{}) {
-    co_return failure;
+  auto eps = co_await endpoints(ctx, cfg, hop, o, limit, failure);
+  if (failure.kind == fetch_errc{}) {
+    if (t.tls) {
+      s.tls = std::make_unique<ssl::stream<tcp::socket>>(ctx.executor, ssl_context());
+    } else {
+      s.plain.emplace(ctx.executor);
+    }
+    failure = co_await connect_any(ctx, cfg, hop, o, s, eps, limit, deadline);
   }
-  if (t.tls) {
-    s.tls = std::make_unique<ssl::stream<tcp::socket>>(ctx.executor, ssl_context());
-  } else {
-    s.plain.emplace(ctx.executor);
+  if (o.proxy) {
+    failure = as_proxy_failure(std::move(failure), *o.proxy);
+    if (failure.kind == fetch_errc{} && t.tls) {
+      failure = co_await open_tunnel(ctx, cfg, s.lowest(), t, *o.proxy, limit);
+    }
   }
-  failure = co_await connect_any(ctx, cfg, t, o, s, eps, limit, deadline);
   if (failure.kind == fetch_errc{} && t.tls) {
     failure = co_await handshake(ctx, cfg, t, *s.tls, limit);
   }

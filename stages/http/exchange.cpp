@@ -13,6 +13,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include "connection.hpp"
+#include "proxy.hpp"
 #include "request.hpp"
 #include "request_writer.hpp"
 #include "response_reader.hpp"
@@ -381,8 +382,9 @@ std::string transport::request(const origin& o, const target& t, std::string_vie
                                std::uint64_t file_size) const {
   const auto& requests =
       o.rule < 0 ? impl_->requests : impl_->rule_requests[static_cast<std::size_t>(o.rule)];
-  return spec ? requests.build_for(t, method, with_body, foreign, *spec, file_size)
-              : requests.build(t, method, with_body, foreign);
+  auto req = spec ? requests.build_for(t, method, with_body, foreign, *spec, file_size)
+                  : requests.build(t, method, with_body, foreign);
+  return o.proxy && !t.tls ? for_proxy(std::move(req), t, *o.proxy) : req;
 }
 
 net::awaitable<outcome> transport::attempt(attempt_context& ctx, origin& o, const target& t,
@@ -421,6 +423,9 @@ net::awaitable<outcome> transport::attempt(attempt_context& ctx, origin& o, cons
     }
     if (out.stale_reuse && !out.cancelled()) {
       continue;  // the server closed an idle connection: once more on a fresh one
+    }
+    if (o.proxy && !t.tls && !out.failed() && ctx.r.status == 407) {
+      out.fail(fetch_errc::proxy_auth, proxy_auth_message(*o.proxy));
     }
     if (!out.failed() && reusable && cfg.pool_max_idle > 0) {
       c->idle_since = clock::now();

@@ -11,6 +11,7 @@
 #include <fmt/ranges.h>
 
 #include "host_rules.hpp"
+#include "proxy.hpp"
 #include "retry_policy.hpp"
 #include "robots.hpp"
 #include "sluice/core/error.hpp"
@@ -100,6 +101,7 @@ void parse_connection(const options& o, config& c, config_error_list& errs) {
   read(o, "dns_ttl", c.dns_ttl, &options::get_duration);
   read(o, "redirects", c.max_redirects, &options::get_int);
   read(o, "redirect_trusted", c.redirect_trusted, &options::get_bool);
+  parse_proxy_options(o, c, errs);
 }
 
 void parse_timeouts(const options& t, config& c, config_error_list& errs) {

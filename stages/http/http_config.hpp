@@ -124,6 +124,10 @@ struct config {
   // DNS.
   std::chrono::nanoseconds dns_ttl = 60s;
 
+  // Proxy (proxy.hpp); nullopt: from the environment, as curl reads it.
+  std::optional<std::string> proxy;     ///< the `proxy` option; "" or "none": no proxy
+  std::optional<std::string> no_proxy;  ///< the `no_proxy` option, comma-separated
+
   // Cookies (RFC 6265; cookie_jar.hpp, cookie_options.cpp).
   bool cookies = false;      ///< `cookies: true`, or `cookies: {file: ...}`
   std::string cookies_file;  ///< Netscape cookie file (absolute), or empty

@@ -24,6 +24,7 @@
 #include "fetch.hpp"
 #include "http_config.hpp"
 #include "origin_table.hpp"
+#include "proxy.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/stages/http.hpp"
 #include "watchdog.hpp"
@@ -65,6 +66,7 @@ class http_consumer final : public consumer {
   http_consumer(const stage_context& ctx, config cfg)
       : cfg_(std::move(cfg)),
         transport_(cfg_),
+        proxies_(cfg_, process_env()),
         origins_(cfg_, ctx.executor),
         temp_files_(ctx.temp_dir),
         log_(ctx.log_sink),
@@ -128,6 +130,7 @@ class http_consumer final : public consumer {
 
   config cfg_;
   transport transport_;
+  proxy_rules proxies_;  ///< before origins_, which point into it
   origin_table origins_;
   temp_files temp_files_;
   std::function<void(log_level, std::string_view)> log_;
@@ -150,7 +153,9 @@ class http_consumer::item_io final : public fetch_io {
         body_(r, l, c.temp_files_, w.index),
         ctx_{w.executor, *c.dog_, c.dog_->slot_for(w.index, w.executor), r, body_} {}
 
-  std::shared_ptr<origin> origin_of(const target& t) override { return c_.origins_.find_or_add(t); }
+  std::shared_ptr<origin> origin_of(const target& t) override {
+    return c_.origins_.find_or_add(t, c_.proxies_.for_target(t));
+  }
 
   // The hop's request, with the jar's cookies for `t` (appended to a Cookie
   // field of the user's or the record's).

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "http_config.hpp"
+#include "proxy.hpp"
 #include "retry_policy.hpp"
 #include "sluice/core/error.hpp"
 
@@ -110,6 +111,7 @@ void add_connection_options(option_schema& s, const config& d) {
   s.push_back(timeouts_option(d));
   s.push_back(retry_option(d));
   s.push_back(hosts_option(d));
+  add_proxy_options(s);
   s.push_back(bounded_option(
       make_option("redirects", T::integer, default_of(std::uint64_t{d.max_redirects}),
                   "Redirect hops to follow (http/https only); 0 = none"),

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "proxy.hpp"
 #include "sockets.hpp"
 
 namespace sluice::stages::http {
@@ -35,7 +36,10 @@ origin_table::origin_table(const config& cfg, boost::asio::any_io_executor ex,
   }
 }
 
-std::shared_ptr<origin> origin_table::find_or_add(const target& t) {
+std::shared_ptr<origin> origin_table::find_or_add(const target& t, const proxy_endpoint* proxy) {
+  if (proxy != nullptr) {
+    return lookup(fmt::format("{} via {}", t.key_view(), proxy->name), &t, proxy);
+  }
   return lookup(t.key_view(), &t);
 }
 
@@ -43,7 +47,8 @@ std::shared_ptr<origin> origin_table::find_or_add(std::string_view key) {
   return lookup(key, nullptr);
 }
 
-std::shared_ptr<origin> origin_table::lookup(std::string_view key, const target* t) {
+std::shared_ptr<origin> origin_table::lookup(std::string_view key, const target* t,
+                                             const proxy_endpoint* proxy) {
   auto& s = shards_[key_hash{}(key) % shard_count];
   auto now = clock::now();
   std::vector<std::shared_ptr<origin>> evicted;  // closed after the lock
@@ -57,7 +62,8 @@ std::shared_ptr<origin> origin_table::lookup(std::string_view key, const target*
       }
       int rule = t != nullptr ? match_host_rule(cfg_, t->host, t->port) : -1;
       const config& c = rule < 0 ? cfg_ : *cfg_.hosts[static_cast<std::size_t>(rule)].cfg;
-      it = s.origins.emplace(std::string(key), std::make_shared<origin>(c, executor_, rule)).first;
+      it = s.origins.emplace(std::string(key), std::make_shared<origin>(c, executor_, rule, proxy))
+               .first;
     }
     found = it->second;
   }

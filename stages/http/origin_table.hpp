@@ -22,6 +22,7 @@
 namespace sluice::stages::http {
 
 struct connection;
+struct proxy_endpoint;
 /// Closes and frees a connection (defined beside the connection type).
 struct connection_deleter {
   void operator()(connection* c) const noexcept;
@@ -30,14 +31,17 @@ using connection_ptr = std::unique_ptr<connection, connection_deleter>;
 
 /// One origin's state. `cfg` is its effective config: the consumer's, or
 /// that of the first `hosts:` rule matching it (`rule`, -1 for none),
-/// resolved once when the origin is first met.
+/// resolved once when the origin is first met. `proxy`: the proxy its
+/// connections go through (null: direct), part of its key.
 /// Thread safety: every member from any thread (see each type).
 struct origin {
-  origin(const config& c, const boost::asio::any_io_executor& ex, int r = -1)
-      : cfg(c), rule(r), gate(ex, c), robots(ex) {}
+  origin(const config& c, const boost::asio::any_io_executor& ex, int r = -1,
+         const proxy_endpoint* p = nullptr)
+      : cfg(c), rule(r), proxy(p), gate(ex, c), robots(ex) {}
 
   const config& cfg;
   int rule;
+  const proxy_endpoint* proxy;
   admission gate;
   idle_pool<connection_ptr> pool;
   dns_cache dns;
@@ -62,8 +66,9 @@ class origin_table {
   origin_table(const config& cfg, boost::asio::any_io_executor ex, std::size_t max_origins = 0);
 
   /// The origin of `t`, made on first use with the settings of the first
-  /// `hosts:` rule matching its host and port.
-  std::shared_ptr<origin> find_or_add(const target& t);
+  /// `hosts:` rule matching its host and port. Through `proxy` (which
+  /// outlives the table) it is another origin than the direct one.
+  std::shared_ptr<origin> find_or_add(const target& t, const proxy_endpoint* proxy = nullptr);
   /// The origin `key` with the consumer's own settings (no rule).
   std::shared_ptr<origin> find_or_add(std::string_view key);
 
@@ -103,7 +108,8 @@ class origin_table {
 
   /// The origin `key`, made on first use with the rule matching `t` (none
   /// when `t` is null).
-  std::shared_ptr<origin> lookup(std::string_view key, const target* t);
+  std::shared_ptr<origin> lookup(std::string_view key, const target* t,
+                                 const proxy_endpoint* proxy = nullptr);
 
   const config& cfg_;
   boost::asio::any_io_executor executor_;

@@ -15,7 +15,8 @@ const std::vector<std::string>& retry_classes() {
   static const std::vector<std::string> classes = [] {
     std::vector<std::string> v;
     for (auto c : {fetch_condition::connect, fetch_condition::resolve, fetch_condition::timeout,
-                   fetch_condition::reset, fetch_condition::tls, fetch_condition::too_slow}) {
+                   fetch_condition::reset, fetch_condition::tls, fetch_condition::too_slow,
+                   fetch_condition::proxy}) {
       v.emplace_back(name(c));
     }
     v.insert(v.end(), {"5xx", "429"});
@@ -67,9 +68,14 @@ bool should_retry(const std::vector<std::string>& retry_on, std::optional<fetch_
   if (*kind == fetch_errc::environment) {
     return true;
   }
-  // A connect timeout is a timeout and also a failed connect.
-  if (*kind == fetch_errc::timeout_connect && has(name(fetch_condition::connect))) {
+  // A connect timeout is a timeout and also a failed connect; so is a proxy
+  // that cannot be reached. Wrong proxy credentials stay wrong.
+  if ((*kind == fetch_errc::timeout_connect || *kind == fetch_errc::proxy_connect) &&
+      has(name(fetch_condition::connect))) {
     return true;
+  }
+  if (*kind == fetch_errc::proxy_auth) {
+    return false;
   }
   return has(name(info(*kind).condition));
 }

@@ -982,6 +982,10 @@ net::awaitable<void> session(Stream stream, stages::origin::origin_state& st) {
     lowest(stream).expires_never();
     request_t req = parser.release();
     auto parsed = urls::parse_origin_form(req.target());
+    if (!parsed) {
+      // The absolute form, as a proxy gets it (RFC 9112 3.2.2: servers accept it too).
+      parsed = urls::parse_absolute_uri(req.target());
+    }
     bool counted = !is_stats_target(req.target());
     if (counted) {
       st.enter();

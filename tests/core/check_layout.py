@@ -36,6 +36,9 @@ NOT_ERROR_KINDS = {
     ("cli/bench.cpp", "cancelled"): "the bench trace's event kind",
     ("stages/core/request_producers.cpp", "body_file"): "the record field and CSV column body_file",
     ("stages/http/http_config.cpp", "robots"): "the option robots (ignore/obey)",
+    ("stages/http/http_schema.cpp", "connect"): "the option timeouts.connect",
+    ("stages/http/http_schema.cpp", "tls"): "the option object tls",
+    ("stages/http/http_schema.cpp", "robots"): "the option robots (ignore/obey)",
     ("stages/origin/origin_service.cpp", "robots"): "the origin's option robots (its robots.txt)",
 }
 

@@ -148,6 +148,19 @@ sluice_add_test(http_adaptive_test
   SOURCES ${SLUICE_HTTP_TEST_DIR}/adaptive_test.cpp
   LABELS http integration TIMEOUT 300)
 add_dependencies(http_adaptive_test sluice)
+# Its bound is on latency: alone, so the suite's other tests (clang-tidy's
+# layout pass on both cores) do not read to the AIMD as an overloaded origin.
+set_tests_properties(http_adaptive_test PROPERTIES RUN_SERIAL TRUE)
+
+# Proxies: curl's no_proxy rules and the option/environment precedence as
+# tables, then `sluice run` through a real tinyproxy (plain http, CONNECT to
+# the TLS origin, credentials, refusals, a dead proxy, the environment, curl
+# -x) and a hostile fake proxy (python3).
+sluice_add_test(http_proxy_test
+  SOURCES ${SLUICE_HTTP_TEST_DIR}/proxy_test.cpp
+  LABELS http integration TIMEOUT 240)
+target_include_directories(http_proxy_test PRIVATE ${CMAKE_SOURCE_DIR}/stages/http)
+add_dependencies(http_proxy_test sluice)
 
 # The cookie jar on its own: RFC 6265 (dates, domains, paths, host-only,
 # public suffixes, Secure, replace, delete, order, limits, hostile values),

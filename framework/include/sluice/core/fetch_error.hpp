@@ -42,6 +42,9 @@ enum class fetch_errc {
   bad_record,
   request_file,
   robots,
+  proxy_connect,
+  proxy_auth,
+  proxy_status,
 };
 
 /// The classes of fetch_errc: what a filter's `error_class` and the http
@@ -64,6 +67,7 @@ enum class fetch_condition {
   environment,  ///< the machine, not the item: disk full, read-only, out of descriptors
   input,        ///< the producer's record is not a usable request
   policy,       ///< the site asks not to fetch the URL (robots.txt)
+  proxy,        ///< the proxy failed or refused (proxy_connect, proxy_auth, proxy_status)
 };
 
 /// One row of the table.
