@@ -237,7 +237,7 @@ TEST_CASE("http.adaptive.aimd_law") {
   using hd::congestion_signal;
   auto t0 = sluice::clock::now();
   auto now = t0;
-  SUBCASE("slow start doubles, a congestion signal cuts by 0.9 once per round trip") {
+  SUBCASE("slow start doubles, its end halves, then a signal cuts by 0.9 once per round trip") {
     hd::aimd_limit a(1, 64);
     for (int i = 0; i < 20; ++i) {
       now += 20ms;
@@ -246,11 +246,12 @@ TEST_CASE("http.adaptive.aimd_law") {
     CHECK(a.limit() == 21);
     auto before_cut = now;
     now += 1ms;
-    CHECK(a.on_sample(before_cut, 20ms, congestion_signal::congested, now, now, true) == 18);
+    CHECK(a.on_sample(before_cut, 20ms, congestion_signal::congested, now, now, true) == 10);
     // another failure of a request that started before the cut: ignored
-    CHECK(a.on_sample(before_cut, 20ms, congestion_signal::congested, now + 1ms, now, true) == 18);
-    // a new one cuts again; at least one less, never below min
-    CHECK(a.on_sample(now + 1ms, 20ms, congestion_signal::congested, now + 2ms, now, true) == 16);
+    CHECK(a.on_sample(before_cut, 20ms, congestion_signal::congested, now + 1ms, now, true) == 10);
+    // a new one cuts again, now by 0.9; at least one less, never below min
+    CHECK(a.on_sample(now + 1ms, 20ms, congestion_signal::congested, now + 2ms, now, true) == 9);
+    CHECK(a.on_sample(now + 3ms, 20ms, congestion_signal::congested, now + 4ms, now, true) == 8);
   }
   SUBCASE("after slow start: one more per window at the baseline, hold when not used fully") {
     hd::aimd_limit a(4, 6);
@@ -288,9 +289,10 @@ TEST_CASE("http.adaptive.aimd_law") {
       now += 20ms;
       a.on_sample(now - 20ms, 20ms, congestion_signal::none, now, stuck_since, true);
     }
-    // it began after the last cut (none yet): one decrease, then a hold (no
-    // growth, and no second cut for the same slow request)
-    CHECK(a.limit() == l * 9 / 10);
+    // it began after the last cut (none yet): one decrease (the end of slow
+    // start: a half), then a hold (no growth, no second cut for the same
+    // slow request)
+    CHECK(a.limit() == l / 2);
     l = a.limit();
     // a window with a mean at 5x the baseline decreases
     auto start = now;
