@@ -45,8 +45,7 @@ void aimd_limit::decrease(clock::time_point now) {
   // Leaving slow start halves, as TCP sets ssthresh to half the flight: the
   // limit doubled in the last round trip, so half of it was still fine, and
   // 0.9 from there would take many round trips to undo the overshoot.
-  auto scaled =
-      static_cast<std::uint32_t>(std::floor(limit_ * (slow_start_ ? 0.5 : k_decrease)));
+  auto scaled = static_cast<std::uint32_t>(std::floor(limit_ * (slow_start_ ? 0.5 : k_decrease)));
   limit_ = std::max(min_, std::min(limit_ > 0 ? limit_ - 1 : 0, scaled));
   slow_start_ = false;
   last_decrease_ = now;
