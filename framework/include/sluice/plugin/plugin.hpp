@@ -42,7 +42,7 @@
 /// (sluice/stage/registry.hpp; `sluice check` covers the filesystem).
 /// 4: item::request and result::request (requests as data: sluice::request_spec),
 /// consumer::origin_limits (per-origin limits in the report), option_type::object_list
-/// and option_spec::scalar_field (cookies: true).
+/// and option_spec::boolean_shorthand (cookies: true).
 #define SLUICE_STAGE_ABI_VERSION 4
 
 /// The name of the symbol every plugin exports.
