@@ -174,8 +174,10 @@ attributes parse_attributes(std::string_view rest, std::int64_t now) {
         a.domain = lower(value.front() == '.' ? value.substr(1) : value);
       }
     } else if (iequal(name, "path")) {
-      // An empty or relative Path: the default-path ("" here).
-      a.path = value.empty() || value.front() != '/' ? std::string() : std::string(value);
+      // An empty or relative Path: the default-path ("" here); so is one
+      // with a control character (a tab would split the Netscape file's line).
+      a.path = value.empty() || value.front() != '/' || has_control(value) ? std::string()
+                                                                           : std::string(value);
     } else if (iequal(name, "secure")) {
       a.secure = true;
     } else if (iequal(name, "httponly")) {

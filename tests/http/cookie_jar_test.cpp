@@ -293,6 +293,26 @@ TEST_CASE("cookie_jar.netscape.round_trip_and_curl_lines") {
   CHECK(back.header_for(url("127.0.0.1", "/", true), k_now) == "sec=3");
 }
 
+TEST_CASE("cookie_jar.netscape.a_tab_in_an_attribute_cannot_break_the_file") {
+  // A field value may hold a tab (HTAB), and the Netscape file is
+  // tab-separated: a Path with one is ignored (the default-path), so the
+  // written line still has its seven fields and reads back the same.
+  cookie_jar jar;
+  CHECK(jar.set_from(url("www.example.com", "/d/page"), "t=1; Path=/a\tb; Max-Age=60", k_now)
+            .empty());
+  auto all = jar.cookies(k_now);
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].path == "/d");
+  std::ostringstream out;
+  jar.save_netscape(out, k_now);
+  cookie_jar back;
+  std::istringstream in(out.str());
+  CHECK(back.load_netscape(in, "jar.txt", k_now).empty());
+  std::ostringstream again;
+  back.save_netscape(again, k_now);
+  CHECK(again.str() == out.str());
+}
+
 TEST_CASE("cookie_jar.netscape.malformed_lines_are_skipped_with_file_and_line") {
   const std::string text =
       "# Netscape HTTP Cookie File\r\n"
