@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (clang-14, ASan+UBSan, into ./build-fuzz or
 # $SLUICE_FUZZ_BUILD_DIR) and runs one of them.
-# Usage: scripts/fuzz.sh TARGET SECONDS   (TARGET: reader inflater config when url_path robots, or all)
+# Usage: scripts/fuzz.sh TARGET SECONDS   (TARGET: reader inflater config when url_path robots cookie, or all)
 #        scripts/fuzz.sh --merge TARGET   minimize the work corpus into tests/fuzz/corpus/TARGET
 # A run starts from the committed seeds (tests/fuzz/corpus/TARGET) plus what
 # earlier runs on this machine found (build-fuzz/corpus/TARGET). It fails on
@@ -11,7 +11,7 @@
 # SLUICE_FUZZ_KEEP_GOING=1: do not stop at the first finding (long runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(reader inflater config when url_path robots)
+targets=(reader inflater config when url_path robots cookie)
 usage() {
   echo "usage: $0 TARGET SECONDS | --merge TARGET   (TARGET: ${targets[*]} | all)" >&2
   exit 2
