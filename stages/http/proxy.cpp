@@ -156,19 +156,7 @@ std::optional<proxy_endpoint> parse_proxy_url(std::string_view text, std::string
   proxy_endpoint p;
   target& t = p.hop;
   t.tls = false;
-  switch (u.host_type()) {
-    case urls::host_type::ipv4:
-    case urls::host_type::ipv6:
-      t.ip_literal = true;
-      t.host.assign(u.encoded_host_address().data(), u.encoded_host_address().size());
-      break;
-    case urls::host_type::name:
-      t.host = u.host_address();
-      break;
-    default:
-      break;
-  }
-  if (t.host.empty()) {
+  if (!set_host(u, t) || t.host.empty()) {
     why = fmt::format("no host in proxy URL '{}'", text);
     return std::nullopt;
   }

@@ -14,6 +14,22 @@ namespace sluice::stages::http {
 namespace urls = boost::urls;
 
 /// Checks that a URL is one we fetch; fills `t` or returns why not.
+bool set_host(const urls::url_view_base& u, target& t) {
+  switch (u.host_type()) {
+    case urls::host_type::ipv4:
+    case urls::host_type::ipv6:
+      t.ip_literal = true;
+      t.host.assign(u.encoded_host_address().data(), u.encoded_host_address().size());
+      return true;
+    case urls::host_type::name:
+      t.ip_literal = false;
+      t.host = u.host_address();  // percent-decoded
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::string make_target(const urls::url_view_base& u, target& t) {
   auto sid = u.scheme_id();
   if (sid != urls::scheme::http && sid != urls::scheme::https) {
@@ -26,18 +42,8 @@ std::string make_target(const urls::url_view_base& u, target& t) {
   if (!u.has_authority() || u.encoded_host().empty()) {
     return "empty host";
   }
-  switch (u.host_type()) {
-    case urls::host_type::ipv4:
-    case urls::host_type::ipv6:
-      t.ip_literal = true;
-      t.host.assign(u.encoded_host_address().data(), u.encoded_host_address().size());
-      break;
-    case urls::host_type::name:
-      t.ip_literal = false;
-      t.host = u.host_address();  // percent-decoded
-      break;
-    default:
-      return "unsupported host";
+  if (!set_host(u, t)) {
+    return "unsupported host";
   }
   if (u.has_port()) {
     auto p = u.port();

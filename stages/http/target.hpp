@@ -33,6 +33,11 @@ struct target {
 /// Thread safety: pure.
 std::string make_target(const boost::urls::url_view_base& u, target& t);
 
+/// `t.host` and `t.ip_literal` from `u`'s host: an IP literal as written
+/// (IPv6 without brackets), a name percent-decoded. False for another kind
+/// of host (IPvFuture, none). Thread safety: pure.
+bool set_host(const boost::urls::url_view_base& u, target& t);
+
 /// Why Boost.URL rejected a URL, in words a user can act on.
 /// Thread safety: pure.
 std::string describe_bad_url(std::string_view text);
